@@ -1,0 +1,138 @@
+"""Hand-written backpropagation: the articles' equations, vectorised over the batch.
+
+Shapes are batch-first.  For layer ``l`` with input ``A⁽ˡ⁻¹⁾`` (``(m, n_in)``),
+weights ``W`` (``(n_in, n_out)``) and bias ``b`` (``(n_out,)``):
+
+    forward    Z = A⁽ˡ⁻¹⁾ W + b            (m, n_out)
+               A = g(Z)                    (m, n_out)
+
+    backward   dZ = dA ⊙ g'(Z)             (m, n_out)   pre-activation gradient
+               dW = A⁽ˡ⁻¹⁾ᵀ dZ / m          (n_in, n_out) weight gradient
+               db = Σ_rows dZ / m          (n_out,)     bias gradient
+               dA⁽ˡ⁻¹⁾ = dZ Wᵀ              (m, n_in)    gradient to the layer's input
+
+Here ``dA`` and ``dZ`` are *per-sample* gradients (row ``i`` is ``∂ℓ_i/∂A_i``)
+and the ``1/m`` of the batch-mean loss is applied once, in ``dW`` and ``db``.
+At the output layer ``dZ`` is the loss's ``output_delta`` (fused to ``A - Y``
+for sigmoid + log-loss and softmax + cross-entropy).
+
+How this maps to the articles:
+
+* The first article is column-major: ``Z = W A1 + b`` with ``W`` of shape
+  ``(n_out, n_in)`` and samples in columns.  Ours is its transpose:
+  ``Zᵀ = A1ᵀ Wᵀ + bᵀ``, so our ``W`` is its ``W.T`` and its
+  ``dW = 1/m dZ A1ᵀ`` is our ``A1ᵀ dZ / m``.  Same numbers, transposed.
+* The second article uses ``dW = Aᵀ dZ`` (a *sum* over the batch) but
+  ``db = mean(dZ)`` (a *mean*), and the "gradient" ``A - Y`` of ``½(A - Y)²``.
+  Those are not the gradients of any one loss.  We divide both by ``m``, so
+  ``manual_grad`` is the exact gradient of the mean loss that ``jax.grad``
+  differentiates; ``examples/worked_example.py`` shows both side by side.
+* Both articles update ``W`` inside ``backprop`` and then propagate with the
+  *updated* weights (``dA1 = W.T dZ`` after ``W -= lr dW``).  Here backprop
+  only computes gradients, with the weights of the forward pass; the update
+  is optax's job.
+
+With sample weights ``w`` (used to mask padding rows), the output delta is
+multiplied by ``w_i`` and ``m`` becomes ``Σ w_i``: the exact gradient of
+``Σ w_i ℓ_i / Σ w_i``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def dense_forward(layer: dict, inputs: Array) -> Array:
+    """``Z = A W + b``: ``(m, n_in) @ (n_in, n_out) + (n_out,) -> (m, n_out)``."""
+    return inputs @ layer["W"] + layer["b"]
+
+
+def dense_backward(layer: dict, inputs: Array, dz: Array, count, need_input_grad: bool = True):
+    """The backward step of one dense layer, given its pre-activation gradient.
+
+    Args:
+      layer: ``{"W": (n_in, n_out), "b": (n_out,)}`` as used in the forward pass.
+      inputs: ``A⁽ˡ⁻¹⁾``, the layer's input, ``(m, n_in)``.
+      dz: ``dZ``, per-sample gradient of the loss at the pre-activation, ``(m, n_out)``.
+      count: ``m``, the number of samples the loss averages over (``Σ w`` when weighted).
+      need_input_grad: whether to compute ``dA⁽ˡ⁻¹⁾`` (not needed for the first layer).
+
+    Returns:
+      ``({"W": dW, "b": db}, dA⁽ˡ⁻¹⁾ or None)`` with
+      ``dW = A⁽ˡ⁻¹⁾ᵀ dZ / m``, ``db = Σ_rows dZ / m``, ``dA⁽ˡ⁻¹⁾ = dZ Wᵀ``.
+    """
+    grads = {"W": inputs.T @ dz / count, "b": jnp.sum(dz, axis=0) / count}
+    input_grad = dz @ layer["W"].T if need_input_grad else None
+    return grads, input_grad
+
+
+def forward_with_cache(model, params: list, x: Array):
+    """Run the network forward, keeping what backprop needs.
+
+    Returns:
+      ``(inputs, preactivations)``: ``inputs[l]`` is ``A⁽ˡ⁾`` fed to layer ``l``
+      (``inputs[0] = x``) and ``preactivations[l]`` is its ``Z``.  The
+      network's output is ``model.output_fn.apply(preactivations[-1])``.
+    """
+    inputs, preactivations = [x], []
+    for index, layer in enumerate(params):
+        z = dense_forward(layer, inputs[-1])
+        preactivations.append(z)
+        if index < len(params) - 1:
+            inputs.append(model.hidden_fn.apply(z))
+    return inputs, preactivations
+
+
+def per_sample_losses(model, z_out: Array, y: Array) -> Array:
+    """``ℓ_i`` for every row, from the output pre-activation, shape ``(m,)``."""
+    return model.loss_fn.per_sample(z_out, y, model.output_fn)
+
+
+def weighted_mean(values: Array, weights: Array | None) -> Array:
+    """``Σ w_i v_i / Σ w_i``, or the plain mean when ``weights`` is ``None``."""
+    if weights is None:
+        return jnp.mean(values)
+    return jnp.sum(weights * values) / jnp.sum(weights)
+
+
+def backward_pass(model, params: list, inputs: list, preactivations: list, y: Array, weights=None):
+    """Propagate the loss gradient from the output layer back to the first.
+
+    Implements, for ``l = L … 1``: output ``dZ⁽ᴸ⁾ = δ`` (the loss's
+    ``output_delta``, times ``w`` when weighted), then
+    ``dW, db, dA⁽ˡ⁻¹⁾ = dense_backward(...)`` and
+    ``dZ⁽ˡ⁻¹⁾ = dA⁽ˡ⁻¹⁾ ⊙ g'(Z⁽ˡ⁻¹⁾)``.
+
+    Returns:
+      gradients with the same tree structure as ``params``.
+    """
+    dz = model.loss_fn.output_delta(preactivations[-1], y, model.output_fn)
+    if weights is None:
+        count = dz.shape[0]
+    else:
+        dz = dz * weights[:, None].astype(dz.dtype)
+        count = jnp.sum(weights).astype(dz.dtype)
+    grads = [None] * len(params)
+    for index in reversed(range(len(params))):
+        grads[index], input_grad = dense_backward(
+            params[index], inputs[index], dz, count, need_input_grad=index > 0
+        )
+        if index > 0:
+            dz = model.hidden_fn.backward(preactivations[index - 1], input_grad)
+    return grads
+
+
+def manual_value_and_grad(model, params: list, x: Array, y: Array, weights=None):
+    """Mean loss and its gradient by hand-written backprop: one forward, one backward.
+
+    Returns:
+      ``(loss, grads)`` where ``grads`` has the structure of ``params`` and
+      equals ``jax.grad(model.loss)(params, x, y, weights)`` up to rounding.
+    """
+    inputs, preactivations = forward_with_cache(model, params, x)
+    value = weighted_mean(per_sample_losses(model, preactivations[-1], y), weights)
+    grads = backward_pass(model, params, inputs, preactivations, y, weights)
+    return value, grads

@@ -1,0 +1,151 @@
+"""Input checks at the public boundary, with errors that say what, expected and got.
+
+Two kinds of check:
+
+* **Shape checks** read only static shapes, so they run while JAX traces a
+  function (once per input shape) and cost nothing in the compiled step.
+  ``model.forward``, ``model.loss`` and ``model.manual_grad`` call them.
+* **Value checks** (NaN/inf, empty data, label ranges) must read the data, so
+  they run on the host before training: :func:`funcnet.fit` and
+  :func:`funcnet.predict` call :func:`check_data`; users who write their own
+  loop around ``train_step`` call it once on their dataset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _shape(array) -> tuple[int, ...]:
+    return tuple(np.shape(array))
+
+
+def check_inputs(model, x) -> None:
+    """``x`` must be ``(batch, sizes[0])`` with ``batch >= 1``."""
+    shape = _shape(x)
+    if len(shape) != 2:
+        hint = " ; for one sample use x.reshape(1, -1)" if len(shape) == 1 else ""
+        raise ValueError(
+            f"`x` must be 2-D (batch, features) but has shape {shape}{hint}"
+        )
+    if shape[0] == 0:
+        raise ValueError("`x` is empty: it has 0 rows; expected at least one sample")
+    if shape[1] != model.sizes[0]:
+        raise ValueError(
+            f"`x` has {shape[1]} features (shape {shape}) but the model's first layer "
+            f"expects {model.sizes[0]} (sizes[0] = {model.sizes[0]})"
+        )
+
+
+def check_params(model, params) -> None:
+    """``params`` must be one ``{"W": (n_in, n_out), "b": (n_out,)}`` dict per layer."""
+    if not isinstance(params, (list, tuple)) or len(params) != model.num_layers:
+        got = f"a {type(params).__name__} of length {len(params)}" if isinstance(
+            params, (list, tuple)) else f"a {type(params).__name__}"
+        raise ValueError(
+            f"`params` must be a list of {model.num_layers} layer dicts for sizes "
+            f"{list(model.sizes)}, got {got}; create them with model.init(key)"
+        )
+    for index, (layer, n_in, n_out) in enumerate(zip(params, model.sizes[:-1], model.sizes[1:])):
+        if not isinstance(layer, dict) or set(layer) != {"W", "b"}:
+            keys = sorted(layer) if isinstance(layer, dict) else type(layer).__name__
+            raise ValueError(f"`params[{index}]` must be a dict with keys ['W', 'b'], got {keys}")
+        for leaf, expected in (("W", (n_in, n_out)), ("b", (n_out,))):
+            if _shape(layer[leaf]) != expected:
+                raise ValueError(
+                    f"`params[{index}]['{leaf}']` has shape {_shape(layer[leaf])} but layer "
+                    f"{index} of sizes {list(model.sizes)} expects {expected}"
+                )
+
+
+def check_targets(model, x, y) -> None:
+    """``y`` must match the output's shape exactly, so nothing broadcasts silently.
+
+    ``mse`` and ``logloss`` need ``(batch, k)``; ``cross_entropy`` takes integer
+    classes ``(batch,)`` or one-hot ``(batch, k)``.
+    """
+    x_shape, y_shape = _shape(x), _shape(y)
+    k = model.sizes[-1]
+    if len(y_shape) == 0 or y_shape[0] != x_shape[0]:
+        raise ValueError(
+            f"`x` has {x_shape[0]} rows but `y` has shape {y_shape}; "
+            "`x` and `y` need the same number of samples"
+        )
+    if model.loss_name == "cross_entropy":
+        if y_shape not in ((x_shape[0],), (x_shape[0], k)):
+            raise ValueError(
+                f"`y` has shape {y_shape}; cross_entropy expects integer classes "
+                f"({x_shape[0]},) or one-hot ({x_shape[0]}, {k})"
+            )
+        return
+    if y_shape != (x_shape[0], k):
+        hint = f"; reshape with y.reshape(-1, {k})" if y_shape == (x_shape[0],) else ""
+        raise ValueError(
+            f"`y` has shape {y_shape} but the model's output is ({x_shape[0]}, {k})"
+            f"{hint}"
+        )
+
+
+def check_weights(x, weights) -> None:
+    """Sample weights, when given, are one number per row of ``x``."""
+    if weights is not None and _shape(weights) != (_shape(x)[0],):
+        raise ValueError(
+            f"`weights` has shape {_shape(weights)}; expected one weight per sample, "
+            f"({_shape(x)[0]},)"
+        )
+
+
+def check_finite(name: str, array) -> None:
+    """Raise if ``array`` holds NaN or inf, saying how many and where the first is."""
+    values = np.asarray(array)
+    if not np.issubdtype(values.dtype, np.inexact):
+        return
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"`{name}` contains {int(bad.sum())} non-finite values (NaN or inf); "
+            f"the first is at index {first}: {values[first]}. Clean or impute the data first"
+        )
+
+
+def check_labels(model, y) -> None:
+    """Labels must be in {0, 1} for logloss and in ``0..k-1`` for cross-entropy."""
+    values = np.asarray(y)
+    if model.loss_name == "logloss":
+        outside = ~np.isin(values, (0, 1))
+        if outside.any():
+            raise ValueError(
+                "`y` must hold only 0 or 1 for loss='logloss', but contains "
+                f"{np.unique(values[outside])[:5].tolist()}"
+            )
+    elif model.loss_name == "cross_entropy":
+        k = model.sizes[-1]
+        if values.ndim == 1:
+            outside = (values < 0) | (values >= k) | (values != np.round(values))
+            if outside.any():
+                raise ValueError(
+                    f"`y` class labels must be integers in 0..{k - 1} for a {k}-way "
+                    f"softmax, but contains {np.unique(values[outside])[:5].tolist()}"
+                )
+        elif (values < 0).any() or not np.allclose(values.sum(axis=1), 1.0, atol=1e-5):
+            raise ValueError(
+                "`y` one-hot rows must be non-negative and sum to 1 for cross_entropy"
+            )
+
+
+def check_data(model, x, y=None) -> None:
+    """All checks for a dataset before training or prediction: shapes, emptiness, NaN/inf, labels.
+
+    Call it once on a dataset when you drive ``train_step`` from your own loop;
+    :func:`funcnet.fit` and :func:`funcnet.predict` call it for you.
+
+    Raises:
+      ValueError: naming the argument, what was expected and what was found.
+    """
+    check_inputs(model, x)
+    check_finite("x", x)
+    if y is not None:
+        check_targets(model, x, y)
+        check_finite("y", y)
+        check_labels(model, y)

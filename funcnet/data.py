@@ -1,0 +1,122 @@
+"""Datasets from the articles, splitting, standardisation, and chunked evaluation.
+
+All randomness comes from explicit ``jax.random`` keys: the same key gives
+the same data and the same split, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+Array = jax.Array
+
+
+def xor_data(dtype=jnp.float32) -> tuple[Array, Array]:
+    """The first article's XOR table, batch-first: ``x`` (4, 2), ``y`` (4, 1).
+
+    The article stores it column-major as ``x`` (2, 4) and ``y`` (1, 4); these
+    are the transposes.
+    """
+    x = jnp.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
+    y = jnp.array([[0], [1], [1], [0]], dtype)
+    return x, y
+
+
+def make_regression_data(key: jax.Array, num_samples: int = 100_000, dtype=jnp.float32):
+    """The second article's synthetic regression (its ``generate_data``), from a key.
+
+    Features ``a, b, c ~ N(0, 1)``, ``d ~ U{0, 1, 2, 3}``, ``e ~ Bernoulli(0.5)``;
+
+        target = 50 + 0.8 a + 0.4 b - 0.2 c + 10 d + 20 e + N(0, 10²)
+
+    so the best achievable mean squared error is the noise variance, 100.
+
+    Returns:
+      ``x`` of shape ``(num_samples, 5)`` (columns a, b, c, d, e) and ``y``
+      of shape ``(num_samples, 1)``.
+    """
+    if num_samples < 1:
+        raise ValueError(f"`num_samples` must be at least 1, got {num_samples}")
+    keys = jax.random.split(key, 5)
+    continuous = jax.random.normal(keys[0], (num_samples, 3), dtype)
+    category = jax.random.randint(keys[1], (num_samples, 1), 0, 4).astype(dtype)
+    coin = jax.random.bernoulli(keys[2], 0.5, (num_samples, 1)).astype(dtype)
+    noise = 10 * jax.random.normal(keys[3], (num_samples, 1), dtype)
+    x = jnp.concatenate([continuous, category, coin], axis=1)
+    slopes = jnp.array([0.8, 0.4, -0.2, 10.0, 20.0], dtype)
+    y = 50 + x @ slopes[:, None] + noise
+    return x, y
+
+
+def split_count(num_samples: int, fraction: float, name: str = "validation_split") -> int:
+    """How many of ``num_samples`` rows a ``fraction`` holds out: ``ceil(n · fraction)``.
+
+    Raises if the fraction is outside ``[0, 1)`` or leaves either side empty.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1), got {fraction}")
+    held_out = math.ceil(num_samples * fraction)
+    if fraction > 0 and not 0 < held_out < num_samples:
+        raise ValueError(
+            f"`{name}={fraction}` of {num_samples} rows leaves {held_out} held out and "
+            f"{num_samples - held_out} for training; both need at least one row"
+        )
+    return held_out
+
+
+def train_test_split(key: jax.Array, x, y, test_fraction: float = 0.2):
+    """Shuffle rows with ``key`` and hold out ``ceil(n · test_fraction)`` of them.
+
+    Returns:
+      ``(x_train, x_test, y_train, y_test)``; every row lands in exactly one part.
+    """
+    num_samples = x.shape[0]
+    held_out = split_count(num_samples, test_fraction, "test_fraction")
+    order = jax.random.permutation(key, num_samples)
+    train_rows, test_rows = order[held_out:], order[:held_out]
+    return x[train_rows], x[test_rows], y[train_rows], y[test_rows]
+
+
+class Standardizer(NamedTuple):
+    """Per-feature ``mean`` and ``scale``: ``apply(x) = (x - mean) / scale``."""
+
+    mean: Array
+    scale: Array
+
+    def apply(self, x: Array) -> Array:
+        """Standardise ``x`` (batch, features) with the stored statistics."""
+        return (x - self.mean) / self.scale
+
+
+def fit_standardizer(x: Array) -> Standardizer:
+    """Mean and standard deviation of each column of ``x``, fitted on training rows only.
+
+    Constant columns get scale 1 (instead of a division by zero).
+    """
+    std = jnp.std(x, axis=0)
+    return Standardizer(jnp.mean(x, axis=0), jnp.where(std > 0, std, 1.0))
+
+
+def map_in_chunks(fn, arrays: tuple, chunk_size: int) -> Array:
+    """``fn`` applied to row-chunks of ``arrays`` and concatenated: bounded memory for large inputs.
+
+    Full chunks go through one ``lax.map`` (one compiled loop, not one call
+    per chunk); the remainder, if any, is one extra call with its own static
+    shape.  ``fn`` must map ``(rows, ...)`` inputs to ``(rows, ...)`` outputs.
+    """
+    num_rows = arrays[0].shape[0]
+    num_full = num_rows // chunk_size
+    pieces = []
+    if num_full:
+        full = tuple(a[: num_full * chunk_size].reshape(num_full, chunk_size, *a.shape[1:])
+                     for a in arrays)
+        mapped = lax.map(lambda chunk: fn(*chunk), full)
+        pieces.append(mapped.reshape(num_full * chunk_size, *mapped.shape[2:]))
+    if num_rows % chunk_size:
+        pieces.append(fn(*(a[num_full * chunk_size:] for a in arrays)))
+    return pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
