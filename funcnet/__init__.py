@@ -30,6 +30,7 @@ from funcnet.gradcheck import (
     compare_grads,
     finite_difference_grad,
     format_differences,
+    manual_and_autodiff,
 )
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
 from funcnet.model import MLP, mlp
@@ -55,6 +56,6 @@ __all__ = [
     "compare_grad_trees", "compare_grads", "dense_backward", "dense_forward", "evaluate",
     "finite_difference_grad", "fit", "fit_standardizer", "fit_state", "format_differences",
     "forward_with_cache", "get_activation", "get_loss", "make_regression_data",
-    "make_train_epoch", "make_train_step", "manual_value_and_grad", "mlp", "predict",
+    "make_train_epoch", "make_train_step", "manual_and_autodiff", "manual_value_and_grad", "mlp", "predict",
     "predict_labels", "shuffled_batches", "train_test_split", "value_and_grad_fn", "xor_data",
 ]

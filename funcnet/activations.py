@@ -71,13 +71,22 @@ def tanh(z: Array) -> Array:
 
 
 def d_tanh(z: Array) -> Array:
-    """``tanh'(z) = 1 - tanh(z)²`` (the first article's ``d_tanh``)."""
-    return 1 - jnp.square(jnp.tanh(z))
+    """``tanh'(z) = 1 - tanh(z)² = (1 - tanh z)(1 + tanh z)``.
+
+    The first article's ``d_tanh`` is ``1 - tanh²``; the factored form loses
+    less precision where ``tanh z`` is near ±1.
+    """
+    t = jnp.tanh(z)
+    return (1 - t) * (1 + t)
 
 
 def relu(z: Array) -> Array:
-    """``relu(z) = max(z, 0)``."""
-    return jnp.maximum(z, 0)
+    """``relu(z) = max(z, 0)``.
+
+    Written with ``where`` so that ``jax.grad`` gives 0 at ``z = 0`` like
+    :func:`d_relu` (``jnp.maximum`` would split the tie and give 0.5).
+    """
+    return jnp.where(z > 0, z, 0)
 
 
 def d_relu(z: Array) -> Array:

@@ -11,10 +11,12 @@ rounding noise into huge ratios.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 
@@ -30,10 +32,9 @@ class LeafDifference(NamedTuple):
 
 def leaf_difference(first, second) -> tuple[float, float]:
     """``(max|g₁ - g₂|, max|g₁ - g₂| / scale)`` for two arrays of the same shape."""
-    first, second = jnp.asarray(first), jnp.asarray(second)
-    max_abs = jnp.max(jnp.abs(first - second))
-    scale = jnp.maximum(jnp.maximum(jnp.max(jnp.abs(first)), jnp.max(jnp.abs(second))),
-                        jnp.finfo(first.dtype).tiny)
+    first, second = np.asarray(first), np.asarray(second)
+    max_abs = np.max(np.abs(first - second))
+    scale = max(np.max(np.abs(first)), np.max(np.abs(second)), np.finfo(first.dtype).tiny)
     return float(max_abs), float(max_abs / scale)
 
 
@@ -47,9 +48,14 @@ def finite_difference_grad(model, params, x, y, epsilon: float | None = None):
     Returns:
       a gradient with the tree structure of ``params``.
     """
-    flat, unravel = ravel_pytree(params)
     if epsilon is None:
-        epsilon = 1e-6 if flat.dtype == jnp.float64 else 1e-3
+        epsilon = 1e-6 if jax.tree.leaves(params)[0].dtype == jnp.float64 else 1e-3
+    return _central_differences(model, params, x, y, epsilon)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _central_differences(model, params, x, y, epsilon):
+    flat, unravel = ravel_pytree(params)
     loss_of_flat = lambda vector: model.loss(unravel(vector), x, y)  # noqa: E731
     steps = jnp.eye(flat.size, dtype=flat.dtype) * epsilon
 
@@ -81,9 +87,15 @@ def compare_grads(model, params, x, y) -> list[LeafDifference]:
       >>> for row in fn.compare_grads(model, params, x, y):
       ...     print(row.layer, row.leaf, row.max_abs, row.max_rel)
     """
-    _, manual = model.manual_grad(params, x, y)
-    autodiff = jax.grad(model.loss)(params, x, y)
+    (_, manual), (_, autodiff) = manual_and_autodiff(model, params, x, y)
     return compare_grad_trees(manual, autodiff)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def manual_and_autodiff(model, params, x, y, weights=None):
+    """``((loss, grads) by hand, (loss, grads) by jax.grad)`` in one compiled call."""
+    return (model.manual_grad(params, x, y, weights),
+            jax.value_and_grad(model.loss)(params, x, y, weights))
 
 
 def format_differences(rows: list[LeafDifference], title: str = "") -> str:
