@@ -181,13 +181,22 @@ def _as_arrays(model, params, x, y):
     return x, y
 
 
-def _split_validation(key, x, y, validation_split):
-    held_out = split_count(x.shape[0], validation_split)
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _prepare(optimizer, held_out: int, params, opt_state, x, y, key):
+    """One compiled call that sets a fit up: copy params, init the optimizer, split off validation.
+
+    Done eagerly these are a dozen small ops, each compiled anew for every
+    data shape; jitted together they are one compilation.  The outputs of a
+    jitted function are fresh buffers, so the caller's params are never aliased.
+    """
+    split_key, shuffle_key = jax.random.split(key)
+    params = jax.tree.map(jnp.copy, params)
+    opt_state = optimizer.init(params) if opt_state is None else opt_state
     if held_out == 0:
-        return (x, y), None
-    order = jax.random.permutation(key, x.shape[0])
+        return params, opt_state, (x, y), None, shuffle_key
+    order = jax.random.permutation(split_key, x.shape[0])
     val_rows, train_rows = order[:held_out], order[held_out:]
-    return (x[train_rows], y[train_rows]), (x[val_rows], y[val_rows])
+    return params, opt_state, (x[train_rows], y[train_rows]), (x[val_rows], y[val_rows]), shuffle_key
 
 
 def fit(
@@ -252,15 +261,12 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     checks.check_params(model, params)
     checks.check_data(model, x, y)
     x, y = _as_arrays(model, params, x, y)
-    split_key, shuffle_key = jax.random.split(key)
+    held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
+    params, opt_state, train, validation, shuffle_key = _prepare(
+        optimizer, held_out, params, opt_state, x, y, key)
     if validation_data is not None:
-        x_val, y_val = validation_data
-        checks.check_data(model, x_val, y_val)
-        train, validation = (x, y), _as_arrays(model, params, x_val, y_val)
-    else:
-        train, validation = _split_validation(split_key, x, y, validation_split)
-    params = jax.tree.map(jnp.array, params)  # a copy: the caller's arrays stay untouched
-    opt_state = optimizer.init(params) if opt_state is None else opt_state
+        checks.check_data(model, *validation_data)
+        validation = _as_arrays(model, params, *validation_data)
     history = {"train_loss": [], "val_loss": []}
     for epoch in range(epochs):
         new_params, new_opt_state, train_loss, val_loss = train_epoch(

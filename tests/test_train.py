@@ -1,0 +1,239 @@
+"""Training: train_step with any optax optimizer, fit's epoch contract, determinism, compilations."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import funcnet as fn
+
+MODEL = fn.mlp([3, 8, 1], hidden="tanh")
+
+OPTIMIZERS = [
+    ("sgd", optax.sgd(0.05)),
+    ("momentum", optax.sgd(0.02, momentum=0.9)),
+    ("adam", optax.adam(1e-2)),
+    ("rmsprop", optax.rmsprop(1e-3)),
+    ("adamw", optax.adamw(1e-2, weight_decay=1e-3)),
+    ("sgd_schedule", optax.sgd(optax.exponential_decay(0.1, transition_steps=10, decay_rate=0.5))),
+    ("adam_cosine", optax.adam(optax.cosine_decay_schedule(1e-2, decay_steps=40))),
+    ("chain", optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2))),
+]
+
+
+def regression_problem(rows=40, dtype=jnp.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3))
+    y = np.sin(x @ np.array([[1.0], [-0.5], [0.3]]))
+    return jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+
+
+@pytest.mark.parametrize("name, optimizer", OPTIMIZERS, ids=[name for name, _ in OPTIMIZERS])
+def test_train_step_works_with_optax_optimizers_and_both_gradients_agree(name, optimizer):
+    x, y = regression_problem()
+    start = MODEL.init(jax.random.key(0))
+    final = {}
+    for grad in fn.GRAD_MODES:
+        step = fn.make_train_step(MODEL, optimizer, grad=grad)
+        params, state = start, optimizer.init(start)
+        losses = []
+        for _ in range(40):
+            params, state, value = step(params, state, x, y)
+            losses.append(float(value))
+        assert losses[-1] < losses[0], (grad, losses[0], losses[-1])
+        final[grad] = params
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5),
+                 final["manual"], final["autodiff"])
+
+
+def test_train_step_returns_the_loss_before_the_update():
+    x, y = regression_problem()
+    params = MODEL.init(jax.random.key(0))
+    optimizer = optax.sgd(0.1)
+    _, _, value = fn.make_train_step(MODEL, optimizer)(params, optimizer.init(params), x, y)
+    np.testing.assert_allclose(value, MODEL.loss(params, x, y), rtol=1e-6)
+
+
+def test_one_sgd_step_matches_numbers_worked_out_by_hand():
+    # y = w x + b with w = 2, b = 0 on x = [1, 2], y = [1, 1]: residuals A - Y = [1, 3],
+    # dL/dw = 2 * mean(r * x) = 2 * (1 + 6) / 2 = 7, dL/db = 2 * mean(r) = 4.
+    model = fn.mlp([1, 1])
+    params = [{"W": jnp.array([[2.0]]), "b": jnp.array([0.0])}]
+    x, y = jnp.array([[1.0], [2.0]]), jnp.array([[1.0], [1.0]])
+    optimizer = optax.sgd(0.1)
+    for grad in fn.GRAD_MODES:
+        new, _, value = fn.make_train_step(model, optimizer, grad)(params, optimizer.init(params), x, y)
+        np.testing.assert_allclose(value, 5.0)  # (1 + 9) / 2
+        np.testing.assert_allclose(new[0]["W"], [[2.0 - 0.7]], rtol=1e-6)
+        np.testing.assert_allclose(new[0]["b"], [-0.4], rtol=1e-6)
+
+
+@pytest.mark.parametrize("rows, batch_size", [(10, 4), (12, 4), (3, 8), (7, 1)])
+def test_shuffled_batches_hold_every_row_exactly_once(rows, batch_size):
+    x = jnp.arange(rows, dtype=jnp.float32)[:, None]
+    full, remainder = fn.shuffled_batches(jax.random.key(0), x, x * 10, batch_size)
+    assert full[0].shape == (rows // batch_size, batch_size, 1)
+    seen = [full[0].reshape(-1)] + ([remainder[0].reshape(-1)] if remainder else [])
+    seen = np.concatenate(seen)
+    assert sorted(seen.tolist()) == list(range(rows))
+    assert (remainder is None) == (rows % batch_size == 0)
+    np.testing.assert_array_equal(full[1], full[0] * 10)  # x and y stay paired
+
+
+@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+def test_fit_visits_every_sample_each_epoch(grad):
+    # With a learning rate of 0 the params never move, so the epoch's sample-weighted
+    # mean of batch losses equals the loss on all rows only if every row counts once.
+    x, y = regression_problem(rows=10, dtype=jnp.float64)
+    params = MODEL.init(jax.random.key(1), jnp.float64)
+    _, history = fn.fit(MODEL, params, optax.sgd(0.0), x, y, epochs=3, batch_size=4,
+                        key=jax.random.key(2), grad=grad)
+    np.testing.assert_allclose(history["train_loss"], [float(MODEL.loss(params, x, y))] * 3, rtol=1e-12)
+    assert history["val_loss"] == []
+
+
+def test_fit_is_reproducible_per_key_and_differs_between_keys():
+    x, y = regression_problem()
+    params = MODEL.init(jax.random.key(0))
+    run = lambda key: fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=3, batch_size=8,  # noqa: E731
+                             key=jax.random.key(key), validation_split=0.25)
+    (first, history), (again, history_again), (other, _) = run(5), run(5), run(6)
+    jax.tree.map(np.testing.assert_array_equal, first, again)
+    assert history == history_again
+    assert not np.array_equal(first[0]["W"], other[0]["W"])
+
+
+def test_fit_equals_a_users_own_loop_around_train_step():
+    x, y = regression_problem(rows=30)
+    params = MODEL.init(jax.random.key(0))
+    optimizer = optax.adam(1e-2)
+    key = jax.random.key(9)
+    fitted, history = fn.fit(MODEL, params, optimizer, x, y, epochs=2, batch_size=8, key=key)
+
+    step = fn.make_train_step(MODEL, optimizer)
+    state = optimizer.init(params)
+    _, shuffle_key = jax.random.split(key)
+    own = params
+    for epoch in range(2):
+        full, remainder = fn.shuffled_batches(jax.random.fold_in(shuffle_key, epoch), x, y, 8)
+        for xb, yb in zip(*full):
+            own, state, _ = step(own, state, xb, yb)
+        own, state, _ = step(own, state, *remainder)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), fitted, own)
+    assert len(history["train_loss"]) == 2
+
+
+def test_fit_with_manual_and_autodiff_gradients_reaches_the_same_params():
+    x, y = regression_problem(dtype=jnp.float64)
+    params = MODEL.init(jax.random.key(0), jnp.float64)
+    results = [fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=4, batch_size=8,
+                      key=jax.random.key(1), grad=grad)[0] for grad in fn.GRAD_MODES]
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10), *results)
+
+
+def test_fit_records_validation_loss_of_the_final_params_on_validation_data():
+    x, y = regression_problem(rows=40)
+    x_val, y_val = regression_problem(rows=15, seed=1)
+    params = MODEL.init(jax.random.key(0))
+    fitted, history = fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=3, batch_size=16,
+                             key=jax.random.key(0), validation_data=(x_val, y_val))
+    assert len(history["train_loss"]) == len(history["val_loss"]) == 3
+    np.testing.assert_allclose(history["val_loss"][-1], fn.evaluate(MODEL, fitted, x_val, y_val), rtol=1e-6)
+
+
+def test_validation_split_holds_out_ceil_fraction_of_rows():
+    x, y = regression_problem(rows=10)
+    params = MODEL.init(jax.random.key(0))
+    # lr 0: train loss is the loss on the 7 training rows, val loss on the other 3 rows
+    _, history = fn.fit(MODEL, params, optax.sgd(0.0), x, y, epochs=1, batch_size=3,
+                        key=jax.random.key(4), validation_split=0.25)
+    per_row = np.asarray(jnp.mean((MODEL.forward(params, x) - y) ** 2, axis=1))
+    total = per_row.sum()
+    np.testing.assert_allclose(7 * history["train_loss"][0] + 3 * history["val_loss"][0], total, rtol=1e-5)
+
+
+def test_fit_does_not_touch_the_callers_params():
+    x, y = regression_problem()
+    params = MODEL.init(jax.random.key(0))
+    copy = jax.tree.map(np.array, params)
+    fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=2, batch_size=8, key=jax.random.key(0))
+    jax.tree.map(np.testing.assert_array_equal, copy, jax.tree.map(np.array, params))
+
+
+class CompileCounter:
+    """Counts XLA backend compilations while active (a structural fact, not a timing)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            self.count += 1
+
+    def __enter__(self):
+        jax.monitoring.register_event_duration_secs_listener(self)
+        return self
+
+    def __exit__(self, *exc):
+        jax.monitoring.unregister_event_duration_listener(self)
+
+
+@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+def test_fit_compiles_its_epoch_once_and_reuses_it_across_epochs_and_calls(grad):
+    x, y = regression_problem(rows=50)
+    params = MODEL.init(jax.random.key(0))
+    optimizer = optax.adam(1e-2)
+    arguments = dict(batch_size=8, validation_split=0.2, grad=grad)
+    fn.fit(MODEL, params, optimizer, x, y, epochs=1, key=jax.random.key(0), **arguments)
+    with CompileCounter() as again:
+        fn.fit(MODEL, params, optimizer, x, y, epochs=6, key=jax.random.key(1), **arguments)
+    assert again.count == 0
+    x, y = np.asarray(x), np.asarray(y)
+    with CompileCounter() as one_epoch:
+        fn.fit(MODEL, params, optimizer, x[:45], y[:45], epochs=1, key=jax.random.key(1), **arguments)
+    with CompileCounter() as many_epochs:
+        fn.fit(MODEL, params, optimizer, x[:44], y[:44], epochs=6, key=jax.random.key(1), **arguments)
+    # a new data shape costs the set-up and the epoch, once each, however many epochs run
+    assert one_epoch.count == many_epochs.count == 2
+
+
+def test_divergence_stops_training_and_keeps_the_last_finite_params():
+    x, y = regression_problem()
+    params = MODEL.init(jax.random.key(0))
+    with pytest.raises(fn.NonFiniteLossError, match=r"epoch \d+: the loss became (nan|inf).*learning rate") as info:
+        fn.fit(MODEL, params, optax.sgd(1e8), x, y, epochs=10, batch_size=8, key=jax.random.key(0))
+    error = info.value
+    assert len(error.history["train_loss"]) == error.epoch
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(error.params))
+
+
+def test_predict_in_batches_equals_forward_on_everything():
+    x, _ = regression_problem(rows=37)
+    params = MODEL.init(jax.random.key(0))
+    np.testing.assert_allclose(fn.predict(MODEL, params, x, batch_size=8), MODEL.forward(params, x), rtol=1e-6)
+    np.testing.assert_allclose(fn.predict(MODEL, params, x), MODEL.forward(params, x), rtol=1e-6)
+
+
+def test_predict_labels_for_softmax_and_sigmoid_classifiers():
+    x, _ = regression_problem(rows=6)
+    softmax = fn.mlp([3, 4, 3], output="softmax", loss="cross_entropy")
+    params = softmax.init(jax.random.key(0))
+    np.testing.assert_array_equal(fn.predict_labels(softmax, params, x),
+                                  jnp.argmax(softmax.forward(params, x), axis=1))
+    sigmoid = fn.mlp([3, 4, 2], output="sigmoid", loss="logloss")
+    params = sigmoid.init(jax.random.key(0))
+    labels = fn.predict_labels(sigmoid, params, x)
+    assert labels.shape == (6, 2) and labels.dtype == jnp.int32
+    np.testing.assert_array_equal(labels, sigmoid.forward(params, x) > 0.5)
+
+
+def test_classifier_trains_with_integer_labels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 3)).astype(np.float32)
+    labels = np.argmax(x, axis=1)
+    model = fn.mlp([3, 16, 3], output="softmax", loss="cross_entropy")
+    params, history = fn.fit(model, model.init(jax.random.key(0)), optax.adam(3e-2), x, labels,
+                             epochs=30, batch_size=16, key=jax.random.key(0), grad="manual")
+    assert history["train_loss"][-1] < 0.3 * history["train_loss"][0]
+    assert np.mean(np.asarray(fn.predict_labels(model, params, x)) == labels) > 0.9
