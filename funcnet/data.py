@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.shuffle import permutation
+
 Array = jax.Array
 
 
@@ -77,7 +79,7 @@ def train_test_split(key: jax.Array, x, y, test_fraction: float = 0.2):
     """
     num_samples = x.shape[0]
     held_out = split_count(num_samples, test_fraction, "test_fraction")
-    order = jax.random.permutation(key, num_samples)
+    order = permutation(key, num_samples)
     train_rows, test_rows = order[held_out:], order[:held_out]
     return x[train_rows], x[test_rows], y[train_rows], y[test_rows]
 

@@ -27,6 +27,7 @@ from jax import lax
 
 from funcnet import checks
 from funcnet.data import map_in_chunks, split_count
+from funcnet.shuffle import permutation
 
 GRAD_MODES = ("autodiff", "manual")
 
@@ -107,6 +108,9 @@ def make_train_step(model, optimizer, grad: str = "autodiff"):
 def shuffled_batches(key, x, y, batch_size: int):
     """One epoch's batches in a random order: every row exactly once.
 
+    The order is :func:`funcnet.shuffle.permutation` of the rows (a fused
+    swap-or-not shuffle, 20x faster on CPU than ``jax.random.permutation``).
+
     Returns:
       ``(full, remainder)``: ``full`` is ``(x, y)`` stacked to
       ``(n // batch_size, batch_size, ...)``; ``remainder`` is ``(x, y)`` for
@@ -115,7 +119,7 @@ def shuffled_batches(key, x, y, batch_size: int):
       epochs and no row is dropped or repeated.
     """
     num_samples = x.shape[0]
-    order = jax.random.permutation(key, num_samples)
+    order = permutation(key, num_samples)
     x, y = x[order], y[order]
     num_full = num_samples // batch_size
     cut = num_full * batch_size
@@ -194,7 +198,7 @@ def _prepare(optimizer, held_out: int, params, opt_state, x, y, key):
     opt_state = optimizer.init(params) if opt_state is None else opt_state
     if held_out == 0:
         return params, opt_state, (x, y), None, shuffle_key
-    order = jax.random.permutation(split_key, x.shape[0])
+    order = permutation(split_key, x.shape[0])
     val_rows, train_rows = order[:held_out], order[held_out:]
     return params, opt_state, (x[train_rows], y[train_rows]), (x[val_rows], y[val_rows]), shuffle_key
 

@@ -1,0 +1,72 @@
+"""A fast on-device random permutation for shuffling rows every epoch.
+
+``jax.random.permutation`` shuffles by sorting random keys (two rounds of a
+sort for 80,000 rows), and XLA's CPU sort is slow: 33 ms for 80,000 rows,
+which was 70% of a whole training epoch of the second article's network.
+
+This module uses the *swap-or-not* shuffle (Hoang, Morris & Rogaway, 2012),
+a bijection on ``{0, …, n-1}`` for any ``n`` built from ``R`` rounds of
+
+    partner = (K_r - x) mod n
+    x ← partner   if  F_r(max(x, partner)) is odd,   else  x
+
+with a random offset ``K_r`` and a random salt for the hash ``F_r`` per round.
+``x`` and its partner see the same ``max``, so they swap together or not at
+all: every round is an involution, hence a permutation.  Each round is a few
+elementwise integer ops, and XLA fuses all ``R = 4·⌈log₂ n⌉ + 8`` rounds into
+one loop: 1.6 ms for 80,000 rows (20x faster), no sort, no data-dependent loop.
+
+It is a statistically good shuffle for SGD (the tests check that every item is
+equally likely at every position), not a cryptographic one, and for a given
+key it gives a different order than ``jax.random.permutation``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def _hash32(values: jax.Array) -> jax.Array:
+    """The 32-bit finaliser of MurmurHash3: every input bit affects every output bit."""
+    values = values ^ (values >> 16)
+    values = values * jnp.uint32(0x85EBCA6B)
+    values = values ^ (values >> 13)
+    values = values * jnp.uint32(0xC2B2AE35)
+    return values ^ (values >> 16)
+
+
+def num_rounds(num_items: int) -> int:
+    """Rounds of swap-or-not used for ``num_items``: ``4·⌈log₂ n⌉ + 8``."""
+    return 4 * max(1, math.ceil(math.log2(max(num_items, 2)))) + 8
+
+
+def permutation(key: jax.Array, num_items: int) -> jax.Array:
+    """A random permutation of ``0 … num_items-1`` (int32), determined by ``key``.
+
+    Args:
+      key: a ``jax.random`` key; the same key gives the same permutation.
+      num_items: a static Python int, ``1 <= num_items < 2**31``.
+
+    Returns:
+      ``(num_items,)`` int32 array holding every index exactly once.
+    """
+    if not 1 <= num_items < 2**31:
+        raise ValueError(f"`num_items` must be in [1, 2**31), got {num_items}")
+    rounds = num_rounds(num_items)
+    offset_key, salt_key = jax.random.split(key)
+    offsets = jax.random.randint(offset_key, (rounds,), 0, num_items, jnp.int32).astype(jnp.uint32)
+    salts = jax.random.bits(salt_key, (rounds,), jnp.uint32)
+    size = jnp.uint32(num_items)
+
+    def swap_or_not(round_index, positions):
+        partners = (offsets[round_index] + size - positions) % size
+        swap = (_hash32(jnp.maximum(positions, partners) ^ salts[round_index]) & 1) == 1
+        return jnp.where(swap, partners, positions)
+
+    positions = lax.fori_loop(0, rounds, swap_or_not, jnp.arange(num_items, dtype=jnp.uint32),
+                              unroll=True)
+    return positions.astype(jnp.int32)
