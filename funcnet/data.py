@@ -6,6 +6,7 @@ the same data and the same split, bit for bit.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -44,6 +45,11 @@ def make_regression_data(key: jax.Array, num_samples: int = 100_000, dtype=jnp.f
     """
     if num_samples < 1:
         raise ValueError(f"`num_samples` must be at least 1, got {num_samples}")
+    return _regression_data(key, num_samples, jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _regression_data(key, num_samples, dtype):
     keys = jax.random.split(key, 5)
     continuous = jax.random.normal(keys[0], (num_samples, 3), dtype)
     category = jax.random.randint(keys[1], (num_samples, 1), 0, 4).astype(dtype)

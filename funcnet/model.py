@@ -13,6 +13,7 @@ but the last layer and ``g = output`` for the last.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -77,14 +78,7 @@ class MLP:
         Returns:
           ``[{"W": (n_in, n_out), "b": (n_out,)}, ...]``, one dict per layer.
         """
-        keys = jax.random.split(key, self.num_layers)
-        activations = [self.hidden_activation] * (self.num_layers - 1) + [self.output_activation]
-        return [
-            init_dense(layer_key, n_in, n_out, activation, dtype)
-            for layer_key, n_in, n_out, activation in zip(
-                keys, self.sizes[:-1], self.sizes[1:], activations
-            )
-        ]
+        return _init_params(self, key, jnp.dtype(dtype))
 
     def logits(self, params: list[dict], x: Array) -> Array:
         """The output layer's pre-activation ``Z⁽ᴸ⁾``, shape ``(batch, sizes[-1])``."""
@@ -122,6 +116,19 @@ class MLP:
         checks.check_targets(self, x, y)
         checks.check_weights(x, weights)
         return backprop.manual_value_and_grad(self, params, x, y, weights)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _init_params(model: MLP, key: jax.Array, dtype) -> list[dict]:
+    """Compiled once per (model, dtype): eagerly, every random op compiled on its own."""
+    keys = jax.random.split(key, model.num_layers)
+    activations = [model.hidden_activation] * (model.num_layers - 1) + [model.output_activation]
+    return [
+        init_dense(layer_key, n_in, n_out, activation, dtype)
+        for layer_key, n_in, n_out, activation in zip(
+            keys, model.sizes[:-1], model.sizes[1:], activations
+        )
+    ]
 
 
 def _valid_pairs() -> str:

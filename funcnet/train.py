@@ -30,6 +30,7 @@ from funcnet.data import map_in_chunks, split_count
 from funcnet.shuffle import permutation
 
 GRAD_MODES = ("autodiff", "manual")
+VALIDATION_STREAM = 2**32 - 1  # the shuffle stream that picks validation rows; epochs use 0, 1, ...
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -105,11 +106,12 @@ def make_train_step(model, optimizer, grad: str = "autodiff"):
     return jax.jit(_update_fn(model, optimizer, grad))
 
 
-def shuffled_batches(key, x, y, batch_size: int):
+def shuffled_batches(key, x, y, batch_size: int, epoch=0):
     """One epoch's batches in a random order: every row exactly once.
 
-    The order is :func:`funcnet.shuffle.permutation` of the rows (a fused
-    swap-or-not shuffle, 20x faster on CPU than ``jax.random.permutation``).
+    The order is ``funcnet.shuffle.permutation(key, n, stream=epoch)`` (a
+    fused swap-or-not shuffle, 20x faster on CPU than ``jax.random.permutation``):
+    one key gives a different, reproducible order for every ``epoch``.
 
     Returns:
       ``(full, remainder)``: ``full`` is ``(x, y)`` stacked to
@@ -119,7 +121,7 @@ def shuffled_batches(key, x, y, batch_size: int):
       epochs and no row is dropped or repeated.
     """
     num_samples = x.shape[0]
-    order = permutation(key, num_samples)
+    order = permutation(key, num_samples, stream=epoch)
     x, y = x[order], y[order]
     num_full = num_samples // batch_size
     cut = num_full * batch_size
@@ -143,7 +145,7 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
     """One whole epoch as one compiled call: shuffle, a scan over batches, the remainder, validation.
 
     Returns:
-      jitted ``train_epoch(params, opt_state, x, y, key, x_val=None, y_val=None)
+      jitted ``train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None)
       -> (params, opt_state, train_loss, val_loss)``.  ``train_loss`` is the
       sample-weighted mean of the batch losses seen during the epoch (each
       computed before its update, as the articles do); ``val_loss`` is the
@@ -161,9 +163,9 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
         params, opt_state, value = update(*state, *batch)
         return (params, opt_state), value
 
-    def train_epoch(params, opt_state, x, y, key, x_val=None, y_val=None):
+    def train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None):
         num_samples = x.shape[0]
-        full, remainder = shuffled_batches(key, x, y, batch_size)
+        full, remainder = shuffled_batches(key, x, y, batch_size, epoch)
         total = jnp.zeros((), x.dtype)
         if full[0].shape[0]:
             (params, opt_state), values = lax.scan(scan_body, (params, opt_state), full)
@@ -193,14 +195,13 @@ def _prepare(optimizer, held_out: int, params, opt_state, x, y, key):
     data shape; jitted together they are one compilation.  The outputs of a
     jitted function are fresh buffers, so the caller's params are never aliased.
     """
-    split_key, shuffle_key = jax.random.split(key)
     params = jax.tree.map(jnp.copy, params)
     opt_state = optimizer.init(params) if opt_state is None else opt_state
     if held_out == 0:
-        return params, opt_state, (x, y), None, shuffle_key
-    order = permutation(split_key, x.shape[0])
+        return params, opt_state, (x, y), None
+    order = permutation(key, x.shape[0], stream=VALIDATION_STREAM)
     val_rows, train_rows = order[:held_out], order[held_out:]
-    return params, opt_state, (x[train_rows], y[train_rows]), (x[val_rows], y[val_rows]), shuffle_key
+    return params, opt_state, (x[train_rows], y[train_rows]), (x[val_rows], y[val_rows])
 
 
 def fit(
@@ -230,8 +231,8 @@ def fit(
       batch_size: rows per step; the last batch of an epoch holds the
         ``n % batch_size`` leftover rows (a smaller step, not padding).
       key: ``jax.random`` key for the validation split and the per-epoch
-        shuffles (epoch ``e`` shuffles with ``fold_in(key', e)``); same key,
-        same result.
+        shuffles (epoch ``e`` uses ``shuffled_batches(key, ..., epoch=e)``);
+        same key, same result, bit for bit.
       validation_split: fraction of rows held out (``ceil``), chosen at
         random with ``key``; 0 (default) trains on every row.
       validation_data: explicit ``(x_val, y_val)``; overrides ``validation_split``.
@@ -266,7 +267,7 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     checks.check_data(model, x, y)
     x, y = _as_arrays(model, params, x, y)
     held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
-    params, opt_state, train, validation, shuffle_key = _prepare(
+    params, opt_state, train, validation = _prepare(
         optimizer, held_out, params, opt_state, x, y, key)
     if validation_data is not None:
         checks.check_data(model, *validation_data)
@@ -274,7 +275,7 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     history = {"train_loss": [], "val_loss": []}
     for epoch in range(epochs):
         new_params, new_opt_state, train_loss, val_loss = train_epoch(
-            params, opt_state, *train, jax.random.fold_in(shuffle_key, epoch),
+            params, opt_state, *train, key, epoch,
             *(validation or ()),
         )
         train_loss, val_loss = float(train_loss), float(val_loss)

@@ -47,3 +47,14 @@ def test_neighbours_are_decorrelated():
 def test_permutation_rejects_sizes_it_cannot_shuffle():
     with pytest.raises(ValueError, match=r"`num_items` must be in \[1, 2\*\*31\), got 0"):
         permutation(jax.random.key(0), 0)
+
+
+def test_streams_of_one_key_give_different_permutations():
+    orders = [np.asarray(permutation(jax.random.key(0), 200, stream=epoch)) for epoch in range(4)]
+    assert all(not np.array_equal(orders[i], orders[j]) for i in range(4) for j in range(i + 1, 4))
+
+
+def test_legacy_uint32_keys_work_like_typed_keys():
+    typed = permutation(jax.random.key(5), 100)
+    legacy = permutation(jax.random.PRNGKey(5), 100)
+    np.testing.assert_array_equal(typed, legacy)

@@ -113,10 +113,9 @@ def test_fit_equals_a_users_own_loop_around_train_step():
 
     step = fn.make_train_step(MODEL, optimizer)
     state = optimizer.init(params)
-    _, shuffle_key = jax.random.split(key)
     own = params
     for epoch in range(2):
-        full, remainder = fn.shuffled_batches(jax.random.fold_in(shuffle_key, epoch), x, y, 8)
+        full, remainder = fn.shuffled_batches(key, x, y, 8, epoch)
         for xb, yb in zip(*full):
             own, state, _ = step(own, state, xb, yb)
         own, state, _ = step(own, state, *remainder)
