@@ -113,18 +113,21 @@ def fit_standardizer(x: Array) -> Standardizer:
 def map_in_chunks(fn, arrays: tuple, chunk_size: int) -> Array:
     """``fn`` applied to row-chunks of ``arrays`` and concatenated: bounded memory for large inputs.
 
-    Full chunks go through one ``lax.map`` (one compiled loop, not one call
-    per chunk); the remainder, if any, is one extra call with its own static
-    shape.  ``fn`` must map ``(rows, ...)`` inputs to ``(rows, ...)`` outputs.
+    Up to ``chunk_size`` rows is one call.  Beyond, the rows are padded (by
+    repeating the first row) to a whole number of chunks and mapped with one
+    ``lax.map``, and the padding is cut from the result: one compiled body,
+    whatever the remainder.  ``fn`` must map ``(rows, ...)`` to ``(rows, ...)``
+    row by row.
     """
     num_rows = arrays[0].shape[0]
-    num_full = num_rows // chunk_size
-    pieces = []
-    if num_full:
-        full = tuple(a[: num_full * chunk_size].reshape(num_full, chunk_size, *a.shape[1:])
-                     for a in arrays)
-        mapped = lax.map(lambda chunk: fn(*chunk), full)
-        pieces.append(mapped.reshape(num_full * chunk_size, *mapped.shape[2:]))
-    if num_rows % chunk_size:
-        pieces.append(fn(*(a[num_full * chunk_size:] for a in arrays)))
-    return pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
+    if num_rows <= chunk_size:
+        return fn(*arrays)
+    num_chunks = -(-num_rows // chunk_size)
+    padding = num_chunks * chunk_size - num_rows
+    chunked = tuple(
+        jnp.concatenate([a, jnp.broadcast_to(a[:1], (padding, *a.shape[1:]))]).reshape(
+            num_chunks, chunk_size, *a.shape[1:])
+        for a in arrays
+    )
+    mapped = lax.map(lambda chunk: fn(*chunk), chunked)
+    return mapped.reshape(num_chunks * chunk_size, *mapped.shape[2:])[:num_rows]

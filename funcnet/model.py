@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from funcnet import backprop, checks
 from funcnet.activations import ACTIVATION_NAMES, Activation, get_activation
-from funcnet.initializers import init_dense
+from funcnet.initializers import init_layers
 from funcnet.losses import Loss, get_loss
 
 Array = jax.Array
@@ -120,15 +120,9 @@ class MLP:
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
 def _init_params(model: MLP, key: jax.Array, dtype) -> list[dict]:
-    """Compiled once per (model, dtype): eagerly, every random op compiled on its own."""
-    keys = jax.random.split(key, model.num_layers)
+    """Compiled once per (model, dtype): eagerly, every op would compile on its own."""
     activations = [model.hidden_activation] * (model.num_layers - 1) + [model.output_activation]
-    return [
-        init_dense(layer_key, n_in, n_out, activation, dtype)
-        for layer_key, n_in, n_out, activation in zip(
-            keys, model.sizes[:-1], model.sizes[1:], activations
-        )
-    ]
+    return init_layers(key, model.sizes, activations, dtype)
 
 
 def _valid_pairs() -> str:

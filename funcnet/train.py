@@ -219,6 +219,7 @@ def fit(
     grad: str = "autodiff",
     opt_state=None,
     verbose: bool = False,
+    callback=None,
 ):
     """Train ``model`` with mini-batch gradient descent; every row is visited once per epoch.
 
@@ -239,6 +240,9 @@ def fit(
       grad: ``"autodiff"`` or ``"manual"``.
       opt_state: optimizer state to continue from (default ``optimizer.init(params)``).
       verbose: print one line per epoch.
+      callback: optional ``callback(epoch, params, opt_state, history)`` called
+        after every epoch (progress bars, checkpoints, timing); returning
+        ``True`` stops training after that epoch.
 
     Returns:
       ``(params, history)``; ``history["train_loss"]`` and ``history["val_loss"]``
@@ -251,14 +255,14 @@ def fit(
     params, _opt_state, history = fit_state(
         model, params, optimizer, x, y, epochs=epochs, batch_size=batch_size, key=key,
         validation_split=validation_split, validation_data=validation_data, grad=grad,
-        opt_state=opt_state, verbose=verbose,
+        opt_state=opt_state, verbose=verbose, callback=callback,
     )
     return params, history
 
 
 def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
               validation_split=0.0, validation_data=None, grad="autodiff",
-              opt_state=None, verbose=False):
+              opt_state=None, verbose=False, callback=None):
     """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed."""
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be a non-negative integer, got {epochs!r}")
@@ -294,6 +298,8 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
         if verbose:
             shown = f"  val_loss {val_loss:.6g}" if validation is not None else ""
             print(f"epoch {epoch + 1}/{epochs}  train_loss {train_loss:.6g}{shown}", flush=True)
+        if callback is not None and callback(epoch, params, opt_state, history):
+            break
     return params, opt_state, history
 
 

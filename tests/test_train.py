@@ -236,3 +236,18 @@ def test_classifier_trains_with_integer_labels():
                              epochs=30, batch_size=16, key=jax.random.key(0), grad="manual")
     assert history["train_loss"][-1] < 0.3 * history["train_loss"][0]
     assert np.mean(np.asarray(fn.predict_labels(model, params, x)) == labels) > 0.9
+
+
+def test_callback_sees_every_epoch_and_can_stop_training():
+    x, y = regression_problem()
+    params = MODEL.init(jax.random.key(0))
+    seen = []
+
+    def callback(epoch, params, opt_state, history):
+        seen.append((epoch, len(history["train_loss"])))
+        return epoch == 2
+
+    _, history = fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=10, batch_size=8,
+                        key=jax.random.key(0), callback=callback)
+    assert seen == [(0, 1), (1, 2), (2, 3)]
+    assert len(history["train_loss"]) == 3
