@@ -58,6 +58,13 @@ def run_peer(peer, sizes, epochs, rows=100_000, script="peers.py"):
     return json.loads(lines[-1])
 
 
+def warm_file_cache():
+    """Import every peer's libraries once, so the first measured peer does not pay cold disk reads."""
+    code = "import importlib\nfor name in ('jax', 'optax', 'torch', 'sklearn', 'flax', 'funcnet'):\n" \
+           "    try: importlib.import_module(name)\n    except ImportError: pass\n"
+    subprocess.run([sys.executable, "-c", code], capture_output=True, env=single_core_env())
+
+
 def summarise(result):
     """Steady epoch (median of all but the first), warm-up cost, end to end."""
     times = sorted(result["epoch_seconds"][1:]) or result["epoch_seconds"]
@@ -137,6 +144,7 @@ def main():
     parser.add_argument("--epochs", type=int, help="override the workload's epoch count")
     args = parser.parse_args()
     peers = args.peers.split(",")
+    warm_file_cache()
     rate = matmul_rate()
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     for workload in (["seed", "wide"] if args.workload == "all" else [args.workload]):

@@ -38,8 +38,8 @@ def worked_example():
     output = fn.dense_forward(layer2, a1)
     # the article's "output gradient" is A - Y, the derivative of ½(A - Y)² per sample
     output_gradient = output - Y
-    # the article's layer-2 gradients: dW = A1ᵀ dZ (a sum: count = 1), db = mean(dZ)
-    summed, article_a1_gradient_exact_weights = fn.dense_backward(layer2, a1, output_gradient, count=1)
+    # the article's layer-2 gradients: dW = A1ᵀ dZ (a sum over the batch), db = mean(dZ)
+    summed, article_a1_gradient_exact_weights = fn.dense_backward(layer2, a1, output_gradient)
     article_b2_gradient = jnp.mean(output_gradient, axis=0)
     updated_w2 = layer2["W"] - LEARNING_RATE * summed["W"]
     # the article then propagates with the *updated* W2

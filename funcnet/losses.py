@@ -9,9 +9,8 @@ minimises is the mean over the batch of the per-sample loss ``ℓ_i``:
     L = (1/m) Σ_i ℓ_i            (or Σ_i w_i ℓ_i / Σ_i w_i with sample weights)
 
 Each loss also has ``output_delta``, the hand-written per-sample gradient
-``δ_i = ∂ℓ_i/∂Z_i`` (shape ``(batch, k)``).  The ``1/m`` of the batch mean is
-applied by the layers (``dW = Aᵀ dZ / m``, ``db = mean(dZ)``), exactly as in
-the first article; see :mod:`funcnet.backprop`.
+``δ_i = ∂ℓ_i/∂Z_i`` (shape ``(batch, k)``).  Backprop starts from
+``dZ = δ / m``, the gradient of the batch mean; see :mod:`funcnet.backprop`.
 
 * ``mse``: ``ℓ_i = (1/k) Σ_j (A_ij - Y_ij)²``, so ``∂ℓ_i/∂A_i = 2 (A_i - Y_i) / k``
   and ``δ = g'(Z) ⊙ ∂ℓ/∂A``.  The second article's "gradient" ``A - Y`` is
