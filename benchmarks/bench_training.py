@@ -28,7 +28,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = {
     "seed": {"sizes": [5, 10, 10, 1], "epochs": 20},
-    "wide": {"sizes": [5, 256, 256, 1], "epochs": 5},
+    "wide": {"sizes": [5, 256, 256, 1], "epochs": 8},
 }
 PEERS = ["funcnet-manual", "funcnet-autodiff", "jax-scan", "jax-step", "numpy", "torch", "sklearn", "flax-nnx"]
 BASELINE = "funcnet-manual"
