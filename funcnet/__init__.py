@@ -16,6 +16,7 @@ from funcnet.backprop import (
     forward_with_cache,
     manual_value_and_grad,
 )
+from funcnet.checkpoint import Checkpoint, CheckpointError, load, save
 from funcnet.checks import check_data
 from funcnet.data import (
     Standardizer,
@@ -32,8 +33,10 @@ from funcnet.gradcheck import (
     format_differences,
     manual_and_autodiff,
 )
+from funcnet.early_stopping import EarlyStopping
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
 from funcnet.model import MLP, mlp
+from funcnet.plotting import plot_history
 from funcnet.train import (
     GRAD_MODES,
     NonFiniteLossError,
@@ -51,11 +54,11 @@ from funcnet.train import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATION_NAMES", "Activation", "GRAD_MODES", "LOSS_NAMES", "LeafDifference", "Loss",
+    "ACTIVATION_NAMES", "Activation", "Checkpoint", "CheckpointError", "EarlyStopping", "GRAD_MODES", "LOSS_NAMES", "LeafDifference", "Loss",
     "MLP", "NonFiniteLossError", "Standardizer", "backward_pass", "check_data",
     "compare_grad_trees", "compare_grads", "dense_backward", "dense_forward", "evaluate",
     "finite_difference_grad", "fit", "fit_standardizer", "fit_state", "format_differences",
     "forward_with_cache", "get_activation", "get_loss", "make_regression_data",
     "make_train_epoch", "make_train_step", "manual_and_autodiff", "manual_value_and_grad", "mlp", "predict",
-    "predict_labels", "shuffled_batches", "train_test_split", "value_and_grad_fn", "xor_data",
+    "plot_history", "predict_labels", "load", "save", "shuffled_batches", "train_test_split", "value_and_grad_fn", "xor_data",
 ]

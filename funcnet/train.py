@@ -27,6 +27,7 @@ from jax import lax
 
 from funcnet import checks
 from funcnet.data import map_in_chunks, split_count
+from funcnet.early_stopping import EarlyStopping
 from funcnet.shuffle import permutation
 
 GRAD_MODES = ("autodiff", "manual")
@@ -220,6 +221,9 @@ def fit(
     opt_state=None,
     verbose: bool = False,
     callback=None,
+    initial_epoch: int = 0,
+    history=None,
+    patience: int | None = None,
 ):
     """Train ``model`` with mini-batch gradient descent; every row is visited once per epoch.
 
@@ -243,6 +247,13 @@ def fit(
       callback: optional ``callback(epoch, params, opt_state, history)`` called
         after every epoch (progress bars, checkpoints, timing); returning
         ``True`` stops training after that epoch.
+      initial_epoch: the epoch to start from when resuming (epochs
+        ``initial_epoch … epochs-1`` run, each with its own shuffle), so that
+        a run resumed from a checkpoint matches an uninterrupted one.
+      history: a history to continue (copied, not modified).
+      patience: early stopping: stop after this many epochs without a lower
+        validation loss and return the params of the best epoch (needs
+        validation data).  ``history["best_epoch"]`` records which.
 
     Returns:
       ``(params, history)``; ``history["train_loss"]`` and ``history["val_loss"]``
@@ -255,17 +266,24 @@ def fit(
     params, _opt_state, history = fit_state(
         model, params, optimizer, x, y, epochs=epochs, batch_size=batch_size, key=key,
         validation_split=validation_split, validation_data=validation_data, grad=grad,
-        opt_state=opt_state, verbose=verbose, callback=callback,
+        opt_state=opt_state, verbose=verbose, callback=callback, initial_epoch=initial_epoch,
+        history=history, patience=patience,
     )
     return params, history
 
 
 def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
               validation_split=0.0, validation_data=None, grad="autodiff",
-              opt_state=None, verbose=False, callback=None):
+              opt_state=None, verbose=False, callback=None, initial_epoch=0, history=None,
+              patience=None):
     """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"`epochs` must be a non-negative integer, got {epochs!r}")
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"`patience` must be a positive integer or None, got {patience!r}")
+    if patience is not None and validation_data is None and not validation_split:
+        raise ValueError("`patience` needs validation data: pass validation_split > 0 or validation_data")
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size)
     checks.check_params(model, params)
     checks.check_data(model, x, y)
@@ -276,8 +294,11 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     if validation_data is not None:
         checks.check_data(model, *validation_data)
         validation = _as_arrays(model, params, *validation_data)
-    history = {"train_loss": [], "val_loss": []}
-    for epoch in range(epochs):
+    history = {"train_loss": list((history or {}).get("train_loss", [])),
+               "val_loss": list((history or {}).get("val_loss", []))}
+    stopper = None if patience is None else EarlyStopping(patience)
+    best_params = params
+    for epoch in range(initial_epoch, epochs):
         new_params, new_opt_state, train_loss, val_loss = train_epoch(
             params, opt_state, *train, key, epoch,
             *(validation or ()),
@@ -298,8 +319,19 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
         if verbose:
             shown = f"  val_loss {val_loss:.6g}" if validation is not None else ""
             print(f"epoch {epoch + 1}/{epochs}  train_loss {train_loss:.6g}{shown}", flush=True)
+        if stopper is not None:
+            stopper = stopper.update(val_loss, epoch)
+            best_params = params if stopper.improved else best_params
+            history["best_epoch"] = stopper.best_epoch
         if callback is not None and callback(epoch, params, opt_state, history):
             break
+        if stopper is not None and stopper.should_stop:
+            if verbose:
+                print(f"early stopping: no lower val_loss for {patience} epochs; keeping epoch "
+                      f"{stopper.best_epoch + 1} (val_loss {stopper.best_loss:.6g})", flush=True)
+            break
+    if stopper is not None:
+        params = best_params
     return params, opt_state, history
 
 

@@ -251,3 +251,52 @@ def test_callback_sees_every_epoch_and_can_stop_training():
                         key=jax.random.key(0), callback=callback)
     assert seen == [(0, 1), (1, 2), (2, 3)]
     assert len(history["train_loss"]) == 3
+
+
+def test_resuming_from_an_epoch_matches_an_uninterrupted_fit():
+    x, y = regression_problem(rows=30)
+    params = MODEL.init(jax.random.key(0))
+    optimizer = optax.adam(1e-2)
+    arguments = dict(batch_size=8, key=jax.random.key(3), validation_split=0.2)
+    full, _, full_history = fn.fit_state(MODEL, params, optimizer, x, y, epochs=4, **arguments)
+    part, state, history = fn.fit_state(MODEL, params, optimizer, x, y, epochs=2, **arguments)
+    resumed, _, resumed_history = fn.fit_state(MODEL, part, optimizer, x, y, epochs=4, opt_state=state,
+                                               initial_epoch=2, history=history, **arguments)
+    jax.tree.map(np.testing.assert_array_equal, full, resumed)
+    assert resumed_history == full_history and len(history["train_loss"]) == 2
+
+
+def test_early_stopping_returns_the_best_epochs_params():
+    x, y = regression_problem(rows=32)
+    params = MODEL.init(jax.random.key(0))
+    optimizer = optax.adam(5e-2)
+    # validation targets opposite to the training ones: the better the fit, the worse validation
+    arguments = dict(batch_size=8, key=jax.random.key(0), validation_data=(x, -y))
+    stopped, history = fn.fit(MODEL, params, optimizer, x, y, epochs=50, patience=2, **arguments)
+    best = history["best_epoch"]
+    assert len(history["train_loss"]) == best + 3  # two epochs without improvement after the best
+    assert history["val_loss"][best] == min(history["val_loss"])
+    at_best, _ = fn.fit(MODEL, params, optimizer, x, y, epochs=best + 1, **arguments)
+    jax.tree.map(np.testing.assert_array_equal, stopped, at_best)
+
+
+def test_early_stopping_state_is_an_immutable_value():
+    stopper = fn.EarlyStopping(patience=2)
+    states = []
+    for epoch, loss in enumerate([5.0, 4.0, 4.5, 3.9, 4.0, 4.1]):
+        stopper = stopper.update(loss, epoch)
+        states.append((stopper.best_epoch, stopper.improved, stopper.should_stop))
+    assert states == [(0, True, False), (1, True, False), (1, False, False), (3, True, False),
+                      (3, False, False), (3, False, True)]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(patience=0), r"`patience` must be a positive integer or None, got 0"),
+    (dict(patience=3), r"`patience` needs validation data"),
+    (dict(initial_epoch=-1), r"`initial_epoch` must be a non-negative integer, got -1"),
+])
+def test_fit_rejects_bad_resume_and_early_stopping_arguments(kwargs, message):
+    x, y = regression_problem(rows=8)
+    with pytest.raises(ValueError, match=message):
+        fn.fit(MODEL, MODEL.init(jax.random.key(0)), optax.sgd(0.1), x, y, epochs=1, key=jax.random.key(0),
+               **kwargs)

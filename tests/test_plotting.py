@@ -1,0 +1,47 @@
+"""Pictures render headless (Agg canvas, no display) and are real images."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import funcnet as fn
+from conftest import ROOT
+
+
+def assert_png(path, min_bytes=10_000):
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > min_bytes
+    return data
+
+
+def test_plot_history_writes_a_png_without_a_display(tmp_path):
+    history = {"train_loss": [2500.0, 200.0, 120.0, 101.0], "val_loss": [270.0, 170.0, 110.0, 100.5],
+               "best_epoch": 3}
+    code = (f"import sys; sys.path.insert(0, {ROOT!r}); import funcnet as fn; "
+            f"fn.plot_history({history!r}, {str(tmp_path / 'curve.png')!r}); "
+            "import matplotlib; print(matplotlib.get_backend())")
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert_png(tmp_path / "curve.png")
+
+
+def test_plot_history_without_validation_and_with_small_range(tmp_path):
+    fn.plot_history({"train_loss": [0.7, 0.5, 0.3]}, tmp_path / "xor.png")
+    assert_png(tmp_path / "xor.png", min_bytes=5_000)
+
+
+def test_plot_history_needs_training_losses(tmp_path):
+    with pytest.raises(ValueError, match=r"`history` has no 'train_loss' values to plot"):
+        fn.plot_history({"val_loss": [1.0]}, tmp_path / "empty.png")
+
+
+def test_activations_example_writes_one_png_with_matching_derivatives(tmp_path, run_script):
+    out = run_script("examples/activations.py", "--out", str(tmp_path / "activations.png"))
+    data = assert_png(tmp_path / "activations.png", min_bytes=30_000)
+    width = int.from_bytes(data[16:20], "big")
+    assert width > 1000  # five panels side by side
+    differences = [float(line.split("= ")[1]) for line in out.splitlines() if "max |" in line]
+    assert len(differences) == 5 and max(differences) < 1e-6
