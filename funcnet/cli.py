@@ -17,6 +17,10 @@ import json
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 OPTIMIZER_NAMES = ("sgd", "momentum", "adam", "rmsprop", "adamw")
@@ -118,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------- data
-def read_csv(path: str) -> tuple[list[str], "np.ndarray"]:
+def read_csv(path: str) -> tuple[list[str], np.ndarray]:
     """A numeric CSV with a header row: ``(column names, float64 array (rows, columns))``."""
     import numpy as np
 
@@ -204,6 +208,16 @@ def load_dataset(config: dict):
 
 
 # ----------------------------------------------------------------------------- train
+def load_checkpoint(path: str, context: str = "", **kwargs):
+    """:func:`funcnet.load`, with its errors turned into a :class:`UserError` (exit status 2)."""
+    from funcnet import checkpoint
+
+    try:
+        return checkpoint.load(path, **kwargs)
+    except (checkpoint.CheckpointError, FileNotFoundError) as error:
+        raise UserError(f"{context}{error}") from None
+
+
 def make_optimizer(name: str, learning_rate: float):
     """The optax optimizer for a CLI name."""
     import optax
@@ -287,10 +301,7 @@ def run_train(args) -> int:
     if not args.no_cache:
         enable_compilation_cache()
     if args.resume:
-        try:
-            saved = checkpoint.load(args.resume)
-        except (checkpoint.CheckpointError, FileNotFoundError) as error:
-            raise UserError(f"--resume: {error}") from None
+        saved = load_checkpoint(args.resume, "--resume: ")
         config = dict(saved.config)
         if not config.get("data"):
             raise UserError(f"--resume: {args.resume} was not written by `funcnet train` (no run config)")
@@ -319,10 +330,7 @@ def run_train(args) -> int:
 
     params, opt_state, history, initial_epoch = model.init(init_key), None, None, 0
     if args.resume:
-        try:
-            saved = checkpoint.load(args.resume, model=model, optimizer=optimizer)
-        except checkpoint.CheckpointError as error:
-            raise UserError(f"--resume: {error}") from None
+        saved = load_checkpoint(args.resume, "--resume: ", model=model, optimizer=optimizer)
         params, opt_state, history = saved.params, saved.opt_state, saved.history
         initial_epoch = len(history.get("train_loss", []))
 
@@ -412,12 +420,8 @@ def run_predict(args) -> int:
     import numpy as np
 
     import funcnet as fn
-    from funcnet import checkpoint
 
-    try:
-        saved = checkpoint.load(args.checkpoint)
-    except (checkpoint.CheckpointError, FileNotFoundError) as error:
-        raise UserError(str(error)) from None
+    saved = load_checkpoint(args.checkpoint)
     names, table = read_csv(args.csv)
     features = saved.config.get("features") or [f"x{i}" for i in range(saved.model.sizes[0])]
     missing = [name for name in features if name not in names]
@@ -460,13 +464,9 @@ def run_gradcheck(args) -> int:
     import numpy as np
 
     import funcnet as fn
-    from funcnet import checkpoint
 
     if args.checkpoint:
-        try:
-            saved = checkpoint.load(args.checkpoint)
-        except (checkpoint.CheckpointError, FileNotFoundError) as error:
-            raise UserError(str(error)) from None
+        saved = load_checkpoint(args.checkpoint)
         model = saved.model
         params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float64), saved.params)
     else:

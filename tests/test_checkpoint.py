@@ -11,7 +11,6 @@ import optax
 import pytest
 
 import funcnet as fn
-from funcnet import checkpoint
 
 MODEL = fn.mlp([3, 5, 2], hidden="tanh", output="softmax", loss="cross_entropy")
 
