@@ -35,6 +35,7 @@ from funcnet.gradcheck import (
 )
 from funcnet.early_stopping import EarlyStopping
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
+from funcnet.many import fit_many, stacked_init, with_hyperparam
 from funcnet.model import MLP, mlp
 from funcnet.plotting import plot_history
 from funcnet.train import (
@@ -57,8 +58,8 @@ __all__ = [
     "ACTIVATION_NAMES", "Activation", "Checkpoint", "CheckpointError", "EarlyStopping", "GRAD_MODES", "LOSS_NAMES", "LeafDifference", "Loss",
     "MLP", "NonFiniteLossError", "Standardizer", "backward_pass", "check_data",
     "compare_grad_trees", "compare_grads", "dense_backward", "dense_forward", "evaluate",
-    "finite_difference_grad", "fit", "fit_standardizer", "fit_state", "format_differences",
+    "finite_difference_grad", "fit", "fit_many", "fit_standardizer", "fit_state", "format_differences",
     "forward_with_cache", "get_activation", "get_loss", "make_regression_data",
     "make_train_epoch", "make_train_step", "manual_and_autodiff", "manual_value_and_grad", "mlp", "predict",
-    "plot_history", "predict_labels", "load", "save", "shuffled_batches", "train_test_split", "value_and_grad_fn", "xor_data",
+    "plot_history", "predict_labels", "load", "save", "shuffled_batches", "stacked_init", "train_test_split", "value_and_grad_fn", "with_hyperparam", "xor_data",
 ]

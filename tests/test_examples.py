@@ -69,3 +69,18 @@ def test_swap_optimizers_example_trains_with_each(run_script):
     rows = re.findall(r"^(sgd|momentum|adam|rmsprop) .*?([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
     assert [row[0] for row in rows] == ["sgd", "momentum", "adam", "rmsprop"]
     assert all(float(row[3]) < 130 for row in rows)
+
+
+def test_xor_seeds_example_trains_many_networks_in_one_program(run_script):
+    out = run_script("examples/xor_seeds.py", "--seeds", "32")
+    solved = float(re.search(r"solved XOR .*?: ([\d.]+)%", out).group(1))
+    assert 50 < solved <= 100
+    assert "final log-loss: min" in out
+
+
+def test_lr_sweep_example_reports_every_rate_and_the_best(run_script):
+    out = run_script("examples/lr_sweep.py", "--epochs", "2")
+    rates = re.findall(r"^\s+(\d\.\d\de[-+]\d\d)\s+([\d.]+)$", out, re.M)
+    assert len(rates) == 16
+    best = float(re.search(r"best: lr ([\d.e+-]+), val MSE ([\d.]+)", out).group(2))
+    assert best == min(float(mse) for _, mse in rates)

@@ -1,0 +1,136 @@
+"""Many independent models in one compiled program: ``jax.vmap`` over params, optimizer states and keys.
+
+``fit_many`` runs :func:`funcnet.make_train_epoch` under ``jax.vmap``: model
+``i`` has its own parameters, optimizer state and key (so its own init, its
+own validation split and its own shuffles), and all of them advance one
+epoch per compiled call.  Learning rates can differ per model when they live
+in the optimizer state::
+
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    states = jax.vmap(optimizer.init)(stacked_params)
+    states = fn.with_hyperparam(states, "learning_rate", jnp.logspace(-4, -1, 16))
+
+Model ``i`` of ``fit_many`` computes what ``fit`` computes for params ``i``,
+key ``i`` and state ``i`` (the tests check this to float32 rounding).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funcnet import checks
+from funcnet.data import split_count
+from funcnet.train import _as_arrays, _prepare, make_train_epoch
+
+
+def stacked_init(model, keys: jax.Array, dtype=jnp.float32) -> list[dict]:
+    """``model.init`` for each key, stacked: every leaf gets a leading axis of ``len(keys)``."""
+    return jax.vmap(lambda key: model.init(key, dtype))(keys)
+
+
+def with_hyperparam(opt_state, name: str, values):
+    """A copy of an ``optax.inject_hyperparams`` state with hyperparameter ``name`` set per model.
+
+    Raises:
+      ValueError: if the state has no ``hyperparams`` (build the optimizer
+        with ``optax.inject_hyperparams``) or no hyperparameter ``name``.
+    """
+    hyperparams = getattr(opt_state, "hyperparams", None)
+    if hyperparams is None or name not in hyperparams:
+        known = sorted(hyperparams) if hyperparams is not None else []
+        raise ValueError(
+            f"the optimizer state has no hyperparameter {name!r} (it has {known}); build the optimizer "
+            f"with optax.inject_hyperparams, e.g. optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)"
+        )
+    values = jnp.asarray(values, jnp.asarray(hyperparams[name]).dtype)
+    if values.shape != jnp.shape(hyperparams[name]):
+        raise ValueError(f"`values` for {name!r} has shape {values.shape}; expected one per model, "
+                         f"{jnp.shape(hyperparams[name])}")
+    return opt_state._replace(hyperparams={**hyperparams, name: values})
+
+
+@functools.lru_cache(maxsize=32)
+def _many_prepare(optimizer, held_out, fresh_state):
+    """The set-up of every model in one compiled call (each with its own split)."""
+    train_axis = 0 if held_out else None
+    return jax.jit(jax.vmap(functools.partial(_prepare, optimizer, held_out),
+                            in_axes=(0, None if fresh_state else 0, None, None, 0),
+                            out_axes=(0, 0, train_axis, train_axis)))
+
+
+@functools.lru_cache(maxsize=32)
+def _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis):
+    train_epoch = make_train_epoch(model, optimizer, grad, batch_size)
+    in_axes = (0, 0, train_axis, train_axis, 0, None)
+    if val_axis is not False:
+        in_axes += (val_axis, val_axis)
+    return jax.jit(jax.vmap(train_epoch, in_axes=in_axes))
+
+
+def _num_models(params, keys) -> int:
+    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree.leaves(params)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError("`params` must be stacked: every leaf needs the same leading (model) axis; "
+                         "build them with fn.stacked_init(model, keys)")
+    count = sizes.pop()
+    if np.shape(keys)[:1] != (count,):
+        raise ValueError(f"`keys` has shape {np.shape(keys)}; expected one key per model, ({count},)")
+    return count
+
+
+def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 32, keys: jax.Array,
+             validation_split: float = 0.0, validation_data=None, grad: str = "autodiff", opt_state=None):
+    """Train N copies of ``model`` at once, one compiled call per epoch for all of them.
+
+    Args:
+      model: an :class:`~funcnet.model.MLP`.
+      params: stacked params (leading axis N), e.g. ``fn.stacked_init(model, keys)``.
+      optimizer: any optax ``GradientTransformation``; for per-model learning
+        rates use ``optax.inject_hyperparams`` and :func:`with_hyperparam`.
+      x, y: one dataset shared by all models.
+      epochs, batch_size, validation_split, validation_data, grad: as in :func:`funcnet.fit`.
+      keys: N ``jax.random`` keys: model ``i``'s validation split and shuffles.
+      opt_state: stacked optimizer states (default ``vmap(optimizer.init)(params)``).
+
+    Returns:
+      ``(params, opt_state, histories)``: stacked params and states, and one
+      history dict per model.  A model whose loss becomes NaN/inf keeps
+      training (its history shows it); the others are unaffected.
+
+    Memory: with ``validation_split`` each model has its own split, so the
+    training rows are held N times; without it (or with ``validation_data``)
+    all models share one copy.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"`epochs` must be a non-negative integer, got {epochs!r}")
+    num_models = _num_models(params, keys)
+    # one model's shapes and dtypes, for the checks (slicing would compile an op per leaf)
+    first = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
+    checks.check_params(model, first)
+    checks.check_data(model, x, y)
+    x, y = _as_arrays(model, first, x, y)
+    held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
+    train_axis = 0 if held_out else None
+    prepare = _many_prepare(optimizer, held_out, opt_state is None)
+    params, opt_state, train, validation = prepare(params, opt_state, x, y, keys)
+    val_axis = train_axis if validation is not None else False
+    if validation_data is not None:
+        checks.check_data(model, *validation_data)
+        validation, val_axis = _as_arrays(model, first, *validation_data), None
+    run_epoch = _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis)
+    train_losses, val_losses = [], []
+    for epoch in range(epochs):
+        params, opt_state, train_loss, val_loss = run_epoch(
+            params, opt_state, *train, keys, epoch, *(validation or ()))
+        train_losses.append(np.asarray(train_loss))
+        val_losses.append(np.asarray(val_loss))
+    histories = [
+        {"train_loss": [float(losses[i]) for losses in train_losses],
+         "val_loss": [float(losses[i]) for losses in val_losses] if validation is not None else []}
+        for i in range(num_models)
+    ]
+    return params, opt_state, histories

@@ -1,0 +1,96 @@
+"""fit_many: N models in one vmapped program equal N separate fits, and compile once."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import funcnet as fn
+from test_train import MODEL, CompileCounter, regression_problem
+
+CLOSE = dict(rtol=2e-5, atol=2e-6)
+
+
+def separate_fits(params, optimizer, x, y, keys, states=None, **kwargs):
+    results = []
+    for i, key in enumerate(keys):
+        single = jax.tree.map(lambda leaf: leaf[i], params)
+        state = None if states is None else jax.tree.map(lambda leaf: leaf[i], states)
+        results.append(fn.fit_state(MODEL, single, optimizer, x, y, key=key, opt_state=state, **kwargs))
+    return results
+
+
+@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+def test_vmapped_seeds_equal_separate_fits(grad):
+    x, y = regression_problem(rows=30)
+    keys = jax.random.split(jax.random.key(0), 3)
+    params = fn.stacked_init(MODEL, keys)
+    arguments = dict(epochs=3, batch_size=8, validation_split=0.2, grad=grad)
+    many, _, histories = fn.fit_many(MODEL, params, optax.adam(1e-2), x, y, keys=keys, **arguments)
+    for i, (single, _, history) in enumerate(separate_fits(params, optax.adam(1e-2), x, y, keys, **arguments)):
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, **CLOSE), many, single)
+        np.testing.assert_allclose(histories[i]["train_loss"], history["train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(histories[i]["val_loss"], history["val_loss"], rtol=1e-5)
+
+
+def test_vmapped_learning_rates_equal_separate_fits():
+    x, y = regression_problem(rows=24)
+    rates = jnp.array([1e-3, 1e-2, 5e-2, 1e-1], jnp.float32)
+    keys = jax.random.split(jax.random.key(1), 4)
+    params = fn.stacked_init(MODEL, jnp.stack([jax.random.key(0)] * 4))  # same init, different rates
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    states = fn.with_hyperparam(jax.vmap(optimizer.init)(params), "learning_rate", rates)
+    many, many_states, histories = fn.fit_many(MODEL, params, optimizer, x, y, epochs=3, batch_size=8,
+                                               keys=keys, opt_state=states)
+    np.testing.assert_array_equal(many_states.hyperparams["learning_rate"], rates)
+    for i, (single, _, history) in enumerate(separate_fits(params, optimizer, x, y, keys, states,
+                                                           epochs=3, batch_size=8)):
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, **CLOSE), many, single)
+        np.testing.assert_allclose(histories[i]["train_loss"], history["train_loss"], rtol=1e-5)
+    finals = [history["train_loss"][-1] for history in histories]
+    assert len(set(finals)) == 4  # the rates really differ
+
+
+def test_compilations_do_not_grow_with_the_number_of_models():
+    x, y = regression_problem(rows=20)
+    optimizer = optax.adam(1e-2)
+    counts = []
+    for num_models in (2, 7):
+        keys = jax.random.split(jax.random.key(num_models), num_models)
+        params = fn.stacked_init(MODEL, keys)
+        with CompileCounter() as counter:
+            fn.fit_many(MODEL, params, optimizer, x, y, epochs=4, batch_size=8, keys=keys,
+                        validation_split=0.25)
+        counts.append(counter.count)
+    assert counts[0] == counts[1] <= 3
+
+
+def test_a_diverging_model_does_not_stop_the_others():
+    x, y = regression_problem(rows=16)
+    keys = jax.random.split(jax.random.key(0), 2)
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    params = fn.stacked_init(MODEL, keys)
+    states = fn.with_hyperparam(jax.vmap(optimizer.init)(params), "learning_rate", [0.05, 1e9])
+    _, _, histories = fn.fit_many(MODEL, params, optimizer, x, y, epochs=3, batch_size=4, keys=keys,
+                                  opt_state=states)
+    assert all(np.isfinite(histories[0]["train_loss"]))
+    assert not np.isfinite(histories[1]["train_loss"][-1])
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda params, keys: (jax.tree.map(lambda a: a[0], params), keys), r"`params` must be stacked"),
+    (lambda params, keys: (params, keys[:2]), r"`keys` has shape \(2,\); expected one key per model, \(3,\)"),
+])
+def test_fit_many_rejects_mismatched_inputs(make_args, message):
+    x, y = regression_problem(rows=8)
+    keys = jax.random.split(jax.random.key(0), 3)
+    params, keys = make_args(fn.stacked_init(MODEL, keys), keys)
+    with pytest.raises(ValueError, match=message):
+        fn.fit_many(MODEL, params, optax.sgd(0.1), x, y, epochs=1, keys=keys)
+
+
+def test_with_hyperparam_explains_how_to_make_rates_batchable():
+    state = jax.vmap(optax.adam(1e-3).init)(fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2)))
+    with pytest.raises(ValueError, match=r"build the optimizer with optax.inject_hyperparams"):
+        fn.with_hyperparam(state, "learning_rate", [1e-3, 1e-2])
