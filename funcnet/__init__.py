@@ -38,6 +38,7 @@ from funcnet.losses import LOSS_NAMES, Loss, get_loss
 from funcnet.many import fit_many, stacked_init, with_hyperparam
 from funcnet.model import MLP, mlp
 from funcnet.plotting import plot_history
+from funcnet.sharding import replicate, shard_rows
 from funcnet.train import (
     GRAD_MODES,
     NonFiniteLossError,
@@ -61,5 +62,5 @@ __all__ = [
     "finite_difference_grad", "fit", "fit_many", "fit_standardizer", "fit_state", "format_differences",
     "forward_with_cache", "get_activation", "get_loss", "make_regression_data",
     "make_train_epoch", "make_train_step", "manual_and_autodiff", "manual_value_and_grad", "mlp", "predict",
-    "plot_history", "predict_labels", "load", "save", "shuffled_batches", "stacked_init", "train_test_split", "value_and_grad_fn", "with_hyperparam", "xor_data",
+    "plot_history", "predict_labels", "replicate", "shard_rows", "load", "save", "shuffled_batches", "stacked_init", "train_test_split", "value_and_grad_fn", "with_hyperparam", "xor_data",
 ]

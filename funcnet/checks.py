@@ -20,6 +20,15 @@ def _shape(array) -> tuple[int, ...]:
     return tuple(np.shape(array))
 
 
+def host_values(array) -> np.ndarray:
+    """The values of ``array`` this process can see: all of it, or, for an array sharded over
+    several processes, the rows of its local shards (each process checks its own part)."""
+    shards = getattr(array, "addressable_shards", None)
+    if shards is not None and not array.is_fully_addressable:
+        return np.concatenate([np.asarray(shard.data) for shard in shards])
+    return np.asarray(array)
+
+
 def check_inputs(model, x) -> None:
     """``x`` must be ``(batch, sizes[0])`` with ``batch >= 1``."""
     shape = _shape(x)
@@ -97,7 +106,7 @@ def check_weights(x, weights) -> None:
 
 def check_finite(name: str, array) -> None:
     """Raise if ``array`` holds NaN or inf, saying how many and where the first is."""
-    values = np.asarray(array)
+    values = host_values(array)
     if not np.issubdtype(values.dtype, np.inexact):
         return
     bad = ~np.isfinite(values)
@@ -111,7 +120,7 @@ def check_finite(name: str, array) -> None:
 
 def check_labels(model, y) -> None:
     """Labels must be in {0, 1} for logloss and in ``0..k-1`` for cross-entropy."""
-    values = np.asarray(y)
+    values = host_values(y)
     if model.loss_name == "logloss":
         outside = ~np.isin(values, (0, 1))
         if outside.any():

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from funcnet import checks
+from funcnet import checks, sharding
 from funcnet.data import map_in_chunks, split_count
 from funcnet.early_stopping import EarlyStopping
 from funcnet.shuffle import permutation
@@ -142,7 +142,7 @@ def mean_loss(model, params, x, y, chunk_size: int = 8192):
 
 
 @functools.lru_cache(maxsize=64)
-def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int = 32):
+def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int = 32, mesh=None):
     """One whole epoch as one compiled call: shuffle, a scan over batches, the remainder, validation.
 
     Returns:
@@ -151,14 +151,21 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
       sample-weighted mean of the batch losses seen during the epoch (each
       computed before its update, as the articles do); ``val_loss`` is the
       mean loss on ``(x_val, y_val)`` after the epoch, NaN when not given.
-      The function is cached per ``(model, optimizer, grad, batch_size)``,
+      The function is cached per ``(model, optimizer, grad, batch_size, mesh)``,
       so repeated ``fit`` calls with the same arguments and data shapes do
-      not recompile.
+      not recompile.  With a ``mesh`` every batch's rows are split over its
+      ``"data"`` axis (see :mod:`funcnet.sharding`).
     """
     _check_optimizer(optimizer)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
     update = _update_fn(model, optimizer, grad)
+    devices = 1 if mesh is None else sharding.check_mesh(mesh, batch_size)
+
+    def split_rows(arrays, row_axis):
+        if mesh is None or arrays[0].shape[row_axis] % devices:
+            return arrays  # a leftover batch that does not divide runs whole on every device
+        return tuple(sharding.constrain_rows(mesh, a, row_axis) for a in arrays)
 
     def scan_body(state, batch):
         params, opt_state, value = update(*state, *batch)
@@ -167,6 +174,8 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
     def train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None):
         num_samples = x.shape[0]
         full, remainder = shuffled_batches(key, x, y, batch_size, epoch)
+        full = split_rows(full, row_axis=1)
+        remainder = None if remainder is None else split_rows(remainder, row_axis=0)
         total = jnp.zeros((), x.dtype)
         if full[0].shape[0]:
             (params, opt_state), values = lax.scan(scan_body, (params, opt_state), full)
@@ -205,6 +214,16 @@ def _prepare(optimizer, held_out: int, params, opt_state, x, y, key):
     return params, opt_state, (x[train_rows], y[train_rows]), (x[val_rows], y[val_rows])
 
 
+def _place_on_mesh(mesh, tree):
+    """Replicate host data and single-device arrays on ``mesh``; leave global (multi-process) arrays as they are."""
+    def place(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return leaf
+        return sharding.replicate(mesh, leaf)
+
+    return jax.tree.map(place, tree)
+
+
 def fit(
     model,
     params,
@@ -224,6 +243,7 @@ def fit(
     initial_epoch: int = 0,
     history=None,
     patience: int | None = None,
+    mesh=None,
 ):
     """Train ``model`` with mini-batch gradient descent; every row is visited once per epoch.
 
@@ -254,6 +274,11 @@ def fit(
       patience: early stopping: stop after this many epochs without a lower
         validation loss and return the params of the best epoch (needs
         validation data).  ``history["best_epoch"]`` records which.
+      mesh: a ``jax.sharding.Mesh`` with a ``"data"`` axis: data-parallel
+        training, every batch split over the devices, params and optimizer
+        state replicated, gradients all-reduced by XLA (see
+        :mod:`funcnet.sharding` for the batch-size rule).  Gives the same
+        params as one device, up to float32 summation order.
 
     Returns:
       ``(params, history)``; ``history["train_loss"]`` and ``history["val_loss"]``
@@ -267,7 +292,7 @@ def fit(
         model, params, optimizer, x, y, epochs=epochs, batch_size=batch_size, key=key,
         validation_split=validation_split, validation_data=validation_data, grad=grad,
         opt_state=opt_state, verbose=verbose, callback=callback, initial_epoch=initial_epoch,
-        history=history, patience=patience,
+        history=history, patience=patience, mesh=mesh,
     )
     return params, history
 
@@ -275,7 +300,7 @@ def fit(
 def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
               validation_split=0.0, validation_data=None, grad="autodiff",
               opt_state=None, verbose=False, callback=None, initial_epoch=0, history=None,
-              patience=None):
+              patience=None, mesh=None):
     """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed."""
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -284,16 +309,20 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
         raise ValueError(f"`patience` must be a positive integer or None, got {patience!r}")
     if patience is not None and validation_data is None and not validation_split:
         raise ValueError("`patience` needs validation data: pass validation_split > 0 or validation_data")
-    train_epoch = make_train_epoch(model, optimizer, grad, batch_size)
+    train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
     checks.check_params(model, params)
     checks.check_data(model, x, y)
     x, y = _as_arrays(model, params, x, y)
+    if mesh is not None:
+        params, opt_state, x, y = _place_on_mesh(mesh, (params, opt_state, x, y))
     held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
     params, opt_state, train, validation = _prepare(
         optimizer, held_out, params, opt_state, x, y, key)
     if validation_data is not None:
         checks.check_data(model, *validation_data)
         validation = _as_arrays(model, params, *validation_data)
+        if mesh is not None:
+            validation = _place_on_mesh(mesh, validation)
     history = {"train_loss": list((history or {}).get("train_loss", [])),
                "val_loss": list((history or {}).get("val_loss", []))}
     stopper = None if patience is None else EarlyStopping(patience)

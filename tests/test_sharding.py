@@ -1,0 +1,54 @@
+"""Data-parallel fit on 4 forced CPU devices equals fit on one device (run in a subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def report():
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    completed = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "sharded_fit.py")],
+                               capture_output=True, text=True, env=env, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", ["autodiff-1000", "autodiff-990", "manual-1000", "manual-990"])
+def test_four_devices_give_the_params_of_one(report, case):
+    assert report["devices"] == 4
+    assert report[case]["max_rel_param_diff"] < 1e-5
+    assert report[case]["loss_diff"] < 1e-3
+
+
+def test_params_are_replicated_and_batches_split(report):
+    assert report["autodiff-1000"]["param_sharding"] == "P()"
+    assert report["autodiff-1000"]["param_devices"] == 4
+    assert report["batch_spec"] == "P('data', None)"
+    assert report["batch_shard_shapes"] == [[8, 5]]  # 32 rows over 4 devices
+
+
+def test_xla_inserts_the_gradient_all_reduce(report):
+    assert report["all_reduce_in_epoch"]
+
+
+def test_batch_size_must_divide_over_the_devices(report):
+    assert report["batch_size_error"].startswith("`batch_size=30` must be a multiple of the 4 devices")
+
+
+def test_a_mesh_without_a_data_axis_is_rejected():
+    import jax
+
+    import funcnet as fn
+    from funcnet.sharding import check_mesh
+
+    mesh = jax.make_mesh((1,), ("model",))
+    with pytest.raises(ValueError, match=r"`mesh` needs an axis named 'data' .* it has \['model'\]"):
+        check_mesh(mesh)
+    assert callable(fn.shard_rows)
