@@ -52,8 +52,8 @@ def make_regression_data(key: jax.Array, num_samples: int = 100_000, dtype=jnp.f
 def _regression_data(key, num_samples, dtype):
     keys = jax.random.split(key, 5)
     continuous = jax.random.normal(keys[0], (num_samples, 3), dtype)
-    category = jax.random.randint(keys[1], (num_samples, 1), 0, 4).astype(dtype)
-    coin = jax.random.bernoulli(keys[2], 0.5, (num_samples, 1)).astype(dtype)
+    category = jax.random.randint(keys[1], (num_samples, 1), 0, 4, jnp.int32).astype(dtype)
+    coin = (jax.random.uniform(keys[2], (num_samples, 1), dtype) < 0.5).astype(dtype)  # x64-independent
     noise = 10 * jax.random.normal(keys[3], (num_samples, 1), dtype)
     x = jnp.concatenate([continuous, category, coin], axis=1)
     slopes = jnp.array([0.8, 0.4, -0.2, 10.0, 20.0], dtype)
