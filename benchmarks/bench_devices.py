@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 
+from bench_training import save_report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 WORKER = r"""
@@ -55,10 +57,7 @@ def main():
             print(f"{row['devices']:>7} failed: {row['error']}")
             continue
         print(f"{row['devices']:>7} {row['steady_epoch_s']:>9.3f} {row['rows_per_s']:>10.0f} {row['first_epoch_s']:>14.2f}")
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "devices.json"), "w") as out:
-        json.dump(rows, out, indent=2)
-    print(json.dumps(rows))
+    save_report("devices", {"rows": rows})
 
 
 if __name__ == "__main__":

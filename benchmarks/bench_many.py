@@ -10,17 +10,15 @@ pinned like the other benchmarks:
 Writes benchmarks/results/many.json.
 """
 
-import json
-import os
 import time
 
 import jax
 import optax
 
 import funcnet as fn
+from bench_training import save_report
 from peers import article_data
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 EPOCHS = 3
 
 
@@ -58,10 +56,7 @@ def main():
     for row in rows:
         print(f"{row['models']:>6} {row['vmapped_s']:>10.3f} {row['sequential_s']:>13.3f} {row['speedup']:>8.1f}x "
               f"{row['vmapped_s'] / row['single_fit_s']:>17.1f}x")
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "many.json"), "w") as out:
-        json.dump({"epochs": EPOCHS, "rows": rows}, out, indent=2)
-    print(json.dumps(rows))
+    save_report("many", {"epochs": EPOCHS, "rows": rows})
 
 
 if __name__ == "__main__":

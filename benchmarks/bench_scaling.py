@@ -11,10 +11,8 @@ Writes benchmarks/results/scaling.json.
 """
 
 import argparse
-import json
-import os
 
-from bench_training import HERE, flops_per_epoch, machine, matmul_rate, run_peer, summarise
+from bench_training import flops_per_epoch, machine, matmul_rate, run_peer, save_report, summarise
 
 PEER = "funcnet-manual"
 
@@ -47,10 +45,7 @@ def main():
               f"{row['steady_epoch_s'] / row['train_rows'] * 1e6:>7.3f} {row['gflop_per_epoch']:>11.2f} "
               f"{row['gflops']:>8.1f} {row['gflops'] / best:>8.0%}")
     report = {"rows": rows_scan, "widths": width_scan, "matmul": rate, "machine": machine()}
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "scaling.json"), "w") as out:
-        json.dump(report, out, indent=2)
-    print(json.dumps(report))
+    save_report("scaling", report)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,14 @@ def run_peer(peer, sizes, epochs, rows=100_000, script="peers.py"):
     return json.loads(lines[-1])
 
 
+def save_report(name, report):
+    """Write ``report`` to ``benchmarks/results/<name>.json`` and print it as one JSON line."""
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", f"{name}.json"), "w") as out:
+        json.dump(report, out, indent=2)
+    print(json.dumps(report))
+
+
 def warm_file_cache():
     """Import every peer's libraries once, so the first measured peer does not pay cold disk reads."""
     code = "import importlib\nfor name in ('jax', 'optax', 'torch', 'sklearn', 'flax', 'funcnet'):\n" \
@@ -146,7 +154,6 @@ def main():
     peers = args.peers.split(",")
     warm_file_cache()
     rate = matmul_rate()
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     for workload in (["seed", "wide"] if args.workload == "all" else [args.workload]):
         config = WORKLOADS[workload]
         epochs = args.epochs or config["epochs"]
@@ -164,9 +171,7 @@ def main():
               f"{rate['jax_gflops']:.1f}, NumPy {rate['numpy_gflops']:.1f} GFLOP/s; floor {floor:.4f} s/epoch")
         report = {"workload": workload, "sizes": config["sizes"], "epochs": epochs, "rows": rows,
                   "flops_per_epoch": flops, "matmul": rate, "floor_s_per_epoch": floor, "machine": machine()}
-        with open(os.path.join(HERE, "results", f"training-{workload}.json"), "w") as out:
-            json.dump(report, out, indent=2)
-        print(json.dumps(report))
+        save_report(f"training-{workload}", report)
 
 
 if __name__ == "__main__":
