@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from funcnet import backprop, checks
 from funcnet.activations import ACTIVATION_NAMES, Activation, get_activation
 from funcnet.initializers import init_layers
-from funcnet.losses import Loss, get_loss
+from funcnet.losses import LOSS_NAMES, Loss, get_loss
 
 Array = jax.Array
 
@@ -99,10 +99,8 @@ class MLP:
           y: targets ``(m, sizes[-1])``; for ``cross_entropy`` also integer classes ``(m,)``.
           weights: optional per-sample weights ``(m,)`` (e.g. 0 for padding rows).
         """
-        checks.check_inputs(self, x)
-        checks.check_targets(self, x, y)
-        checks.check_weights(x, weights)
-        z_out = self.logits(params, x)
+        self._check_batch(params, x, y, weights)
+        z_out = backprop.forward_with_cache(self, params, x)[1][-1]
         return backprop.weighted_mean(backprop.per_sample_losses(self, z_out, y), weights)
 
     def manual_grad(self, params: list[dict], x: Array, y: Array, weights: Array | None = None):
@@ -111,11 +109,15 @@ class MLP:
         Same arguments as :meth:`loss`; agrees with
         ``jax.value_and_grad(model.loss)(params, x, y, weights)``.
         """
+        self._check_batch(params, x, y, weights)
+        return backprop.manual_value_and_grad(self, params, x, y, weights)
+
+    def _check_batch(self, params, x, y, weights) -> None:
+        """The shape checks of :meth:`loss` and :meth:`manual_grad` (run while tracing)."""
         checks.check_params(self, params)
         checks.check_inputs(self, x)
         checks.check_targets(self, x, y)
         checks.check_weights(x, weights)
-        return backprop.manual_value_and_grad(self, params, x, y, weights)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
@@ -126,8 +128,6 @@ def _init_params(model: MLP, key: jax.Array, dtype) -> list[dict]:
 
 
 def _valid_pairs() -> str:
-    from funcnet.losses import LOSS_NAMES
-
     return "; ".join(f"{name}: {', '.join(get_loss(name).valid_outputs)}" for name in LOSS_NAMES)
 
 
@@ -146,7 +146,7 @@ def mlp(
       hidden: activation of every hidden layer: identity, sigmoid, tanh, relu,
         leaky_relu.
       output: activation of the output layer: any of the above or softmax.
-      loss: ``mse`` (any output but softmax makes sense; all are allowed),
+      loss: ``mse`` (with any output activation),
         ``logloss`` (binary cross-entropy, needs ``output="sigmoid"``) or
         ``cross_entropy`` (needs ``output="softmax"`` and at least 2 outputs).
       negative_slope: leaky_relu's slope for negative inputs.

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import ROOT  # noqa: F401
+from conftest import ROOT
 
 
 @pytest.mark.parametrize("peer", ["funcnet-manual", "funcnet-autodiff", "numpy", "jax-scan"])

@@ -111,3 +111,13 @@ def test_predict_labels_refuses_a_regressor():
     params = REGRESSOR.init(jax.random.key(0))
     with pytest.raises(ValueError, match=r"predict_labels needs a classifier .* output is 'identity'"):
         fn.predict_labels(REGRESSOR, params, X)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: fn.make_regression_data(jax.random.key(0), 0), r"`num_samples` must be at least 1, got 0"),
+    (lambda: fn.train_test_split(jax.random.key(0), X, np.ones((8, 1)), 1.5),
+     r"`test_fraction` must be in \[0, 1\), got 1.5"),
+])
+def test_data_helpers_reject_bad_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

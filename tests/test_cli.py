@@ -119,6 +119,8 @@ def test_gradcheck_on_a_built_in_model(tmp_path):
         (["train", "--data", "xor", "--batch-size", "0"], "`batch_size` must be a positive integer, got 0"),
         (["train", "--resume", "nothing.npz"], "--resume: "),
         (["predict", "--checkpoint", "junk.npz", "--csv", "good.csv"], "truncated or corrupted"),
+        (["train", "--data", "xor", "--epochs", "0"], "--epochs must be at least 1, got 0"),
+        (["train", "--data", "xor", "--patience", "3"], "--patience needs a validation split"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(tmp_path, args, message):
@@ -207,3 +209,12 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
     completed = subprocess.run([sys.executable, "-m", "funcnet", "gradcheck", "--data", "xor"],
                                capture_output=True, text=True, env=cli_env(tmp_path), timeout=120)
     assert completed.returncode == 0 and "largest manual vs autodiff difference" in completed.stdout
+
+
+def test_task_is_inferred_from_the_target_column():
+    from funcnet.cli import infer_task
+
+    assert infer_task(np.array([0.0, 1.0, 1.0])) == "binary"
+    assert infer_task(np.array([0.0, 2.0, 1.0, 2.0])) == "multiclass"
+    assert infer_task(np.array([0.5, 2.0, 1.0])) == "regression"
+    assert infer_task(np.arange(100.0)) == "regression"  # too many classes to be labels

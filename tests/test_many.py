@@ -94,3 +94,17 @@ def test_with_hyperparam_explains_how_to_make_rates_batchable():
     state = jax.vmap(optax.adam(1e-3).init)(fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2)))
     with pytest.raises(ValueError, match=r"build the optimizer with optax.inject_hyperparams"):
         fn.with_hyperparam(state, "learning_rate", [1e-3, 1e-2])
+
+
+def test_with_hyperparam_needs_one_value_per_model():
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    state = jax.vmap(optimizer.init)(fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2)))
+    with pytest.raises(ValueError, match=r"`values` for 'learning_rate' has shape \(3,\); expected one per model, \(2,\)"):
+        fn.with_hyperparam(state, "learning_rate", [1e-3, 1e-2, 1e-1])
+
+
+def test_fit_many_rejects_a_negative_epoch_count():
+    x, y = regression_problem(rows=8)
+    keys = jax.random.split(jax.random.key(0), 2)
+    with pytest.raises(ValueError, match=r"`epochs` must be a non-negative integer, got -1"):
+        fn.fit_many(MODEL, fn.stacked_init(MODEL, keys), optax.sgd(0.1), x, y, epochs=-1, keys=keys)

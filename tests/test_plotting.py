@@ -45,3 +45,9 @@ def test_activations_example_writes_one_png_with_matching_derivatives(tmp_path, 
     assert width > 1000  # five panels side by side
     differences = [float(line.split("= ")[1]) for line in out.splitlines() if "max |" in line]
     assert len(differences) == 5 and max(differences) < 1e-6
+
+
+def test_plotting_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    with pytest.raises(ImportError, match=r'plotting needs matplotlib, an optional extra: pip install "funcnet\[plot\]"'):
+        fn.plot_history({"train_loss": [1.0]}, tmp_path / "curve.png")
