@@ -29,7 +29,9 @@ How this maps to the articles:
   we divide once, at the output, so our ``dZ`` is its ``dZ / m`` (transposed)
   and our ``dW = A1ᵀ dZ`` is its ``dW.T``.  Same numbers, fewer operations:
   scaling the ``(m, k)`` output delta once instead of every ``dW`` was 14%
-  of a step for 256-wide layers.
+  of a step for 256-wide layers.  :mod:`funcnet.columns` writes the same
+  equations in the article's own layout; training steps use that one (it is
+  faster on CPU), and the tests hold both to ``jax.grad``.
 * The second article uses ``dW = Aᵀ dZ`` (a *sum* over the batch) but
   ``db = mean(dZ)`` (a *mean*), with the per-sample "gradient" ``A - Y`` of
   ``½(A - Y)²``.  Those are not the gradients of any one loss.  With our
@@ -76,8 +78,11 @@ def dense_backward(layer: dict, inputs: Array, dz: Array, need_input_grad: bool 
     return grads, input_grad
 
 
-def forward_with_cache(model, params: list, x: Array):
+def forward_with_cache(model, params: list, x: Array, layer_forward=dense_forward):
     """Run the network forward, keeping what backprop needs.
+
+    ``layer_forward`` is :func:`dense_forward`, or the column-major one of
+    :mod:`funcnet.columns` (then ``x`` is ``(n_in, m)``, and so is every array returned).
 
     Returns:
       ``(inputs, preactivations)``: ``inputs[l]`` is ``A⁽ˡ⁾`` fed to layer ``l``
@@ -86,7 +91,7 @@ def forward_with_cache(model, params: list, x: Array):
     """
     inputs, preactivations = [x], []
     for index, layer in enumerate(params):
-        z = dense_forward(layer, inputs[-1])
+        z = layer_forward(layer, inputs[-1])
         preactivations.append(z)
         if index < len(params) - 1:
             inputs.append(model.hidden_fn.apply(z))
@@ -105,6 +110,19 @@ def weighted_mean(values: Array, weights: Array | None) -> Array:
     return jnp.sum(weights * values) / jnp.sum(weights)
 
 
+def output_gradient(model, z_out: Array, y: Array, weights=None) -> Array:
+    """``dZ⁽ᴸ⁾``, the mean loss's gradient at the output pre-activation, ``(m, k)``.
+
+    ``δ / m`` from the loss's per-sample ``output_delta``, or ``δ · w / Σw``
+    with sample weights.
+    """
+    delta = model.loss_fn.output_delta(z_out, y, model.output_fn)
+    if weights is None:
+        return delta / delta.shape[0]
+    weights = weights.astype(delta.dtype)
+    return delta * (weights / jnp.sum(weights))[:, None]
+
+
 def backward_pass(model, params: list, inputs: list, preactivations: list, y: Array, weights=None):
     """Propagate the loss gradient from the output layer back to the first.
 
@@ -116,15 +134,21 @@ def backward_pass(model, params: list, inputs: list, preactivations: list, y: Ar
     Returns:
       gradients with the same tree structure as ``params``.
     """
-    delta = model.loss_fn.output_delta(preactivations[-1], y, model.output_fn)
-    if weights is None:
-        dz = delta / delta.shape[0]
-    else:
-        weights = weights.astype(delta.dtype)
-        dz = delta * (weights / jnp.sum(weights))[:, None]
+    dz = output_gradient(model, preactivations[-1], y, weights)
+    return propagate_back(model, params, inputs, preactivations, dz)
+
+
+def propagate_back(model, params: list, inputs: list, preactivations: list, dz: Array,
+                   layer_backward=dense_backward):
+    """The loop of :func:`backward_pass`, from a given output ``dZ⁽ᴸ⁾``.
+
+    ``layer_backward`` is this module's :func:`dense_backward` or the
+    column-major one of :mod:`funcnet.columns`; ``inputs``, ``preactivations``
+    and ``dz`` must be in that function's layout.
+    """
     grads = [None] * len(params)
     for index in reversed(range(len(params))):
-        grads[index], input_grad = dense_backward(
+        grads[index], input_grad = layer_backward(
             params[index], inputs[index], dz, need_input_grad=index > 0
         )
         if index > 0:

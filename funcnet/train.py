@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from funcnet import checks, sharding
+from funcnet import checks, columns, sharding
 from funcnet.data import map_in_chunks, split_count
 from funcnet.early_stopping import EarlyStopping
 from funcnet.shuffle import permutation
@@ -71,8 +71,13 @@ def _check_optimizer(optimizer) -> None:
 
 
 def _update_fn(model, optimizer, grad):
-    """The un-jitted step ``(params, state, x, y, weights) -> (params, state, loss)``."""
-    compute = value_and_grad_fn(model, grad)
+    """The un-jitted step ``(params, state, x, y, weights) -> (params, state, loss)``.
+
+    Gradients are computed in the first article's column-major layout
+    (:mod:`funcnet.columns`): the same values as :func:`value_and_grad_fn`, faster on CPU.
+    """
+    value_and_grad_fn(model, grad)  # rejects an unknown `grad` with the message users know
+    compute = columns.value_and_grad_fn(model, grad)
 
     def update(params, opt_state, x, y, weights=None):
         value, grads = compute(params, x, y, weights)
@@ -88,8 +93,11 @@ def make_train_step(model, optimizer, grad: str = "autodiff"):
     Args:
       model: an :class:`~funcnet.model.MLP`.
       optimizer: any ``optax.GradientTransformation`` (sgd, adam, a chain, a schedule...).
-      grad: ``"autodiff"`` (``jax.value_and_grad(model.loss)``) or ``"manual"``
-        (``model.manual_grad``, the hand-written backprop).
+      grad: ``"autodiff"`` (``jax.value_and_grad`` of the loss) or ``"manual"``
+        (the hand-written backprop).  Both are computed in the first
+        article's column-major layout (:mod:`funcnet.columns`), which is faster
+        on CPU and gives ``jax.value_and_grad(model.loss)`` and
+        ``model.manual_grad`` up to rounding.
 
     Returns:
       ``train_step(params, opt_state, x, y, weights=None) -> (params, opt_state, loss)``,
