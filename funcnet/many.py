@@ -3,7 +3,8 @@
 ``fit_many`` runs :func:`funcnet.make_train_epoch` under ``jax.vmap``: model
 ``i`` has its own parameters, optimizer state and key (so its own init, its
 own validation split and its own shuffles), and all of them advance one
-epoch per compiled call.  Learning rates can differ per model when they live
+epoch per compiled call.  With one shared key instead, the split and the
+batches are the same for every model, and vmap computes them once.  Learning rates can differ per model when they live
 in the optimizer state::
 
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
@@ -54,36 +55,48 @@ def with_hyperparam(opt_state, name: str, values):
 
 
 @functools.lru_cache(maxsize=32)
-def _many_prepare(optimizer, held_out, fresh_state):
-    """The set-up of every model in one compiled call (each with its own split)."""
-    train_axis = 0 if held_out else None
+def _many_prepare(optimizer, held_out, fresh_state, key_axis):
+    """The set-up of every model in one compiled call (each with its own split when keys are per model)."""
+    train_axis = 0 if held_out and key_axis == 0 else None
     return jax.jit(jax.vmap(functools.partial(_prepare, optimizer, held_out),
-                            in_axes=(0, None if fresh_state else 0, None, None, 0),
+                            in_axes=(0, None if fresh_state else 0, None, None, key_axis),
                             out_axes=(0, 0, train_axis, train_axis)))
 
 
 @functools.lru_cache(maxsize=32)
-def _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis):
+def _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis, key_axis):
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size)
-    in_axes = (0, 0, train_axis, train_axis, 0, None)
+    in_axes = (0, 0, train_axis, train_axis, key_axis, None)
     if val_axis is not False:
         in_axes += (val_axis, val_axis)
     return jax.jit(jax.vmap(train_epoch, in_axes=in_axes))
 
 
-def _num_models(params, keys) -> int:
+def _num_models(params) -> int:
     sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree.leaves(params)}
     if len(sizes) != 1 or None in sizes:
         raise ValueError("`params` must be stacked: every leaf needs the same leading (model) axis; "
                          "build them with fn.stacked_init(model, keys)")
-    count = sizes.pop()
-    if np.shape(keys)[:1] != (count,):
-        raise ValueError(f"`keys` has shape {np.shape(keys)}; expected one key per model, ({count},)")
-    return count
+    return sizes.pop()
 
 
-def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 32, keys: jax.Array,
-             validation_split: float = 0.0, validation_data=None, grad: str = "autodiff", opt_state=None):
+def _key_axis(count: int, keys, key):
+    """0 for one key per model (``keys``), None for one key shared by all (``key``)."""
+    if (keys is None) == (key is None):
+        raise ValueError("give exactly one of `keys` (one jax.random key per model: own split and "
+                         "shuffles) or `key` (one key: every model sees the same split and batches)")
+    if key is not None:
+        return None
+    typed = jnp.issubdtype(jnp.asarray(keys).dtype, jax.dtypes.prng_key)
+    expected = (count,) if typed else (count, 2)
+    if np.shape(keys) != expected:
+        raise ValueError(f"`keys` has shape {np.shape(keys)}; expected one key per model, {expected}")
+    return 0
+
+
+def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 32, keys: jax.Array = None,
+             key: jax.Array = None, validation_split: float = 0.0, validation_data=None,
+             grad: str = "autodiff", opt_state=None):
     """Train N copies of ``model`` at once, one compiled call per epoch for all of them.
 
     Args:
@@ -94,6 +107,11 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
       x, y: one dataset shared by all models.
       epochs, batch_size, validation_split, validation_data, grad: as in :func:`funcnet.fit`.
       keys: N ``jax.random`` keys: model ``i``'s validation split and shuffles.
+      key: instead of ``keys``, one key shared by all models: every model sees
+        the same split and the same batches (a fair comparison of learning
+        rates or initialisations), and the shuffle, the gather of each epoch's
+        batches and the data are paid for once, not N times.  Model ``i``
+        still gets exactly what ``fit(..., key=key)`` gives it.
       opt_state: stacked optimizer states (default ``vmap(optimizer.init)(params)``).
 
     Returns:
@@ -101,27 +119,30 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
       history dict per model.  A model whose loss becomes NaN/inf keeps
       training (its history shows it); the others are unaffected.
 
-    Memory: with ``validation_split`` each model has its own split, so the
-    training rows are held N times; without it (or with ``validation_data``)
-    all models share one copy.
+    Memory: with ``validation_split`` and per-model ``keys`` each model has
+    its own split, so the training rows are held N times; otherwise all
+    models share one copy.  Time: with per-model ``keys`` each epoch also
+    shuffles and gathers the rows N times.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be a non-negative integer, got {epochs!r}")
-    num_models = _num_models(params, keys)
+    num_models = _num_models(params)
+    key_axis = _key_axis(num_models, keys, key)
+    keys = key if key_axis is None else keys
     # one model's shapes and dtypes, for the checks (slicing would compile an op per leaf)
     first = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
     checks.check_params(model, first)
     checks.check_data(model, x, y)
     x, y = _as_arrays(model, first, x, y)
     held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
-    train_axis = 0 if held_out else None
-    prepare = _many_prepare(optimizer, held_out, opt_state is None)
+    train_axis = 0 if held_out and key_axis == 0 else None
+    prepare = _many_prepare(optimizer, held_out, opt_state is None, key_axis)
     params, opt_state, train, validation = prepare(params, opt_state, x, y, keys)
     val_axis = train_axis if validation is not None else False
     if validation_data is not None:
         checks.check_data(model, *validation_data)
         validation, val_axis = _as_arrays(model, first, *validation_data), None
-    run_epoch = _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis)
+    run_epoch = _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis, key_axis)
     train_losses, val_losses = [], []
     for epoch in range(epochs):
         params, opt_state, train_loss, val_loss = run_epoch(

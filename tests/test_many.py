@@ -34,6 +34,21 @@ def test_vmapped_seeds_equal_separate_fits(grad):
         np.testing.assert_allclose(histories[i]["val_loss"], history["val_loss"], rtol=1e-5)
 
 
+@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+def test_one_shared_key_gives_every_model_the_fit_with_that_key(grad):
+    x, y = regression_problem(rows=30)
+    params = fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 3))
+    key = jax.random.key(7)
+    arguments = dict(epochs=3, batch_size=8, validation_split=0.2, grad=grad)
+    many, _, histories = fn.fit_many(MODEL, params, optax.adam(1e-2), x, y, key=key, **arguments)
+    singles = separate_fits(params, optax.adam(1e-2), x, y, [key] * 3, **arguments)
+    for i, (single, _, history) in enumerate(singles):
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, **CLOSE), many, single)
+        np.testing.assert_allclose(histories[i]["train_loss"], history["train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(histories[i]["val_loss"], history["val_loss"], rtol=1e-5)
+    assert len({history["train_loss"][-1] for history in histories}) == 3  # different inits, same data
+
+
 def test_vmapped_learning_rates_equal_separate_fits():
     x, y = regression_problem(rows=24)
     rates = jnp.array([1e-3, 1e-2, 5e-2, 1e-1], jnp.float32)
@@ -88,6 +103,18 @@ def test_fit_many_rejects_mismatched_inputs(make_args, message):
     params, keys = make_args(fn.stacked_init(MODEL, keys), keys)
     with pytest.raises(ValueError, match=message):
         fn.fit_many(MODEL, params, optax.sgd(0.1), x, y, epochs=1, keys=keys)
+
+
+@pytest.mark.parametrize("key_arguments", [
+    lambda keys: {},
+    lambda keys: {"keys": keys, "key": keys[0]},
+], ids=["neither", "both"])
+def test_fit_many_needs_either_per_model_keys_or_one_shared_key(key_arguments):
+    x, y = regression_problem(rows=8)
+    keys = jax.random.split(jax.random.key(0), 2)
+    with pytest.raises(ValueError, match=r"give exactly one of `keys` \(one jax.random key per model.*or `key`"):
+        fn.fit_many(MODEL, fn.stacked_init(MODEL, keys), optax.sgd(0.1), x, y, epochs=1,
+                    **key_arguments(keys))
 
 
 def test_with_hyperparam_explains_how_to_make_rates_batchable():
