@@ -24,9 +24,10 @@ Why a second layout: speed on XLA:CPU.  A tiny network's products, e.g.
 ``(64, 10) @ (10, 10)``, run through a dot library that is fastest when the
 long dimension (the batch) is the contiguous one.  Measured on this project's
 machine (one core, 5-10-10-1, batch 64, Adam): a training epoch in this layout
-took 0.6x the time of the batch-first one for one model, and 0.35x for 16
-models under ``jax.vmap`` (``fit_many``), where batch-first products become
-batched products with a 10-wide minor dimension (see BENCHMARKS.md).
+took 0.55x the time of the batch-first one for one model (18 -> 10 ms), and
+0.4-0.5x for 16 models under ``jax.vmap`` (``fit_many``), where batch-first
+products become batched products with a 10-wide minor dimension (see
+BENCHMARKS.md).
 
 Both gradient modes have a column-major form: ``jax.value_and_grad`` of
 :func:`loss`, and the hand-written :func:`manual_value_and_grad`.  They agree
