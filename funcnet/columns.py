@@ -47,7 +47,7 @@ Array = jax.Array
 
 
 def materialised(array: Array) -> Array:
-    """``array`` as its own buffer: XLA may not fold an enclosing transpose into a product.
+    """``array`` as its own buffer, so that XLA cannot fold a transpose inside it into a product.
 
     XLA folds ``transpose`` into the ``dot`` that consumes it, as a transposed
     operand; XLA:CPU's fast small-matrix path takes row-major operands only

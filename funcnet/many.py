@@ -4,8 +4,8 @@
 ``i`` has its own parameters, optimizer state and key (so its own init, its
 own validation split and its own shuffles), and all of them advance one
 epoch per compiled call.  With one shared key instead, the split and the
-batches are the same for every model, and vmap computes them once.  Learning rates can differ per model when they live
-in the optimizer state::
+batches are the same for every model, and vmap computes them once.
+Learning rates can differ per model when they live in the optimizer state::
 
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
     states = jax.vmap(optimizer.init)(stacked_params)

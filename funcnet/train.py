@@ -76,7 +76,6 @@ def _update_fn(model, optimizer, grad):
     Gradients are computed in the first article's column-major layout
     (:mod:`funcnet.columns`): the same values as :func:`value_and_grad_fn`, faster on CPU.
     """
-    value_and_grad_fn(model, grad)  # rejects an unknown `grad` with the message users know
     compute = columns.value_and_grad_fn(model, grad)
 
     def update(params, opt_state, x, y, weights=None):
