@@ -62,6 +62,8 @@ def test_compare_grads_example_reports_tiny_differences(run_script):
     assert float(worst["manual vs autodiff"]) < 1e-12
     assert float(worst["manual vs finite differences"]) < 1e-6
     assert float(worst["float32 manual vs autodiff"]) < 1e-5
+    assert float(worst["train_step manual vs autodiff"]) < 1e-12
+    assert float(worst["train_step autodiff vs autodiff"]) < 1e-12
 
 
 def test_swap_optimizers_example_trains_with_each(run_script):
