@@ -114,12 +114,25 @@ def make_train_step(model, optimizer, grad: str = "autodiff"):
     return jax.jit(_update_fn(model, optimizer, grad))
 
 
-def shuffled_batches(key, x, y, batch_size: int, epoch=0):
-    """One epoch's batches in a random order: every row exactly once.
+def shuffled_batch_rows(key, num_samples: int, batch_size: int, epoch=0):
+    """The row indices of one epoch's batches: ``(full (n // batch_size, batch_size), remainder or None)``.
 
     The order is ``funcnet.shuffle.permutation(key, n, stream=epoch)`` (a
     fused swap-or-not shuffle, 20x faster on CPU than ``jax.random.permutation``):
     one key gives a different, reproducible order for every ``epoch``.
+    ``remainder`` holds the last ``n % batch_size`` indices, or is ``None``
+    when ``batch_size`` divides ``n``.
+    """
+    order = permutation(key, num_samples, stream=epoch)
+    num_full = num_samples // batch_size
+    cut = num_full * batch_size
+    return order[:cut].reshape(num_full, batch_size), (order[cut:] if cut < num_samples else None)
+
+
+def shuffled_batches(key, x, y, batch_size: int, epoch=0):
+    """One epoch's batches in a random order: every row exactly once.
+
+    The rows of :func:`shuffled_batch_rows`; the batches ``fit`` trains on.
 
     Returns:
       ``(full, remainder)``: ``full`` is ``(x, y)`` stacked to
@@ -128,14 +141,8 @@ def shuffled_batches(key, x, y, batch_size: int, epoch=0):
       divides ``n``.  Both shapes are static, so nothing recompiles between
       epochs and no row is dropped or repeated.
     """
-    num_samples = x.shape[0]
-    order = permutation(key, num_samples, stream=epoch)
-    x, y = x[order], y[order]
-    num_full = num_samples // batch_size
-    cut = num_full * batch_size
-    full = tuple(a[:cut].reshape(num_full, batch_size, *a.shape[1:]) for a in (x, y))
-    remainder = (x[cut:], y[cut:]) if cut < num_samples else None
-    return full, remainder
+    full, remainder = shuffled_batch_rows(key, x.shape[0], batch_size, epoch)
+    return (x[full], y[full]), (None if remainder is None else (x[remainder], y[remainder]))
 
 
 def mean_loss(model, params, x, y, chunk_size: int = 8192):
@@ -169,27 +176,26 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
     update = _update_fn(model, optimizer, grad)
     devices = 1 if mesh is None else sharding.check_mesh(mesh, batch_size)
 
-    def split_rows(arrays, row_axis):
-        if mesh is None or arrays[0].shape[row_axis] % devices:
+    def split_rows(arrays):
+        if mesh is None or arrays[0].shape[0] % devices:
             return arrays  # a leftover batch that does not divide runs whole on every device
-        return tuple(sharding.constrain_rows(mesh, a, row_axis) for a in arrays)
-
-    def scan_body(state, batch):
-        params, opt_state, value = update(*state, *batch)
-        return (params, opt_state), value
+        return tuple(sharding.constrain_rows(mesh, a, 0) for a in arrays)
 
     def train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None):
         num_samples = x.shape[0]
-        full, remainder = shuffled_batches(key, x, y, batch_size, epoch)
-        full = split_rows(full, row_axis=1)
-        remainder = None if remainder is None else split_rows(remainder, row_axis=0)
+        full, remainder = shuffled_batch_rows(key, num_samples, batch_size, epoch)
+
+        def scan_body(state, rows):  # each step gathers its own rows: no shuffled copy of the data
+            params, opt_state, value = update(*state, *split_rows((x[rows], y[rows])))
+            return (params, opt_state), value
+
         total = jnp.zeros((), x.dtype)
-        if full[0].shape[0]:
+        if full.shape[0]:
             (params, opt_state), values = lax.scan(scan_body, (params, opt_state), full)
             total = jnp.sum(values) * batch_size
         if remainder is not None:
-            params, opt_state, value = update(params, opt_state, *remainder)
-            total = total + value * remainder[0].shape[0]
+            params, opt_state, value = update(params, opt_state, *split_rows((x[remainder], y[remainder])))
+            total = total + value * remainder.shape[0]
         val_loss = jnp.nan if x_val is None else mean_loss(model, params, x_val, y_val)
         return params, opt_state, total / num_samples, jnp.asarray(val_loss, x.dtype)
 
