@@ -49,6 +49,7 @@ from funcnet.train import (
     make_train_step,
     predict,
     predict_labels,
+    shuffled_batch_rows,
     shuffled_batches,
     value_and_grad_fn,
 )
@@ -62,5 +63,5 @@ __all__ = [
     "finite_difference_grad", "fit", "fit_many", "fit_standardizer", "fit_state", "format_differences",
     "forward_with_cache", "get_activation", "get_loss", "make_regression_data",
     "make_train_epoch", "make_train_step", "manual_and_autodiff", "manual_value_and_grad", "mlp", "predict",
-    "plot_history", "predict_labels", "replicate", "shard_rows", "load", "save", "shuffled_batches", "stacked_init", "train_test_split", "value_and_grad_fn", "with_hyperparam", "xor_data",
+    "plot_history", "predict_labels", "replicate", "shard_rows", "load", "save", "shuffled_batch_rows", "shuffled_batches", "stacked_init", "train_test_split", "value_and_grad_fn", "with_hyperparam", "xor_data",
 ]
