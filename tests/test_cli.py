@@ -158,10 +158,21 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
 
 
 def start_slow_training(tmp_path, *extra):
-    """A run whose epochs take ~0.5 s (256-wide layers), stdout read line by line."""
-    return subprocess.Popen([*COMMAND, "train", "--data", "regression", "--layers", "256,256", "--epochs", "50",
-                             "--save", "slow.npz", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=cli_env(tmp_path), cwd=tmp_path)
+    """A run whose epochs take ~0.5 s (256-wide layers), stdout read line by line.
+
+    It is started through a one-line launcher that resets SIGINT to its
+    default before exec: a test runner started in the background by a
+    non-interactive shell inherits SIGINT *ignored*, and Python then never
+    turns Ctrl-C into KeyboardInterrupt.
+    """
+    return subprocess.Popen([sys.executable, "-c", DEFAULT_SIGINT_EXEC, *COMMAND, "train", "--data", "regression",
+                             "--layers", "256,256", "--epochs", "50", "--save", "slow.npz", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path),
+                            cwd=tmp_path)
+
+
+DEFAULT_SIGINT_EXEC = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                       "os.execv(sys.argv[1], sys.argv[1:])")
 
 
 def wait_for_line(process, prefix, timeout=240):
