@@ -67,16 +67,18 @@ def test_vmapped_learning_rates_equal_separate_fits():
     assert len(set(finals)) == 4  # the rates really differ
 
 
-def test_compilations_do_not_grow_with_the_number_of_models():
+@pytest.mark.parametrize("shared_key", [False, True], ids=["own keys", "shared key"])
+def test_compilations_do_not_grow_with_the_number_of_models(shared_key):
     x, y = regression_problem(rows=20)
     optimizer = optax.adam(1e-2)
     counts = []
     for num_models in (2, 7):
         keys = jax.random.split(jax.random.key(num_models), num_models)
         params = fn.stacked_init(MODEL, keys)
+        key_arguments = {"key": keys[0]} if shared_key else {"keys": keys}
         with CompileCounter() as counter:
-            fn.fit_many(MODEL, params, optimizer, x, y, epochs=4, batch_size=8, keys=keys,
-                        validation_split=0.25)
+            fn.fit_many(MODEL, params, optimizer, x, y, epochs=4, batch_size=8, validation_split=0.25,
+                        **key_arguments)
         counts.append(counter.count)
     assert counts[0] == counts[1] <= 3
 
