@@ -54,10 +54,15 @@ def with_hyperparam(opt_state, name: str, values):
     return opt_state._replace(hyperparams={**hyperparams, name: values})
 
 
+def _train_axis(held_out: int, key_axis):
+    """0 when each model holds its own training rows (own split), None when all share one copy."""
+    return 0 if held_out and key_axis == 0 else None
+
+
 @functools.lru_cache(maxsize=32)
 def _many_prepare(optimizer, held_out, fresh_state, key_axis):
     """The set-up of every model in one compiled call (each with its own split when keys are per model)."""
-    train_axis = 0 if held_out and key_axis == 0 else None
+    train_axis = _train_axis(held_out, key_axis)
     return jax.jit(jax.vmap(functools.partial(_prepare, optimizer, held_out),
                             in_axes=(0, None if fresh_state else 0, None, None, key_axis),
                             out_axes=(0, 0, train_axis, train_axis)))
@@ -135,7 +140,7 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
     checks.check_data(model, x, y)
     x, y = _as_arrays(model, first, x, y)
     held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
-    train_axis = 0 if held_out and key_axis == 0 else None
+    train_axis = _train_axis(held_out, key_axis)
     prepare = _many_prepare(optimizer, held_out, opt_state is None, key_axis)
     params, opt_state, train, validation = prepare(params, opt_state, x, y, keys)
     val_axis = train_axis if validation is not None else False

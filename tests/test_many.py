@@ -98,6 +98,8 @@ def test_a_diverging_model_does_not_stop_the_others():
 @pytest.mark.parametrize("make_args, message", [
     (lambda params, keys: (jax.tree.map(lambda a: a[0], params), keys), r"`params` must be stacked"),
     (lambda params, keys: (params, keys[:2]), r"`keys` has shape \(2,\); expected one key per model, \(3,\)"),
+    (lambda params, keys: (params, jax.random.key_data(keys)[:2]),
+     r"`keys` has shape \(2, 2\); expected one key per model, \(3, 2\)"),
 ])
 def test_fit_many_rejects_mismatched_inputs(make_args, message):
     x, y = regression_problem(rows=8)
