@@ -26,4 +26,4 @@ def test_v1_cli_checkpoints_predict_bit_identically(tmp_path, name, data):
                        "--csv", os.path.join(FIXTURES, f"v1_{data}.csv"), "--out", str(out)])
     assert status == 0
     with open(os.path.join(FIXTURES, f"v1_cli_{name}_predictions.csv")) as expected:
-        assert out.read_text() == expected.read_text()
+        assert out.read_text() == expected.read()
