@@ -3,19 +3,15 @@
     import jax, optax, funcnet as fn
     model = fn.mlp([5, 10, 10, 1], hidden="relu", output="identity", loss="mse")
     params = model.init(jax.random.key(0))
-    value, grads = model.manual_grad(params, x, y)          # by hand
-    value, grads = jax.value_and_grad(model.loss)(params, x, y)   # by jax.grad
+    value, grads = model.manual_grad(params, x, y)                 # by hand
+    value, grads = jax.value_and_grad(model.loss)(params, x, y)    # by jax.grad
     train_step = fn.make_train_step(model, optax.adam(1e-3), grad="manual")
+
+    model = fn.sequential(5, [fn.dense(32, "relu"), fn.layer_norm(), fn.dropout(0.1), fn.dense(1)],
+                          loss="huber")
 """
 
-from funcnet.activations import ACTIVATION_NAMES, Activation, get_activation
-from funcnet.backprop import (
-    backward_pass,
-    dense_backward,
-    dense_forward,
-    forward_with_cache,
-    manual_value_and_grad,
-)
+from funcnet.activations import ACTIVATION_NAMES, Activation, activation, get_activation
 from funcnet.checkpoint import Checkpoint, CheckpointError, load, save
 from funcnet.checks import check_data
 from funcnet.data import (
@@ -25,6 +21,17 @@ from funcnet.data import (
     train_test_split,
     xor_data,
 )
+from funcnet.early_stopping import EarlyStopping
+from funcnet.engine import (
+    GRAD_MODES,
+    make_train_epoch,
+    make_train_step,
+    shuffled_batch_rows,
+    shuffled_batches,
+    step_key,
+    value_and_grad_fn,
+)
+from funcnet.fitting import NonFiniteLossError, fit, fit_state
 from funcnet.gradcheck import (
     LeafDifference,
     compare_grad_trees,
@@ -33,35 +40,31 @@ from funcnet.gradcheck import (
     format_differences,
     manual_and_autodiff,
 )
-from funcnet.early_stopping import EarlyStopping
-from funcnet.losses import LOSS_NAMES, Loss, get_loss
+from funcnet.inference import evaluate, predict, predict_labels
+from funcnet.layers import Layer, activation_layer, dense, dropout, layer, layer_norm
+from funcnet.losses import LOSS_NAMES, Loss, get_loss, huber, loss
 from funcnet.many import fit_many, stacked_init, with_hyperparam
-from funcnet.model import MLP, mlp
+from funcnet.model import MLP, Network, mlp, sequential
 from funcnet.plotting import plot_history
 from funcnet.sharding import replicate, shard_rows
-from funcnet.train import (
-    GRAD_MODES,
-    NonFiniteLossError,
-    evaluate,
-    fit,
-    fit_state,
-    make_train_epoch,
-    make_train_step,
-    predict,
-    predict_labels,
-    shuffled_batch_rows,
-    shuffled_batches,
-    value_and_grad_fn,
-)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "ACTIVATION_NAMES", "Activation", "Checkpoint", "CheckpointError", "EarlyStopping", "GRAD_MODES", "LOSS_NAMES", "LeafDifference", "Loss",
-    "MLP", "NonFiniteLossError", "Standardizer", "backward_pass", "check_data",
-    "compare_grad_trees", "compare_grads", "dense_backward", "dense_forward", "evaluate",
-    "finite_difference_grad", "fit", "fit_many", "fit_standardizer", "fit_state", "format_differences",
-    "forward_with_cache", "get_activation", "get_loss", "make_regression_data",
-    "make_train_epoch", "make_train_step", "manual_and_autodiff", "manual_value_and_grad", "mlp", "predict",
-    "plot_history", "predict_labels", "replicate", "shard_rows", "load", "save", "shuffled_batch_rows", "shuffled_batches", "stacked_init", "train_test_split", "value_and_grad_fn", "with_hyperparam", "xor_data",
+    # building models
+    "mlp", "sequential", "Network", "MLP", "Layer", "dense", "dropout", "layer_norm", "activation_layer",
+    "layer", "Activation", "activation", "get_activation", "ACTIVATION_NAMES", "Loss", "loss", "huber",
+    "get_loss", "LOSS_NAMES",
+    # training
+    "GRAD_MODES", "make_train_step", "make_train_epoch", "value_and_grad_fn", "step_key", "fit", "fit_state",
+    "NonFiniteLossError", "EarlyStopping", "shuffled_batches", "shuffled_batch_rows", "check_data",
+    "fit_many", "stacked_init", "with_hyperparam", "shard_rows", "replicate",
+    # inference and data
+    "predict", "predict_labels", "evaluate", "make_regression_data", "xor_data", "train_test_split",
+    "Standardizer", "fit_standardizer",
+    # checking gradients
+    "compare_grads", "compare_grad_trees", "manual_and_autodiff", "finite_difference_grad",
+    "format_differences", "LeafDifference",
+    # saving and plotting
+    "save", "load", "Checkpoint", "CheckpointError", "plot_history",
 ]

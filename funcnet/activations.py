@@ -1,8 +1,8 @@
 """Activation functions and the hand-written derivatives that manual backprop uses.
 
 Each activation ``g`` is applied elementwise to a layer's pre-activation ``Z``
-(shape ``(batch, n_out)``) to give ``A = g(Z)``.  Manual backprop needs the
-vector-Jacobian product of ``g``: given ``dA = ∂L/∂A`` it returns
+to give ``A = g(Z)``.  Manual backprop needs its vector-Jacobian product:
+given ``dA = ∂L/∂A`` it returns
 
     dZ = ∂L/∂Z = dA ⊙ g'(Z)                                  (elementwise g)
 
@@ -11,12 +11,40 @@ the second article's ``grad * np.heaviside(hidden, 0)`` for ReLU.  Softmax is
 not elementwise, so its ``backward`` is the full Jacobian product (see
 :func:`softmax_backward`); it is allowed only as an output activation.
 
-The derivatives here are written by hand from the formulas in their
-docstrings; ``tests/test_activations.py`` checks each against ``jax.grad``.
+The derivative table (``g'`` written from ``g``, as scikit-learn's
+``DERIVATIVES``):
+
+=============  ======================================  =====================================
+name           g(z)                                    g'(z)
+=============  ======================================  =====================================
+identity       z                                       1
+sigmoid        σ(z) = 1 / (1 + e⁻ᶻ)                    σ(z) (1 − σ(z))
+tanh           tanh z                                  (1 − tanh z)(1 + tanh z)
+relu           max(z, 0)                               1 if z > 0 else 0
+leaky_relu     z if z > 0 else α z                     1 if z > 0 else α
+elu            z if z > 0 else α (eᶻ − 1)              1 if z > 0 else α eᶻ
+gelu           z Φ(z)  (exact, the default)            Φ(z) + z φ(z)
+gelu_tanh      ½ z (1 + tanh u), u = c (z + 0.044715 z³), c = √(2/π)
+                                                       ½ (1 + tanh u) + ½ z (1 − tanh² u) c (1 + 3·0.044715 z²)
+softplus       log(1 + eᶻ)                             σ(z)
+silu           z σ(z)                                  σ(z) (1 + z (1 − σ(z)))
+softmax        e^{z_j} / Σ_k e^{z_k}  (output only)    Jacobian diag(a) − a aᵀ
+=============  ======================================  =====================================
+
+``Φ`` and ``φ`` are the standard normal CDF and density.  ``gelu`` is the exact
+form (PyTorch's default); ``gelu_tanh`` is the tanh approximation of Hendrycks
+& Gimpel (``jax.nn.gelu``'s default).  At a kink (relu, leaky_relu, elu at 0)
+the derivative takes the right-hand value's convention documented on each
+function, matching ``jax.grad``.
+
+Your own activation: :func:`activation` takes a name, ``g`` and ``g'``;
+:func:`funcnet.check_activation` checks ``g'`` against ``jax.grad`` and finite
+differences.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple
 
 import jax
@@ -29,12 +57,16 @@ class Activation(NamedTuple):
     """An activation ``g`` with what forward and manual backward need.
 
     Attributes:
-      name: the name users pass to :func:`funcnet.mlp`.
+      name: the name users pass to :func:`funcnet.mlp` (or their own, for
+        :func:`activation`).
       apply: ``Z -> A = g(Z)``, shape preserving.
       derivative: ``Z -> g'(Z)`` elementwise, or ``None`` for softmax, whose
         derivative is a Jacobian rather than a vector.
       backward: ``(Z, dA) -> dZ``, the vector-Jacobian product of ``g`` at ``Z``.
       hidden_ok: whether the activation may be used on hidden layers.
+      initializer: ``"he"`` or ``"glorot"``: the weight initialisation of a
+        dense layer followed by this activation (see :mod:`funcnet.initializers`).
+      builtin: whether funcnet can rebuild it from its name (checkpoints).
     """
 
     name: str
@@ -42,6 +74,8 @@ class Activation(NamedTuple):
     derivative: Callable[[Array], Array] | None
     backward: Callable[[Array, Array], Array]
     hidden_ok: bool = True
+    initializer: str = "glorot"
+    builtin: bool = True
 
 
 def identity(z: Array) -> Array:
@@ -108,6 +142,67 @@ def d_leaky_relu(z: Array, negative_slope: float = 0.01) -> Array:
     return jnp.where(z > 0, 1.0, negative_slope).astype(z.dtype)
 
 
+def elu(z: Array, alpha: float = 1.0) -> Array:
+    """``elu(z) = z if z > 0 else α (eᶻ − 1)``; ``expm1`` keeps small negative ``z`` exact."""
+    return jnp.where(z > 0, z, alpha * jnp.expm1(jnp.minimum(z, 0)))
+
+
+def d_elu(z: Array, alpha: float = 1.0) -> Array:
+    """``elu'(z) = 1 if z > 0 else α eᶻ`` (``α`` at ``z = 0``)."""
+    return jnp.where(z > 0, 1.0, alpha * jnp.exp(jnp.minimum(z, 0))).astype(z.dtype)
+
+
+def gelu(z: Array) -> Array:
+    """Exact GELU ``z Φ(z)`` with ``Φ(z) = ½ (1 + erf(z / √2))``."""
+    return z * normal_cdf(z)
+
+
+def normal_cdf(z: Array) -> Array:
+    """``Φ(z) = ½ (1 + erf(z / √2))``, the standard normal CDF."""
+    return 0.5 * (1 + jax.lax.erf(z / math.sqrt(2.0)))
+
+
+def d_gelu(z: Array) -> Array:
+    """``gelu'(z) = Φ(z) + z φ(z)`` with ``φ(z) = e^{−z²/2} / √(2π)``."""
+    return normal_cdf(z) + z * jnp.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+GELU_C = math.sqrt(2 / math.pi)
+GELU_CUBIC = 0.044715
+
+
+def gelu_tanh(z: Array) -> Array:
+    """Tanh-approximate GELU ``½ z (1 + tanh u)``, ``u = √(2/π) (z + 0.044715 z³)``."""
+    return 0.5 * z * (1 + jnp.tanh(GELU_C * (z + GELU_CUBIC * z ** 3)))
+
+
+def d_gelu_tanh(z: Array) -> Array:
+    """``½ (1 + tanh u) + ½ z (1 − tanh² u) · √(2/π) (1 + 3 · 0.044715 z²)``."""
+    t = jnp.tanh(GELU_C * (z + GELU_CUBIC * z ** 3))
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t) * (1 + t) * GELU_C * (1 + 3 * GELU_CUBIC * z * z)
+
+
+def softplus(z: Array) -> Array:
+    """``softplus(z) = log(1 + eᶻ) = max(z, 0) + log1p(e^{−|z|})``, finite for any ``z``."""
+    return jax.nn.softplus(z)
+
+
+def d_softplus(z: Array) -> Array:
+    """``softplus'(z) = σ(z)``."""
+    return sigmoid(z)
+
+
+def silu(z: Array) -> Array:
+    """``silu(z) = z σ(z)`` (also called swish)."""
+    return z * sigmoid(z)
+
+
+def d_silu(z: Array) -> Array:
+    """``silu'(z) = σ(z) + z σ(z)(1 − σ(z)) = σ(z) (1 + z (1 − σ(z)))``."""
+    s = sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
 def softmax(z: Array) -> Array:
     """``softmax(z)_j = e^{z_j - max z} / Σ_k e^{z_k - max z}`` over the last axis."""
     return jax.nn.softmax(z, axis=-1)
@@ -127,49 +222,99 @@ def softmax_backward(z: Array, upstream: Array) -> Array:
     return a * (upstream - jnp.sum(upstream * a, axis=-1, keepdims=True))
 
 
-def _elementwise(name: str, apply, derivative) -> Activation:
-    return Activation(
-        name=name,
-        apply=apply,
-        derivative=derivative,
-        backward=lambda z, upstream: upstream * derivative(z),
-    )
-
-
-def leaky_relu_activation(negative_slope: float) -> Activation:
-    """The leaky-ReLU :class:`Activation` with slope ``negative_slope`` for ``z < 0``."""
-    return _elementwise(
-        "leaky_relu",
-        lambda z: leaky_relu(z, negative_slope),
-        lambda z: d_leaky_relu(z, negative_slope),
-    )
-
-
-ACTIVATION_NAMES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax")
-
-
-def get_activation(name: str, negative_slope: float = 0.01) -> Activation:
-    """Look up an activation by name.
+def activation(name: str, function: Callable[[Array], Array], derivative: Callable[[Array], Array], *,
+               initializer: str = "glorot", hidden_ok: bool = True) -> Activation:
+    """Your own elementwise activation, usable everywhere a built-in name is.
 
     Args:
-      name: one of ``ACTIVATION_NAMES``.
-      negative_slope: the slope of ``leaky_relu`` for negative inputs; ignored
-        by the other activations.
+      name: a label for errors, reports and checkpoints; it must not be a
+        built-in name (see ``ACTIVATION_NAMES``).
+      function: ``g``, elementwise: ``Z -> A`` of the same shape and dtype.
+      derivative: ``g'``, elementwise: ``Z -> g'(Z)`` of the same shape and
+        dtype.  Manual backprop computes ``dZ = dA ⊙ g'(Z)`` with it;
+        ``grad="autodiff"`` never calls it (``jax.grad`` differentiates
+        ``function``), so a wrong ``derivative`` shows as a difference between
+        the two: check it with :func:`funcnet.check_activation`.
+      initializer: ``"he"`` (ReLU-like) or ``"glorot"`` for the dense layer
+        that feeds it.
+      hidden_ok: whether it may be used on hidden layers.
+
+    Example:
+      >>> mish = fn.activation("mish", lambda z: z * jnp.tanh(jax.nn.softplus(z)), d_mish)
+      >>> model = fn.mlp([2, 8, 1], hidden=mish)
+
+    A model with your activation saves like any other; :func:`funcnet.load`
+    needs the model passed back (``fn.load(path, model=model)``), since
+    funcnet cannot rebuild your functions from a name.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`name` must be a non-empty string, got {name!r}")
+    if name in ACTIVATION_NAMES:
+        raise ValueError(f"`name={name!r}` is a built-in activation; give yours another name")
+    if not (callable(function) and callable(derivative)):
+        raise TypeError(f"activation {name!r}: `function` and `derivative` must be callables (z -> array)")
+    if initializer not in INITIALIZERS:
+        raise ValueError(f"`initializer` must be one of {', '.join(INITIALIZERS)}, got {initializer!r}")
+    return elementwise(name, function, derivative, initializer=initializer, hidden_ok=hidden_ok,
+                       builtin=False)
+
+
+INITIALIZERS = ("he", "glorot")
+
+
+def elementwise(name: str, apply, derivative, **fields) -> Activation:
+    """An :class:`Activation` whose backward is ``dZ = dA ⊙ g'(Z)``."""
+    return Activation(name=name, apply=apply, derivative=derivative,
+                      backward=lambda z, upstream: upstream * derivative(z), **fields)
+
+
+def _with_parameter(name, apply, derivative, value):
+    return elementwise(name, lambda z: apply(z, value), lambda z: derivative(z, value), initializer="he")
+
+
+_TABLE = {
+    "identity": elementwise("identity", identity, d_identity),
+    "sigmoid": elementwise("sigmoid", sigmoid, d_sigmoid),
+    "tanh": elementwise("tanh", tanh, d_tanh),
+    "relu": elementwise("relu", relu, d_relu, initializer="he"),
+    "gelu": elementwise("gelu", gelu, d_gelu, initializer="he"),
+    "gelu_tanh": elementwise("gelu_tanh", gelu_tanh, d_gelu_tanh, initializer="he"),
+    "softplus": elementwise("softplus", softplus, d_softplus, initializer="he"),
+    "silu": elementwise("silu", silu, d_silu, initializer="he"),
+    "softmax": Activation("softmax", softmax, None, softmax_backward, hidden_ok=False),
+}
+_PARAMETRISED = {"leaky_relu": (leaky_relu, d_leaky_relu), "elu": (elu, d_elu)}
+_CACHE: dict = {}
+
+ACTIVATION_NAMES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh",
+                    "softplus", "silu", "softmax")
+
+
+def get_activation(name, negative_slope: float = 0.01, alpha: float = 1.0) -> Activation:
+    """Look up an activation by name (an :class:`Activation` passes through).
+
+    Args:
+      name: one of ``ACTIVATION_NAMES``, or an :class:`Activation`.
+      negative_slope: the slope of ``leaky_relu`` for negative inputs.
+      alpha: ``elu``'s ``α``.
+
+    The same arguments return the same object, so models built twice from
+    the same names compare equal and share compiled code.
 
     Raises:
       ValueError: for an unknown name, listing the valid ones.
     """
-    if name == "leaky_relu":
-        return leaky_relu_activation(negative_slope)
-    table = {
-        "identity": _elementwise("identity", identity, d_identity),
-        "sigmoid": _elementwise("sigmoid", sigmoid, d_sigmoid),
-        "tanh": _elementwise("tanh", tanh, d_tanh),
-        "relu": _elementwise("relu", relu, d_relu),
-        "softmax": Activation("softmax", softmax, None, softmax_backward, hidden_ok=False),
-    }
-    if name not in table:
+    if isinstance(name, Activation):
+        return name
+    if name in _PARAMETRISED:
+        value = float(negative_slope if name == "leaky_relu" else alpha)
+        key = (name, value)
+        if key not in _CACHE:
+            _CACHE[key] = _with_parameter(name, *_PARAMETRISED[name], value)
+        return _CACHE[key]
+    if name not in _TABLE:
         raise ValueError(
-            f"unknown activation {name!r}; expected one of {', '.join(ACTIVATION_NAMES)}"
+            f"unknown activation {name!r}; expected one of {', '.join(ACTIVATION_NAMES)}, "
+            "or your own from fn.activation(name, function, derivative)"
         )
-    return table[name]
+    return _TABLE[name]

@@ -1,50 +1,44 @@
-"""Hand-written backpropagation: the articles' equations, vectorised over the batch.
+"""Hand-written backpropagation: one forward fold over the layers, one reversed fold over their backwards.
 
-Shapes are batch-first.  For layer ``l`` with input ``A⁽ˡ⁻¹⁾`` (``(m, n_in)``),
-weights ``W`` (``(n_in, n_out)``) and bias ``b`` (``(n_out,)``):
+This is the only hand-written backward pass in funcnet.  ``model.manual_grad``,
+``make_train_step(grad="manual")``, ``fit``, ``fit_many``, ``compare_grads``
+and ``funcnet gradcheck`` all run :func:`manual_value_and_grad`.
+``grad="autodiff"`` is ``jax.value_and_grad(model.loss)``, and ``model.loss``
+runs the same :func:`forward` (its caches unused), so the two modes differ
+only in who writes the backward: the layers' ``backward`` functions here,
+``jax.grad`` there.
 
-    forward    Z = A⁽ˡ⁻¹⁾ W + b            (m, n_out)
-               A = g(Z)                    (m, n_out)
+For a network of layers ``f₁ … f_L`` with params ``θ₁ … θ_L`` (shapes batch-first):
 
-    backward   dZ = dA ⊙ g'(Z)             (m, n_out)   pre-activation gradient
-               dW = A⁽ˡ⁻¹⁾ᵀ dZ              (n_in, n_out) weight gradient
-               db = Σ_rows dZ              (n_out,)     bias gradient
-               dA⁽ˡ⁻¹⁾ = dZ Wᵀ              (m, n_in)    gradient to the layer's input
+    forward     X⁽⁰⁾ = X,   X⁽ˡ⁾, cacheˡ = f_l.forward(θ_l, X⁽ˡ⁻¹⁾, keyˡ)       Z = X⁽ᴸ⁾  (m, k)
+    loss        L = (1/m) Σ_i ℓ(Z_i, Y_i) + (λ/2) Σ_W ‖W‖²
+    output      dZ = δ / m,  δ_i = ∂ℓ_i/∂Z_i  (the loss's output_delta)          (m, k)
+    backward    dθ_l, dX⁽ˡ⁻¹⁾ = f_l.backward(θ_l, cacheˡ, dX⁽ˡ⁾)     for l = L … 1
+    penalty     dW += λ W      for every leaf named "W"
 
-``dA`` and ``dZ`` are gradients of the batch-mean loss ``L = (1/m) Σ_i ℓ_i``,
-so row ``i`` is ``(1/m) ∂ℓ_i/∂Z_i``.  At the output layer
-
-    dZ⁽ᴸ⁾ = δ / m                                        (m, k)
-
-where ``δ`` is the loss's per-sample ``output_delta`` (fused to ``A - Y`` for
-sigmoid + log-loss and softmax + cross-entropy).  The ``1/m`` is applied once,
-there, and every ``dW`` and ``db`` inherits it.
+``dX`` and ``dZ`` are gradients of the batch-mean loss, so row ``i`` is
+``(1/m) ∂ℓ_i/∂Z_i``: the ``1/m`` is applied once, at the output, and every
+``dW`` and ``db`` inherits it.  With sample weights ``w`` it is ``w_i / Σ w``
+instead, the exact gradient of ``Σ w_i ℓ_i / Σ w_i``.
 
 How this maps to the articles:
 
 * The first article is column-major: ``Z = W A1 + b`` with ``W`` of shape
-  ``(n_out, n_in)`` and samples in columns.  Ours is its transpose:
-  ``Zᵀ = A1ᵀ Wᵀ + bᵀ``, so our ``W`` is its ``W.T``.  It keeps per-sample
-  ``dZ`` and divides in every layer (``dW = 1/m dZ A1ᵀ``, ``db = 1/m Σ dZ``);
-  we divide once, at the output, so our ``dZ`` is its ``dZ / m`` (transposed)
-  and our ``dW = A1ᵀ dZ`` is its ``dW.T``.  Same numbers, fewer operations:
-  scaling the ``(m, k)`` output delta once instead of every ``dW`` was 14%
-  of a step for 256-wide layers.  :mod:`funcnet.columns` writes the same
-  equations in the article's own layout; training steps use that one (it is
-  faster on CPU), and the tests hold both to ``jax.grad``.
+  ``(n_out, n_in)`` and samples in columns.  funcnet's public shapes are its
+  transpose, ``Z = A1 W + b`` with ``W`` of shape ``(n_in, n_out)``;
+  :func:`funcnet.dense` computes inside in the article's layout (faster on
+  CPU).  The article keeps per-sample ``dZ`` and divides by ``m`` in every
+  layer (``dW = 1/m dZ A1ᵀ``); here the division happens once at the output,
+  so our ``dZ`` is its ``dZ / m`` (transposed) and our ``dW`` its ``dW.T``.
 * The second article uses ``dW = Aᵀ dZ`` (a *sum* over the batch) but
   ``db = mean(dZ)`` (a *mean*), with the per-sample "gradient" ``A - Y`` of
-  ``½(A - Y)²``.  Those are not the gradients of any one loss.  With our
-  ``dZ = 2(A - Y)/m`` both ``dW`` and ``db`` are sums, and ``manual_grad`` is
-  the exact gradient of the mean loss that ``jax.grad`` differentiates;
-  ``examples/worked_example.py`` shows both side by side.
+  ``½(A - Y)²``.  Those are not the gradients of any one loss.  Here the
+  output's ``dZ = 2(A - Y)/m`` and both ``dW`` and ``db`` are sums of it:
+  the exact gradient of the mean loss that ``jax.grad`` differentiates
+  (``examples/worked_example.py`` shows both).
 * Both articles update ``W`` inside ``backprop`` and then propagate with the
-  *updated* weights (``dA1 = W.T dZ`` after ``W -= lr dW``).  Here backprop
-  only computes gradients, with the weights of the forward pass; the update
-  is optax's job.
-
-With sample weights ``w``, the output delta is scaled by ``w_i / Σ w``
-instead of ``1/m``: the exact gradient of ``Σ w_i ℓ_i / Σ w_i``.
+  *updated* weights.  Here backprop only computes gradients, with the
+  weights of the forward pass; the update is optax's job.
 """
 
 from __future__ import annotations
@@ -55,52 +49,43 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
-def dense_forward(layer: dict, inputs: Array) -> Array:
-    """``Z = A W + b``: ``(m, n_in) @ (n_in, n_out) + (n_out,) -> (m, n_out)``."""
-    return inputs @ layer["W"] + layer["b"]
+def layer_keys(layers, key) -> list:
+    """The key each layer's forward gets: ``fold_in(key, l)`` for layers that need one, else ``None``.
+
+    ``key=None`` (inference) gives ``None`` to every layer.  Both gradient
+    modes derive the keys here, so the same key means the same dropout masks.
+    """
+    return [None if key is None or not layer.needs_key else jax.random.fold_in(key, index)
+            for index, layer in enumerate(layers)]
 
 
-def dense_backward(layer: dict, inputs: Array, dz: Array, need_input_grad: bool = True):
-    """The backward step of one dense layer, given its pre-activation gradient.
+def forward(layers, params, x: Array, key=None):
+    """Run ``x`` through every layer: ``(Z, caches)``, with ``Z`` the last layer's output ``(m, k)``."""
+    caches = []
+    for layer, layer_params, layer_key in zip(layers, params, layer_keys(layers, key)):
+        x, cache = layer.forward(layer_params, x, layer_key)
+        caches.append(cache)
+    return x, caches
 
-    Args:
-      layer: ``{"W": (n_in, n_out), "b": (n_out,)}`` as used in the forward pass.
-      inputs: ``A⁽ˡ⁻¹⁾``, the layer's input, ``(m, n_in)``.
-      dz: ``dZ``, the loss's gradient at the pre-activation, ``(m, n_out)``.
-      need_input_grad: whether to compute ``dA⁽ˡ⁻¹⁾`` (not needed for the first layer).
+
+def infer(layers, params, x: Array) -> Array:
+    """``Z`` at inference: every layer's ``infer`` (dropout off, no caches), ``(m, k)``."""
+    for layer, layer_params in zip(layers, params):
+        x = layer.infer(layer_params, x)
+    return x
+
+
+def backward(layers, params, caches, dz: Array) -> list:
+    """The reversed fold: each layer's hand-written ``backward`` from the output gradient ``dZ`` down.
 
     Returns:
-      ``({"W": dW, "b": db}, dA⁽ˡ⁻¹⁾ or None)`` with
-      ``dW = A⁽ˡ⁻¹⁾ᵀ dZ``, ``db = Σ_rows dZ``, ``dA⁽ˡ⁻¹⁾ = dZ Wᵀ``.
+      gradients with the structure of ``params``.  The first layer's ``dX``
+      is computed and dropped (under ``jit``, XLA removes it).
     """
-    grads = {"W": inputs.T @ dz, "b": jnp.sum(dz, axis=0)}
-    input_grad = dz @ layer["W"].T if need_input_grad else None
-    return grads, input_grad
-
-
-def forward_with_cache(model, params: list, x: Array, layer_forward=dense_forward):
-    """Run the network forward, keeping what backprop needs.
-
-    ``layer_forward`` is :func:`dense_forward`, or the column-major one of
-    :mod:`funcnet.columns` (then ``x`` is ``(n_in, m)``, and so is every array returned).
-
-    Returns:
-      ``(inputs, preactivations)``: ``inputs[l]`` is ``A⁽ˡ⁾`` fed to layer ``l``
-      (``inputs[0] = x``) and ``preactivations[l]`` is its ``Z``.  The
-      network's output is ``model.output_fn.apply(preactivations[-1])``.
-    """
-    inputs, preactivations = [x], []
-    for index, layer in enumerate(params):
-        z = layer_forward(layer, inputs[-1])
-        preactivations.append(z)
-        if index < len(params) - 1:
-            inputs.append(model.hidden_fn.apply(z))
-    return inputs, preactivations
-
-
-def per_sample_losses(model, z_out: Array, y: Array) -> Array:
-    """``ℓ_i`` for every row, from the output pre-activation, shape ``(m,)``."""
-    return model.loss_fn.per_sample(z_out, y, model.output_fn)
+    grads = [None] * len(layers)
+    for index in reversed(range(len(layers))):
+        grads[index], dz = layers[index].backward(params[index], caches[index], dz)
+    return grads
 
 
 def weighted_mean(values: Array, weights: Array | None) -> Array:
@@ -111,7 +96,7 @@ def weighted_mean(values: Array, weights: Array | None) -> Array:
 
 
 def output_gradient(model, z_out: Array, y: Array, weights=None) -> Array:
-    """``dZ⁽ᴸ⁾``, the mean loss's gradient at the output pre-activation, ``(m, k)``.
+    """``dZ⁽ᴸ⁾``, the mean loss's gradient at the network's output ``Z``, ``(m, k)``.
 
     ``δ / m`` from the loss's per-sample ``output_delta``, or ``δ · w / Σw``
     with sample weights.
@@ -123,47 +108,29 @@ def output_gradient(model, z_out: Array, y: Array, weights=None) -> Array:
     return delta * (weights / jnp.sum(weights))[:, None]
 
 
-def backward_pass(model, params: list, inputs: list, preactivations: list, y: Array, weights=None):
-    """Propagate the loss gradient from the output layer back to the first.
-
-    Implements, for ``l = L … 1``: output ``dZ⁽ᴸ⁾ = δ / m`` (the loss's
-    ``output_delta``; ``δ · w / Σw`` when weighted), then
-    ``dW, db, dA⁽ˡ⁻¹⁾ = dense_backward(...)`` and
-    ``dZ⁽ˡ⁻¹⁾ = dA⁽ˡ⁻¹⁾ ⊙ g'(Z⁽ˡ⁻¹⁾)``.
-
-    Returns:
-      gradients with the same tree structure as ``params``.
-    """
-    dz = output_gradient(model, preactivations[-1], y, weights)
-    return propagate_back(model, params, inputs, preactivations, dz)
+def l2_penalty(params, strength: float) -> Array:
+    """``(λ/2) Σ ‖W‖²`` over every leaf named ``"W"`` (weights, not biases or norm scales)."""
+    return 0.5 * strength * sum(jnp.sum(layer["W"] ** 2) for layer in params if "W" in layer)
 
 
-def propagate_back(model, params: list, inputs: list, preactivations: list, dz: Array,
-                   layer_backward=dense_backward):
-    """The loop of :func:`backward_pass`, from a given output ``dZ⁽ᴸ⁾``.
-
-    ``layer_backward`` is this module's :func:`dense_backward` or the
-    column-major one of :mod:`funcnet.columns`; ``inputs``, ``preactivations``
-    and ``dz`` must be in that function's layout.
-    """
-    grads = [None] * len(params)
-    for index in reversed(range(len(params))):
-        grads[index], input_grad = layer_backward(
-            params[index], inputs[index], dz, need_input_grad=index > 0
-        )
-        if index > 0:
-            dz = model.hidden_fn.backward(preactivations[index - 1], input_grad)
-    return grads
+def add_l2_gradient(grads, params, strength: float):
+    """``dW + λ W`` for every weight leaf: the hand-written gradient of :func:`l2_penalty`."""
+    return [{name: grad + strength * layer[name] if name == "W" else grad for name, grad in layer_grads.items()}
+            for layer_grads, layer in zip(grads, params)]
 
 
-def manual_value_and_grad(model, params: list, x: Array, y: Array, weights=None):
+def manual_value_and_grad(model, params, x: Array, y: Array, weights=None, key=None):
     """Mean loss and its gradient by hand-written backprop: one forward, one backward.
 
     Returns:
       ``(loss, grads)`` where ``grads`` has the structure of ``params`` and
-      equals ``jax.grad(model.loss)(params, x, y, weights)`` up to rounding.
+      equals ``jax.value_and_grad(model.loss)(params, x, y, weights, key=key)``
+      up to rounding.
     """
-    inputs, preactivations = forward_with_cache(model, params, x)
-    value = weighted_mean(per_sample_losses(model, preactivations[-1], y), weights)
-    grads = backward_pass(model, params, inputs, preactivations, y, weights)
+    z_out, caches = forward(model.layers, params, x, key)
+    value = weighted_mean(model.loss_fn.per_sample(z_out, y, model.output_fn), weights)
+    grads = backward(model.layers, params, caches, output_gradient(model, z_out, y, weights))
+    if model.l2:
+        value = value + l2_penalty(params, model.l2)
+        grads = add_l2_gradient(grads, params, model.l2)
     return value, grads

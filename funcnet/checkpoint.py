@@ -4,9 +4,16 @@ Layout of the file (a NumPy ``.npz`` zip archive, loaded with ``allow_pickle=Fal
 so loading never executes code):
 
 * ``__header__``: UTF-8 JSON as uint8 bytes: format name and version, the
-  model description (sizes, activations, loss), the number of leaves of each
-  tree, the training ``config`` and ``history``, and free ``metadata``.
+  model description (input width, every layer's kind and settings, output
+  activation, loss, L2), the number of leaves of each tree, the training
+  ``config`` and ``history``, and free ``metadata``.
 * ``params/<i>``: the params leaves in ``jax.tree`` order (layer 0 W, b, ...).
+
+Version 1 files (funcnet 0.1, MLPs only: ``{"sizes", "hidden", "output",
+"loss", "negative_slope"}``) load as the same :func:`funcnet.mlp` and predict
+bit-identically.  A model with a piece of your own (an activation, loss or
+layer funcnet cannot rebuild from a name) saves like any other and records
+that piece's name; loading it needs the model: ``fn.load(path, model=model)``.
 * ``opt_state/<i>``: the optimizer state's leaves.  The state's *structure*
   is not stored (that would need pickle): ``load(path, optimizer=opt)``
   rebuilds it from ``opt.init(params)`` and checks that every leaf fits.
@@ -30,11 +37,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet.activations import get_activation
 from funcnet.data import Standardizer
-from funcnet.model import MLP, mlp
+from funcnet.layers import layer_from_config
+from funcnet.losses import get_loss
+from funcnet.model import Network, mlp, sequential
 
 FORMAT = "funcnet-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class CheckpointError(ValueError):
@@ -44,7 +55,7 @@ class CheckpointError(ValueError):
 class Checkpoint(NamedTuple):
     """What :func:`load` returns."""
 
-    model: MLP
+    model: Network
     params: list
     opt_state: Any
     history: dict
@@ -53,19 +64,47 @@ class Checkpoint(NamedTuple):
     metadata: dict
 
 
-def model_description(model: MLP) -> dict:
-    """The JSON-able description that :func:`model_from_description` turns back into the model."""
-    return {"sizes": list(model.sizes), "hidden": model.hidden_activation,
-            "output": model.output_activation, "loss": model.loss_name,
-            "negative_slope": model.negative_slope}
+def model_description(model: Network) -> dict:
+    """The JSON-able description that :func:`model_from_description` turns back into the model.
+
+    Pieces of your own are recorded by name with ``"custom": true``.
+    """
+    def piece(kind, name, config, builtin):
+        entry = {"kind": kind, **dict(config)} if kind else {"name": name, **dict(config)}
+        return entry if builtin else {**entry, "name": name, "custom": True}
+
+    return {"n_in": model.n_in,
+            "layers": [piece(layer.name, layer.name, layer.config, layer.builtin) for layer in model.layers],
+            "output": piece(None, model.output_fn.name, (), model.output_fn.builtin),
+            "loss": piece(None, model.loss_fn.name, model.loss_fn.config, model.loss_fn.builtin),
+            "l2": model.l2}
 
 
-def model_from_description(description: dict) -> MLP:
-    """The :class:`MLP` a checkpoint header describes (validated by :func:`funcnet.mlp`)."""
-    return mlp(**description)
+def custom_pieces(description: dict) -> list[str]:
+    """What in a description funcnet cannot rebuild, e.g. ``["activation 'mish' (layer 0)", "loss 'logcosh'"]``."""
+    if "sizes" in description:
+        return []
+    missing = [f"{'layer' if item['kind'] not in ('dense', 'activation') else 'activation'} "
+               f"{item.get('name') if item['kind'] not in ('dense', 'activation') else item['activation']!r} "
+               f"(layer {index})"
+               for index, item in enumerate(description["layers"]) if item.get("custom")]
+    missing += [f"{what} {description[what]['name']!r}" for what in ("output", "loss")
+                if description[what].get("custom")]
+    return missing
 
 
-def save(path, model: MLP, params, *, opt_state=None, history=None, standardizer=None,
+def model_from_description(description: dict) -> Network:
+    """The :class:`~funcnet.model.Network` a checkpoint header describes (version 1 or 2)."""
+    if "sizes" in description:  # version 1: an MLP by names
+        return mlp(**description)
+    layers = [layer_from_config(item["kind"], {k: v for k, v in item.items() if k != "kind"})
+              for item in description["layers"]]
+    loss = get_loss(description["loss"]["name"], **{k: v for k, v in description["loss"].items() if k != "name"})
+    return sequential(description["n_in"], layers, output=get_activation(description["output"]["name"]),
+                      loss=loss, l2=description["l2"])
+
+
+def save(path, model: Network, params, *, opt_state=None, history=None, standardizer=None,
          config=None, metadata=None) -> None:
     """Write a checkpoint atomically to ``path`` (``.npz``).
 
@@ -125,10 +164,10 @@ def _read(path) -> tuple[dict, dict]:
         raise CheckpointError(f"checkpoint {str(path)!r} has a corrupted header ({error})") from None
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a funcnet checkpoint (format {header.get('format')!r})")
-    if header.get("version") != VERSION:
+    if header.get("version") not in READABLE_VERSIONS:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has format version {header.get('version')!r}; this funcnet "
-            f"reads version {VERSION}"
+            f"reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     return header, arrays
 
@@ -141,36 +180,51 @@ def _leaves(arrays: dict, prefix: str, count: int, path) -> list:
     return [jnp.asarray(arrays[name]) for name in names]
 
 
-def load(path, *, model: MLP | None = None, optimizer=None) -> Checkpoint:
+def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
     """Read a checkpoint written by :func:`save`.
 
     Args:
       path: the ``.npz`` file.
-      model: if given, the checkpoint must describe exactly this model.
+      model: if given, the checkpoint must describe exactly this model, and
+        it is the model returned.  Needed for a model with pieces of your own.
       optimizer: if given, the optimizer state is rebuilt with the structure
         of ``optimizer.init(params)``; without it ``opt_state`` is ``None``.
 
     Raises:
       CheckpointError: truncated or corrupted file, unknown format or version,
-        a different architecture than ``model``, or an optimizer state that
-        does not fit ``optimizer``.  Nothing is loaded partially.
+        a different architecture than ``model``, a model with pieces of your
+        own and no ``model`` given, or an optimizer state that does not fit
+        ``optimizer``.  Nothing is loaded partially.
     """
     header, arrays = _read(path)
+    description = header.get("model")
     try:
-        saved_model = model_from_description(header["model"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {str(path)!r} describes an invalid model ({error})") from None
-    if model is not None and model != saved_model:
+        missing = custom_pieces(description)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"checkpoint {str(path)!r} describes an invalid model ({error!r})") from None
+    if model is not None:
+        saved_model = model
+        saved = model_from_description(description) if not missing else None
+        if model_description(model) != (model_description(saved) if saved is not None else description):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds a different model: saved "
+                f"{saved.describe() if saved is not None else description}, expected {model.describe()}"
+            )
+    elif missing:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} holds a different model: saved {model_description(saved_model)}, "
-            f"expected {model_description(model)}"
-        )
-    template = saved_model.init(jax.random.key(0))
+            f"checkpoint {str(path)!r} uses pieces of your own that funcnet cannot rebuild from their "
+            f"names: {', '.join(missing)}; pass the model you saved it with: fn.load(path, model=model)")
+    else:
+        try:
+            saved_model = model_from_description(description)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"checkpoint {str(path)!r} describes an invalid model ({error})") from None
+    template = jax.eval_shape(saved_model.init, jax.random.key(0))
     leaves = _leaves(arrays, "params", header["num_params"], path)
     expected = jax.tree.leaves(template)
     if len(leaves) != len(expected) or any(a.shape != b.shape for a, b in zip(leaves, expected)):
         raise CheckpointError(
-            f"checkpoint {str(path)!r} params do not match its model {header['model']['sizes']}: "
+            f"checkpoint {str(path)!r} params do not match its model {saved_model.describe()}: "
             f"shapes {[a.shape for a in leaves]}"
         )
     params = jax.tree.unflatten(jax.tree.structure(template), leaves)

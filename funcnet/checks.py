@@ -13,6 +13,8 @@ Two kinds of check:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -39,32 +41,68 @@ def check_inputs(model, x) -> None:
         )
     if shape[0] == 0:
         raise ValueError("`x` is empty: it has 0 rows; expected at least one sample")
-    if shape[1] != model.sizes[0]:
+    if shape[1] != model.n_in:
         raise ValueError(
             f"`x` has {shape[1]} features (shape {shape}) but the model's first layer "
-            f"expects {model.sizes[0]} (sizes[0] = {model.sizes[0]})"
+            f"expects {model.n_in} (sizes[0] = {model.n_in})"
         )
+
+
+@functools.lru_cache(maxsize=256)
+def expected_param_shapes(model) -> tuple:
+    """One ``{leaf name: shape}`` per layer, read off ``model.init`` without running it."""
+    import jax
+
+    shapes = jax.eval_shape(model.init, jax.random.key(0))
+    return tuple({name: tuple(leaf.shape) for name, leaf in layer.items()} for layer in shapes)
+
+
+def _layer_label(model, index: int) -> str:
+    layer = model.layers[index]
+    width = model.widths[index]
+    return f"layer {index} ({layer.name} → {width})"
 
 
 def check_params(model, params) -> None:
-    """``params`` must be one ``{"W": (n_in, n_out), "b": (n_out,)}`` dict per layer."""
-    if not isinstance(params, (list, tuple)) or len(params) != model.num_layers:
+    """``params`` must be one dict per layer, with the leaves and shapes that ``model.init`` makes."""
+    expected = expected_param_shapes(model)
+    if not isinstance(params, (list, tuple)) or len(params) != len(expected):
         got = f"a {type(params).__name__} of length {len(params)}" if isinstance(
             params, (list, tuple)) else f"a {type(params).__name__}"
         raise ValueError(
-            f"`params` must be a list of {model.num_layers} layer dicts for sizes "
-            f"{list(model.sizes)}, got {got}; create them with model.init(key)"
+            f"`params` must be a list of {len(expected)} layer dicts for {model.describe()}, got {got}; "
+            "create them with model.init(key)"
         )
-    for index, (layer, n_in, n_out) in enumerate(zip(params, model.sizes[:-1], model.sizes[1:])):
-        if not isinstance(layer, dict) or set(layer) != {"W", "b"}:
+    for index, (layer, leaves) in enumerate(zip(params, expected)):
+        if not isinstance(layer, dict) or set(layer) != set(leaves):
             keys = sorted(layer) if isinstance(layer, dict) else type(layer).__name__
-            raise ValueError(f"`params[{index}]` must be a dict with keys ['W', 'b'], got {keys}")
-        for leaf, expected in (("W", (n_in, n_out)), ("b", (n_out,))):
-            if _shape(layer[leaf]) != expected:
+            raise ValueError(f"`params[{index}]` must be a dict with keys {sorted(leaves)} for "
+                             f"{_layer_label(model, index)}, got {keys}")
+        for leaf, shape in leaves.items():
+            if _shape(layer[leaf]) != shape:
                 raise ValueError(
-                    f"`params[{index}]['{leaf}']` has shape {_shape(layer[leaf])} but layer "
-                    f"{index} of sizes {list(model.sizes)} expects {expected}"
+                    f"`params[{index}]['{leaf}']` has shape {_shape(layer[leaf])} but "
+                    f"{_layer_label(model, index)} of {model.describe()} expects {shape}"
                 )
+
+
+def check_key(key, name: str = "key", where: str = "fit") -> None:
+    """``key`` must be a ``jax.random`` key: a typed key or a raw ``uint32[2]``."""
+    import jax
+    import jax.numpy as jnp
+
+    hint = f"make one with jax.random.key(0) and pass it as {where}(..., {name}=jax.random.key(0))"
+    if key is None or isinstance(key, (bool, int, float)):
+        raise ValueError(f"`{name}` must be a jax.random key, got {key!r}; {hint}")
+    try:
+        dtype = jnp.asarray(key).dtype if not hasattr(key, "dtype") else key.dtype
+    except TypeError:
+        raise ValueError(f"`{name}` must be a jax.random key, got {type(key).__name__}; {hint}") from None
+    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return
+    if dtype != jnp.uint32 or _shape(key)[-1:] != (2,):
+        raise ValueError(f"`{name}` must be a jax.random key, got an array of {dtype} and shape {_shape(key)}; "
+                         f"{hint}")
 
 
 def check_targets(model, x, y) -> None:
@@ -74,16 +112,16 @@ def check_targets(model, x, y) -> None:
     classes ``(batch,)`` or one-hot ``(batch, k)``.
     """
     x_shape, y_shape = _shape(x), _shape(y)
-    k = model.sizes[-1]
+    k = model.n_out
     if len(y_shape) == 0 or y_shape[0] != x_shape[0]:
         raise ValueError(
             f"`x` has {x_shape[0]} rows but `y` has shape {y_shape}; "
             "`x` and `y` need the same number of samples"
         )
-    if model.loss_name == "cross_entropy":
+    if model.loss_fn.integer_labels:
         if y_shape not in ((x_shape[0],), (x_shape[0], k)):
             raise ValueError(
-                f"`y` has shape {y_shape}; cross_entropy expects integer classes "
+                f"`y` has shape {y_shape}; {model.loss_name} expects integer classes "
                 f"({x_shape[0]},) or one-hot ({x_shape[0]}, {k})"
             )
         return
@@ -129,7 +167,7 @@ def check_labels(model, y) -> None:
                 f"{np.unique(values[outside])[:5].tolist()}"
             )
     elif model.loss_name == "cross_entropy":
-        k = model.sizes[-1]
+        k = model.n_out
         if values.ndim == 1:
             outside = (values < 0) | (values >= k) | (values != np.round(values))
             if outside.any():

@@ -24,6 +24,16 @@ Each loss also has ``output_delta``, the hand-written per-sample gradient
 * ``cross_entropy`` (softmax output): ``ℓ_i = -Σ_j Y_ij log softmax(Z_i)_j``,
   labels either integer classes ``(batch,)`` or one-hot/probabilities
   ``(batch, k)``; fused ``δ = A - Y`` (the softmax Jacobian cancels).
+* ``mae``: ``ℓ_i = (1/k) Σ_j |A_ij - Y_ij|``, ``∂ℓ_i/∂A_i = sign(A_i - Y_i) / k``
+  (``+1/k`` at a tie, as ``jax.grad(jnp.abs)`` gives at 0).
+* ``huber`` with threshold ``δ_H`` (``delta``, default 1): for ``r = A - Y``,
+  ``h(r) = ½ r²`` if ``|r| ≤ δ_H`` else ``δ_H (|r| - ½ δ_H)``, ``ℓ_i = (1/k) Σ_j h(r_ij)``,
+  and ``h'(r) = clip(r, -δ_H, δ_H)``.  :func:`huber` makes one with another ``delta``.
+
+For mse, mae and huber the hand-written ``δ`` is ``g'(Z) ⊙ ∂ℓ/∂A`` through
+the output activation's backward.  Your own loss (:func:`loss`) is written
+the same way, on the outputs ``A``; :func:`funcnet.check_loss` checks its
+gradient.
 """
 
 from __future__ import annotations
@@ -45,13 +55,21 @@ class Loss(NamedTuple):
       name: the name users pass to :func:`funcnet.mlp`.
       per_sample: ``(Z, Y, g) -> ℓ``, shape ``(batch,)``.
       output_delta: ``(Z, Y, g) -> δ = ∂ℓ_i/∂Z_i``, shape ``(batch, k)``.
-      valid_outputs: output activations the loss accepts.
+      valid_outputs: output activations the loss accepts (``None``: any).
+      default_output: the output activation a model uses when none is named.
+      integer_labels: whether ``Y`` may be integer classes ``(batch,)``.
+      config: JSON-able settings that rebuild it (``{"delta": 1.0}`` for huber).
+      builtin: whether funcnet can rebuild it from its name (checkpoints).
     """
 
     name: str
     per_sample: Callable[[Array, Array, Activation], Array]
     output_delta: Callable[[Array, Array, Activation], Array]
-    valid_outputs: tuple[str, ...]
+    valid_outputs: tuple[str, ...] | None = None
+    default_output: str = "identity"
+    integer_labels: bool = False
+    config: tuple = ()
+    builtin: bool = True
 
 
 def squared_error(predictions: Array, targets: Array) -> Array:
@@ -62,16 +80,6 @@ def squared_error(predictions: Array, targets: Array) -> Array:
 def d_squared_error(predictions: Array, targets: Array) -> Array:
     """``∂ℓ_i/∂A_i = 2 (A_i - Y_i) / k``, shape ``(batch, k)``."""
     return 2 * (predictions - targets) / predictions.shape[-1]
-
-
-def mse_per_sample(z: Array, y: Array, output: Activation) -> Array:
-    """Mean squared error of ``A = g(Z)`` against ``Y``, per sample."""
-    return squared_error(output.apply(z), y)
-
-
-def mse_delta(z: Array, y: Array, output: Activation) -> Array:
-    """``δ = g'(Z) ⊙ 2 (A - Y) / k``: the output activation's backward of the MSE gradient."""
-    return output.backward(z, d_squared_error(output.apply(z), y))
 
 
 def logloss_from_logits(z: Array, y: Array) -> Array:
@@ -114,32 +122,115 @@ def cross_entropy_delta(z: Array, y: Array, output: Activation | None = None) ->
     return jax.nn.softmax(z, axis=-1) - as_one_hot(y, z.shape[-1], z.dtype)
 
 
-LOSS_NAMES = ("mse", "logloss", "cross_entropy")
+def absolute_error(predictions: Array, targets: Array) -> Array:
+    """Per-sample mean absolute error ``(1/k) Σ_j |A_ij - Y_ij|``, shape ``(batch,)``."""
+    return jnp.mean(jnp.abs(predictions - targets), axis=-1)
+
+
+def d_absolute_error(predictions: Array, targets: Array) -> Array:
+    """``∂ℓ_i/∂A_i = sign(A_i - Y_i) / k``, taking ``+1/k`` at a tie (as ``jax.grad(jnp.abs)``)."""
+    residual = predictions - targets
+    return jnp.where(residual >= 0, 1.0, -1.0).astype(residual.dtype) / residual.shape[-1]
+
+
+def huber_error(predictions: Array, targets: Array, delta: float = 1.0) -> Array:
+    """Per-sample Huber loss ``(1/k) Σ_j h(r_ij)``: ``½ r²`` for ``|r| ≤ δ``, else ``δ (|r| - ½ δ)``."""
+    residual = jnp.abs(predictions - targets)
+    quadratic = jnp.minimum(residual, delta)
+    return jnp.mean(0.5 * quadratic ** 2 + delta * (residual - quadratic), axis=-1)
+
+
+def d_huber_error(predictions: Array, targets: Array, delta: float = 1.0) -> Array:
+    """``∂ℓ_i/∂A_i = clip(A_i - Y_i, -δ, δ) / k``."""
+    return jnp.clip(predictions - targets, -delta, delta) / predictions.shape[-1]
+
+
+def loss(name: str, per_sample: Callable[[Array, Array], Array],
+         output_delta: Callable[[Array, Array], Array]) -> Loss:
+    """Your own loss on the network's outputs, usable everywhere a built-in name is.
+
+    Args:
+      name: a label for errors, reports and checkpoints; not a built-in name.
+      per_sample: ``(A, Y) -> ℓ``: the loss of each sample, shape ``(batch,)``,
+        from the outputs ``A = g(Z)`` ``(batch, k)`` and targets ``Y`` ``(batch, k)``.
+        The model minimises its mean over the batch (or weighted mean).
+      output_delta: ``(A, Y) -> ∂ℓ_i/∂A_i``, the hand-written gradient of
+        *one sample's* loss with respect to its outputs, shape ``(batch, k)``
+        (not divided by the batch size: backprop does that once).  Manual
+        backprop chains it through the output activation,
+        ``δ = g'(Z) ⊙ ∂ℓ/∂A``; ``grad="autodiff"`` never calls it.  Check it with
+        :func:`funcnet.check_loss`.
+
+    Example (log-cosh):
+      >>> logcosh = fn.loss("logcosh", lambda a, y: jnp.mean(jnp.log(jnp.cosh(a - y)), -1),
+      ...                   lambda a, y: jnp.tanh(a - y) / a.shape[-1])
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`name` must be a non-empty string, got {name!r}")
+    if name in LOSS_NAMES:
+        raise ValueError(f"`name={name!r}` is a built-in loss; give yours another name")
+    if not (callable(per_sample) and callable(output_delta)):
+        raise TypeError(f"loss {name!r}: `per_sample` and `output_delta` must be callables ((A, Y) -> array)")
+    return on_outputs(name, per_sample, output_delta, builtin=False)
+
+
+def on_outputs(name, per_sample, gradient, **fields) -> Loss:
+    """A :class:`Loss` from ``ℓ(A, Y)`` and ``∂ℓ/∂A``, chained through the output activation."""
+    return Loss(
+        name,
+        lambda z, y, output: per_sample(output.apply(z), y),
+        lambda z, y, output: output.backward(z, gradient(output.apply(z), y)),
+        **fields,
+    )
+
+
+def huber(delta: float = 1.0) -> Loss:
+    """The Huber loss with threshold ``delta`` (quadratic inside ``±delta``, linear outside)."""
+    delta = float(delta)
+    if not delta > 0 or delta == float("inf"):
+        raise ValueError(f"huber `delta` must be a positive finite number, got {delta!r}")
+    if delta not in _HUBERS:
+        _HUBERS[delta] = on_outputs("huber", lambda a, y: huber_error(a, y, delta),
+                                    lambda a, y: d_huber_error(a, y, delta), config=(("delta", delta),))
+    return _HUBERS[delta]
+
+
+_HUBERS: dict = {}
+
+LOSS_NAMES = ("mse", "mae", "huber", "logloss", "cross_entropy")
 
 _LOSSES = {
-    "mse": Loss(
-        "mse",
-        mse_per_sample,
-        mse_delta,
-        ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"),
-    ),
+    "mse": on_outputs("mse", squared_error, d_squared_error),
+    "mae": on_outputs("mae", absolute_error, d_absolute_error),
     "logloss": Loss(
         "logloss",
         lambda z, y, output: logloss_from_logits(z, y),
         logloss_delta,
         ("sigmoid",),
+        default_output="sigmoid",
     ),
     "cross_entropy": Loss(
         "cross_entropy",
         lambda z, y, output: cross_entropy_from_logits(z, y),
         cross_entropy_delta,
         ("softmax",),
+        default_output="softmax",
+        integer_labels=True,
     ),
 }
 
 
-def get_loss(name: str) -> Loss:
-    """Look up a loss by name; raises ``ValueError`` listing the valid names."""
+def get_loss(name, delta: float = 1.0) -> Loss:
+    """Look up a loss by name (a :class:`Loss` passes through); ``delta`` is huber's threshold.
+
+    Raises:
+      ValueError: for an unknown name, listing the valid ones.
+    """
+    if isinstance(name, Loss):
+        return name
+    if name == "huber":
+        return huber(delta)
     if name not in _LOSSES:
-        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSS_NAMES)}")
+        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSS_NAMES)}, "
+                         "or your own from fn.loss(name, per_sample, output_delta)")
     return _LOSSES[name]

@@ -25,7 +25,7 @@ import numpy as np
 
 from funcnet import checks
 from funcnet.data import split_count
-from funcnet.train import _as_arrays, _prepare, make_train_epoch
+from funcnet.engine import as_arrays, make_train_epoch, prepare
 
 
 def stacked_init(model, keys: jax.Array, dtype=jnp.float32) -> list[dict]:
@@ -63,7 +63,7 @@ def _train_axis(held_out: int, key_axis):
 def _many_prepare(optimizer, held_out, fresh_state, key_axis):
     """The set-up of every model in one compiled call (each with its own split when keys are per model)."""
     train_axis = _train_axis(held_out, key_axis)
-    return jax.jit(jax.vmap(functools.partial(_prepare, optimizer, held_out),
+    return jax.jit(jax.vmap(functools.partial(prepare, optimizer, held_out),
                             in_axes=(0, None if fresh_state else 0, None, None, key_axis),
                             out_axes=(0, 0, train_axis, train_axis)))
 
@@ -105,7 +105,7 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
     """Train N copies of ``model`` at once, one compiled call per epoch for all of them.
 
     Args:
-      model: an :class:`~funcnet.model.MLP`.
+      model: a :class:`~funcnet.model.Network`.
       params: stacked params (leading axis N), e.g. ``fn.stacked_init(model, keys)``.
       optimizer: any optax ``GradientTransformation``; for per-model learning
         rates use ``optax.inject_hyperparams`` and :func:`with_hyperparam`.
@@ -138,7 +138,7 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
     first = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
     checks.check_params(model, first)
     checks.check_data(model, x, y)
-    x, y = _as_arrays(model, first, x, y)
+    x, y = as_arrays(model, first, x, y)
     held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
     train_axis = _train_axis(held_out, key_axis)
     prepare = _many_prepare(optimizer, held_out, opt_state is None, key_axis)
@@ -146,7 +146,7 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
     val_axis = train_axis if validation is not None else False
     if validation_data is not None:
         checks.check_data(model, *validation_data)
-        validation, val_axis = _as_arrays(model, first, *validation_data), None
+        validation, val_axis = as_arrays(model, first, *validation_data), None
     run_epoch = _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis, key_axis)
     train_losses, val_losses = [], []
     for epoch in range(epochs):

@@ -1,13 +1,16 @@
-"""The multi-layer perceptron: an immutable description plus pure functions of params.
+"""Networks: an immutable sequence of layers plus pure functions of params.
 
-``MLP`` holds only the architecture (sizes, activation and loss names), so it
-is hashable and can be a static argument of ``jax.jit``.  Parameters live
-outside it, as a list of ``{"W", "b"}`` dicts (a pytree):
+A :class:`Network` holds only the architecture (its layers, output
+activation, loss and L2 strength), so it is hashable and can be a static
+argument of ``jax.jit``.  Parameters live outside it, as a list with one
+dict per layer (a pytree); layers without parameters get ``{}``.  For
+:func:`mlp` without dropout that is exactly
 
     params[l]["W"]: (sizes[l], sizes[l+1])     params[l]["b"]: (sizes[l+1],)
 
-Layer ``l`` computes ``A⁽ˡ⁺¹⁾ = g(A⁽ˡ⁾ W + b)`` with ``g = hidden`` for all
-but the last layer and ``g = output`` for the last.
+The last layer's output is the pre-activation ``Z`` ``(m, k)``; the model's
+``output`` activation turns it into predictions ``A = g(Z)``, and the loss is
+computed from ``Z`` (stable log-loss and cross-entropy).
 """
 
 from __future__ import annotations
@@ -19,56 +22,106 @@ import jax
 import jax.numpy as jnp
 
 from funcnet import backprop, checks
-from funcnet.activations import ACTIVATION_NAMES, Activation, get_activation
-from funcnet.initializers import init_layers
+from funcnet.activations import Activation, get_activation
+from funcnet.layers import Layer, as_layer, dense, dropout
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
 
 Array = jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
-class MLP:
-    """A fully connected network: architecture only, no parameters.
+class Network:
+    """A feed-forward network: architecture only, no parameters.
 
-    Build one with :func:`mlp`.  All methods are pure functions of their
-    arguments and work under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
+    Build one with :func:`mlp` or :func:`sequential`.  All methods are pure
+    functions of their arguments and work under ``jax.jit``, ``jax.grad``,
+    ``jax.jvp``, ``jax.hessian`` and ``jax.vmap``.
 
     Attributes:
-      sizes: layer widths ``(n_inputs, hidden..., n_outputs)``.
-      hidden_activation: name of the activation of every hidden layer.
-      output_activation: name of the output layer's activation.
-      loss_name: name of the loss (``mse``, ``logloss``, ``cross_entropy``).
-      negative_slope: slope of ``leaky_relu`` for negative inputs.
+      n_in: the number of input features.
+      layers: the :class:`~funcnet.layers.Layer` values, first to last.
+      output_fn: the output :class:`~funcnet.activations.Activation` ``g``.
+      loss_fn: the :class:`~funcnet.losses.Loss`.
+      l2: the L2 penalty strength ``λ``: the loss adds ``(λ/2) Σ ‖W‖²`` over weights.
     """
 
-    sizes: tuple[int, ...]
-    hidden_activation: str = "relu"
-    output_activation: str = "identity"
-    loss_name: str = "mse"
-    negative_slope: float = 0.01
+    n_in: int
+    layers: tuple[Layer, ...]
+    output_fn: Activation
+    loss_fn: Loss
+    l2: float = 0.0
+
+    # ------------------------------------------------------------------ description
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """The output width of every layer, first to last."""
+        widths, width = [], self.n_in
+        for layer in self.layers:
+            width = layer.output_size(width)
+            widths.append(width)
+        return tuple(widths)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """``(n_in, width of each dense layer..., n_out)``: for an :func:`mlp`, the ``sizes`` it was given."""
+        sizes = [self.n_in] + [w for layer, w in zip(self.layers, self.widths) if layer.name == "dense"]
+        return tuple(sizes if sizes[-1] == self.n_out and len(sizes) > 1 else sizes + [self.n_out])
+
+    @property
+    def n_out(self) -> int:
+        """The network's output width ``k``."""
+        return self.widths[-1]
 
     @property
     def num_layers(self) -> int:
-        """Number of dense layers, ``len(sizes) - 1``."""
-        return len(self.sizes) - 1
+        """The number of layers (dropout and activation layers included)."""
+        return len(self.layers)
 
     @property
-    def hidden_fn(self) -> Activation:
-        """The hidden :class:`~funcnet.activations.Activation`."""
-        return get_activation(self.hidden_activation, self.negative_slope)
+    def output_activation(self) -> str:
+        """The output activation's name."""
+        return self.output_fn.name
 
     @property
-    def output_fn(self) -> Activation:
-        """The output :class:`~funcnet.activations.Activation`."""
-        return get_activation(self.output_activation, self.negative_slope)
+    def loss_name(self) -> str:
+        """The loss's name."""
+        return self.loss_fn.name
 
     @property
-    def loss_fn(self) -> Loss:
-        """The :class:`~funcnet.losses.Loss`."""
-        return get_loss(self.loss_name)
+    def hidden_activations(self) -> tuple[str, ...]:
+        """The activation names of the hidden dense layers, first to last."""
+        dense_layers = [layer for layer in self.layers if layer.name == "dense"][:-1]
+        return tuple(dict(layer.config)["activation"] for layer in dense_layers)
 
+    @property
+    def needs_key(self) -> bool:
+        """Whether training mode needs a ``jax.random`` key (the model has dropout)."""
+        return any(layer.needs_key for layer in self.layers)
+
+    def describe(self) -> str:
+        """One line, e.g. ``5-32(relu)-layer_norm-dropout(0.1)-1 → identity, huber``."""
+        parts = [str(self.n_in)]
+        for layer, width in zip(self.layers, self.widths):
+            config = dict(layer.config)
+            if layer.name == "dense":
+                act = config.get("activation", "?")
+                parts.append(f"{width}" + ("" if act == "identity" else f"({act})"))
+            elif layer.name == "dropout":
+                parts.append(f"dropout({config['rate']:g})")
+            elif layer.name == "activation":
+                parts.append(config["activation"])
+            else:
+                parts.append(layer.name)
+        penalty = f", l2 {self.l2:g}" if self.l2 else ""
+        return f"{'-'.join(parts)} → {self.output_fn.name}, {self.loss_fn.name}{penalty}"
+
+    # ------------------------------------------------------------------ pure functions
     def init(self, key: jax.Array, dtype=jnp.float32) -> list[dict]:
-        """Fresh parameters: He or Glorot weights (see :mod:`funcnet.initializers`), zero biases.
+        """Fresh parameters: one dict per layer, each made by its layer's ``init``.
+
+        Dense weights are He normal (ReLU family) or Glorot uniform, biases
+        zero (see :mod:`funcnet.initializers`); layer norm starts at scale 1,
+        shift 0.  Layer ``l`` draws from ``fold_in(key, l)``.
 
         Args:
           key: a ``jax.random`` key; the same key gives bit-identical params.
@@ -76,41 +129,70 @@ class MLP:
             ``jax.config.update("jax_enable_x64", True)``).
 
         Returns:
-          ``[{"W": (n_in, n_out), "b": (n_out,)}, ...]``, one dict per layer.
+          ``[{"W": (n_in, n_out), "b": (n_out,)}, {}, ...]``, one dict per layer.
         """
+        checks.check_key(key, "key", "model.init")
         return _init_params(self, key, jnp.dtype(dtype))
 
-    def logits(self, params: list[dict], x: Array) -> Array:
-        """The output layer's pre-activation ``Z⁽ᴸ⁾``, shape ``(batch, sizes[-1])``."""
+    def logits(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
+        """The last layer's output ``Z``, shape ``(batch, n_out)``; training mode when ``key`` is given."""
         checks.check_params(self, params)
         checks.check_inputs(self, x)
-        return backprop.forward_with_cache(self, params, x)[1][-1]
+        if key is None:
+            return backprop.infer(self.layers, params, x)
+        return backprop.forward(self.layers, params, x, key)[0]
 
-    def forward(self, params: list[dict], x: Array) -> Array:
-        """The network's output ``A⁽ᴸ⁾ = output(Z⁽ᴸ⁾)``: ``(batch, sizes[0]) -> (batch, sizes[-1])``."""
-        return self.output_fn.apply(self.logits(params, x))
+    def forward(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
+        """The network's output ``A = g(Z)``: ``(batch, n_in) -> (batch, n_out)``.
 
-    def loss(self, params: list[dict], x: Array, y: Array, weights: Array | None = None) -> Array:
-        """Mean loss over the batch, a scalar: ``(1/m) Σ_i ℓ_i`` or ``Σ w_i ℓ_i / Σ w_i``.
+        Without ``key`` this is inference: dropout is off, the result is
+        deterministic, and each layer runs its ``predict``.  With ``key`` it
+        is the training-mode forward pass that the gradients go through.
+        """
+        return self.output_fn.apply(self.logits(params, x, key=key))
+
+    def loss(self, params: list[dict], x: Array, y: Array, weights: Array | None = None, *,
+             key: jax.Array | None = None) -> Array:
+        """The training objective, a scalar: ``(1/m) Σ_i ℓ_i + (λ/2) Σ ‖W‖²``.
+
+        With ``weights`` the data term is ``Σ w_i ℓ_i / Σ w_i``.  This is the
+        function ``grad="autodiff"`` differentiates with ``jax.value_and_grad``.
 
         Args:
-          params: the layer dicts.
-          x: inputs ``(m, sizes[0])``.
-          y: targets ``(m, sizes[-1])``; for ``cross_entropy`` also integer classes ``(m,)``.
+          params: one dict per layer.
+          x: inputs ``(m, n_in)``.
+          y: targets ``(m, n_out)``; for ``cross_entropy`` also integer classes ``(m,)``.
           weights: optional per-sample weights ``(m,)`` (e.g. 0 for padding rows).
+          key: a ``jax.random`` key for dropout; required when the model has
+            dropout (training mode).  Use :meth:`eval_loss` for the loss at inference.
         """
         self._check_batch(params, x, y, weights)
-        z_out = backprop.forward_with_cache(self, params, x)[1][-1]
-        return backprop.weighted_mean(backprop.per_sample_losses(self, z_out, y), weights)
+        if self.needs_key and key is None:
+            raise ValueError("this model has dropout, so model.loss (training mode) needs `key=`, e.g. "
+                             "model.loss(params, x, y, key=jax.random.key(0)); for the loss at inference "
+                             "(dropout off) use model.eval_loss(params, x, y)")
+        z_out = backprop.forward(self.layers, params, x, key)[0]
+        value = backprop.weighted_mean(self.loss_fn.per_sample(z_out, y, self.output_fn), weights)
+        return value + backprop.l2_penalty(params, self.l2) if self.l2 else value
 
-    def manual_grad(self, params: list[dict], x: Array, y: Array, weights: Array | None = None):
+    def eval_loss(self, params: list[dict], x: Array, y: Array, weights: Array | None = None) -> Array:
+        """The data loss at inference (dropout off, no L2 term): ``(1/m) Σ_i ℓ_i``; what ``val_loss`` reports."""
+        self._check_batch(params, x, y, weights)
+        z_out = backprop.infer(self.layers, params, x)
+        return backprop.weighted_mean(self.loss_fn.per_sample(z_out, y, self.output_fn), weights)
+
+    def manual_grad(self, params: list[dict], x: Array, y: Array, weights: Array | None = None, *,
+                    key: jax.Array | None = None):
         """``(loss, grads)`` by the hand-written backprop of :mod:`funcnet.backprop`.
 
-        Same arguments as :meth:`loss`; agrees with
-        ``jax.value_and_grad(model.loss)(params, x, y, weights)``.
+        Same arguments as :meth:`loss`; equals
+        ``jax.value_and_grad(model.loss)(params, x, y, weights, key=key)`` up to rounding.
         """
         self._check_batch(params, x, y, weights)
-        return backprop.manual_value_and_grad(self, params, x, y, weights)
+        if self.needs_key and key is None:
+            raise ValueError("this model has dropout, so model.manual_grad (training mode) needs `key=`, "
+                             "e.g. model.manual_grad(params, x, y, key=jax.random.key(0))")
+        return backprop.manual_value_and_grad(self, params, x, y, weights, key)
 
     def _check_batch(self, params, x, y, weights) -> None:
         """The shape checks of :meth:`loss` and :meth:`manual_grad` (run while tracing)."""
@@ -120,39 +202,107 @@ class MLP:
         checks.check_weights(x, weights)
 
 
+MLP = Network  # the name of version 1's class; every model is a Network now
+
+
 @functools.partial(jax.jit, static_argnums=(0, 2))
-def _init_params(model: MLP, key: jax.Array, dtype) -> list[dict]:
+def _init_params(model: Network, key: jax.Array, dtype) -> list[dict]:
     """Compiled once per (model, dtype): eagerly, every op would compile on its own."""
-    activations = [model.hidden_activation] * (model.num_layers - 1) + [model.output_activation]
-    return init_layers(key, model.sizes, activations, dtype)
+    params, width = [], model.n_in
+    for index, layer in enumerate(model.layers):
+        params.append(layer.init(jax.random.fold_in(key, index), width, dtype))
+        width = layer.output_size(width)
+    return params
 
 
-def _valid_pairs() -> str:
-    return "; ".join(f"{name}: {', '.join(get_loss(name).valid_outputs)}" for name in LOSS_NAMES)
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
 
 
-def mlp(
-    sizes,
-    hidden: str = "relu",
-    output: str = "identity",
-    loss: str = "mse",
-    negative_slope: float = 0.01,
-) -> MLP:
-    """Describe a multi-layer perceptron.
+def _output_and_loss(output, loss, delta):
+    loss_fn = get_loss(loss, delta)
+    output_fn = get_activation(output if output is not None else loss_fn.default_output)
+    if loss_fn.valid_outputs is not None and output_fn.name not in loss_fn.valid_outputs:
+        pairs = "; ".join(f"{name}: {', '.join(get_loss(name).valid_outputs or ('any',))}" for name in LOSS_NAMES)
+        raise ValueError(f"`loss={loss_fn.name!r}` does not pair with `output={output_fn.name!r}`; valid pairs "
+                         f"are {pairs}")
+    return output_fn, loss_fn
+
+
+def _check_l2(l2) -> float:
+    l2 = float(l2)
+    if not 0.0 <= l2 < float("inf"):
+        raise ValueError(f"`l2` must be a non-negative finite number, got {l2!r}")
+    return l2
+
+
+def _check_outputs(n_out: int, loss_fn: Loss) -> None:
+    if loss_fn.name == "cross_entropy" and n_out < 2:
+        raise ValueError(
+            f"`loss='cross_entropy'` needs at least 2 outputs (one per class), got {n_out}; for two "
+            "classes with one output use output='sigmoid', loss='logloss'")
+
+
+def sequential(n_in: int, layers, *, output=None, loss="mse", l2: float = 0.0, delta: float = 1.0) -> Network:
+    """A network from a list of layers: ``fn.sequential(5, [fn.dense(32, "relu"), fn.dropout(0.1), fn.dense(1)])``.
+
+    Args:
+      n_in: the number of input features.
+      layers: :class:`~funcnet.layers.Layer` values (:func:`funcnet.dense`,
+        :func:`funcnet.dropout`, :func:`funcnet.layer_norm`,
+        :func:`funcnet.layer`); an activation name or :class:`Activation` in
+        the list is an activation layer.  The last layer's output is ``Z``.
+      output: the output activation ``g`` with ``A = g(Z)``; default from the
+        loss: sigmoid for logloss, softmax for cross_entropy, else identity.
+      loss: ``mse``, ``mae``, ``huber``, ``logloss``, ``cross_entropy``, or
+        your own from :func:`funcnet.loss`.
+      l2: L2 penalty ``λ``: the loss adds ``(λ/2) Σ ‖W‖²`` over weight leaves ``"W"``.
+      delta: huber's threshold (with ``loss="huber"``).
+
+    Returns:
+      an immutable, hashable :class:`Network`.
+    """
+    n_in = _positive_int(n_in, "`n_in`")
+    try:
+        layers = tuple(as_layer(item) for item in layers)
+    except TypeError as error:
+        raise TypeError(f"`layers`: {error}") from None
+    if not layers:
+        raise ValueError("`layers` is empty; a network needs at least one layer, e.g. [fn.dense(1)]")
+    output_fn, loss_fn = _output_and_loss(output, loss, delta)
+    model = Network(n_in, layers, output_fn, loss_fn, _check_l2(l2))
+    _check_outputs(model.n_out, loss_fn)
+    return model
+
+
+def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: float = 0.01, *,
+        dropout: float = 0.0, l2: float = 0.0, delta: float = 1.0, alpha: float = 1.0) -> Network:
+    """A multi-layer perceptron: dense layers, optional dropout after each hidden one.
 
     Args:
       sizes: layer widths, e.g. ``[5, 10, 10, 1]``: 5 inputs, two hidden layers
         of 10, one output.  At least two entries, all positive integers.
-      hidden: activation of every hidden layer: identity, sigmoid, tanh, relu,
-        leaky_relu.
-      output: activation of the output layer: any of the above or softmax.
-      loss: ``mse`` (with any output activation),
-        ``logloss`` (binary cross-entropy, needs ``output="sigmoid"``) or
-        ``cross_entropy`` (needs ``output="softmax"`` and at least 2 outputs).
+      hidden: the hidden layers' activation: one name (or :class:`Activation`)
+        for all, or a list with one per hidden layer.  Any of identity,
+        sigmoid, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, softplus, silu,
+        or your own from :func:`funcnet.activation`.
+      output: the output activation (any of those, or softmax).
+      loss: ``mse``, ``mae`` or ``huber`` (with any output), ``logloss``
+        (binary cross-entropy, needs ``output="sigmoid"``), ``cross_entropy``
+        (needs ``output="softmax"`` and at least 2 outputs), or your own.
       negative_slope: leaky_relu's slope for negative inputs.
+      dropout: the dropout rate after every hidden layer (inverted dropout;
+        off at inference).  0: no dropout layers.
+      l2: L2 penalty ``λ`` on the weights (not the biases).
+      delta: huber's threshold.
+      alpha: elu's ``α``.
 
     Returns:
-      an immutable, hashable :class:`MLP`.
+      an immutable, hashable :class:`Network`.  Without dropout its params are
+      ``[{"W", "b"}, ...]``, one dict per dense layer; with dropout every
+      dropout layer adds an empty ``{}`` after its dense layer.
 
     Example:
       >>> import jax, funcnet as fn
@@ -162,29 +312,35 @@ def mlp(
       [(2, 3), (3, 1)]
     """
     try:
-        sizes = tuple(int(size) for size in sizes)
-    except (TypeError, ValueError):
-        raise ValueError(f"`sizes` must be a list of positive integers, got {sizes!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(
-            f"`sizes` must have at least 2 positive widths (inputs, ..., outputs), got {list(sizes)}"
-        )
-    if not get_activation(hidden, negative_slope).hidden_ok:
-        allowed = [name for name in ACTIVATION_NAMES if get_activation(name).hidden_ok]
-        raise ValueError(
-            f"`hidden={hidden!r}` can only be an output activation; "
-            f"hidden layers take one of {', '.join(allowed)}"
-        )
-    get_activation(output, negative_slope)
-    loss_fn = get_loss(loss)
-    if output not in loss_fn.valid_outputs:
-        raise ValueError(
-            f"`loss={loss!r}` does not pair with `output={output!r}`; valid pairs are "
-            f"{_valid_pairs()}"
-        )
-    if loss == "cross_entropy" and sizes[-1] < 2:
-        raise ValueError(
-            f"`loss='cross_entropy'` needs at least 2 outputs (one per class), got sizes[-1] = "
-            f"{sizes[-1]}; for two classes with one output use output='sigmoid', loss='logloss'"
-        )
-    return MLP(sizes, hidden, output, loss, float(negative_slope))
+        sizes = [_positive_int(size, "every width") for size in sizes]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"`sizes` must be a list of positive integers, got {sizes!r} ({error})") from None
+    if len(sizes) < 2:
+        raise ValueError(f"`sizes` must have at least 2 positive widths (inputs, ..., outputs), got {sizes}")
+    num_hidden = len(sizes) - 2
+    per_layer = isinstance(hidden, (list, tuple))
+    activations = [get_activation(name, negative_slope, alpha) for name in (hidden if per_layer else [hidden])]
+    for act in activations:
+        if not act.hidden_ok:
+            raise ValueError(f"`hidden={act.name!r}` can only be an output activation; hidden layers take an "
+                             f"elementwise activation such as relu, tanh or gelu")
+    if not per_layer:
+        activations = activations * num_hidden
+    elif len(activations) != num_hidden:
+        raise ValueError(f"`hidden` has {len(activations)} activations but sizes {sizes} has {num_hidden} "
+                         "hidden layers; give one name for all or one per hidden layer")
+    rate = float(dropout)
+    output_fn, loss_fn = _output_and_loss(get_activation(output, negative_slope, alpha), loss, delta)
+    layers = []
+    for width, act in zip(sizes[1:-1], activations):
+        layers.append(dense(width, act))
+        if rate:
+            layers.append(_dropout_layer(rate))
+    # the last dense layer's initialiser follows the output activation, as for a hidden layer's
+    layers.append(dense(sizes[-1], "identity", initializer=output_fn.initializer))
+    model = Network(sizes[0], tuple(layers), output_fn, loss_fn, _check_l2(l2))
+    _check_outputs(model.n_out, loss_fn)
+    return model
+
+
+_dropout_layer = dropout

@@ -72,5 +72,5 @@ def test_sigmoid_saturates_without_overflow():
 
 
 def test_unknown_activation_lists_valid_names():
-    with pytest.raises(ValueError, match=r"unknown activation 'swish'; expected one of identity, sigmoid, tanh, relu, leaky_relu, softmax"):
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'; expected one of identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, softplus, silu, softmax, or your own"):
         fn.get_activation("swish")

@@ -63,11 +63,11 @@ def test_shape_errors_are_raised_by_the_jitted_train_step_at_trace_time(model, x
 
 def test_params_of_the_wrong_architecture_are_named():
     params = fn.mlp([5, 3, 1]).init(jax.random.key(0))
-    with pytest.raises(ValueError, match=r"`params\[0\]\['W'\]` has shape \(5, 3\) but layer 0 of sizes \[5, 4, 1\] expects \(5, 4\)"):
+    with pytest.raises(ValueError, match=r"`params\[0\]\['W'\]` has shape \(5, 3\) but layer 0 \(dense → 4\) of 5-4\(relu\)-1 → identity, mse expects \(5, 4\)"):
         REGRESSOR.forward(params, X)
-    with pytest.raises(ValueError, match=r"`params` must be a list of 2 layer dicts for sizes \[5, 4, 1\], got a list of length 1"):
+    with pytest.raises(ValueError, match=r"`params` must be a list of 2 layer dicts for 5-4\(relu\)-1 → identity, mse, got a list of length 1"):
         REGRESSOR.forward(params[:1], X)
-    with pytest.raises(ValueError, match=r"`params\[1\]` must be a dict with keys \['W', 'b'\], got \['W'\]"):
+    with pytest.raises(ValueError, match=r"`params\[1\]` must be a dict with keys \['W', 'b'\] for layer 1 \(dense → 1\), got \['W'\]"):
         REGRESSOR.forward([{"W": jnp.ones((5, 4)), "b": jnp.ones(4)}, {"W": jnp.ones((4, 1))}], X)
 
 

@@ -63,5 +63,5 @@ def test_mse_is_the_true_mean_squared_error():
 
 
 def test_unknown_loss_lists_valid_names():
-    with pytest.raises(ValueError, match=r"unknown loss 'hinge'; expected one of mse, logloss, cross_entropy"):
+    with pytest.raises(ValueError, match=r"unknown loss 'hinge'; expected one of mse, mae, huber, logloss, cross_entropy, or your own"):
         fn.get_loss("hinge")

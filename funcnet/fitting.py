@@ -1,0 +1,187 @@
+"""``fit``: mini-batch training, one compiled epoch at a time, with validation, early stopping and resuming.
+
+``fit`` is optional sugar over :mod:`funcnet.engine`: each epoch is one
+compiled call of :func:`~funcnet.engine.make_train_epoch` (shuffle on the
+device, a ``lax.scan`` of the same step over every batch), so a user's own
+loop around ``train_step`` can do exactly what ``fit`` does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+
+from funcnet import checks, sharding
+from funcnet.data import split_count
+from funcnet.early_stopping import EarlyStopping
+from funcnet.engine import as_arrays, make_train_epoch, prepare
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; carries the last finite state.
+
+    Attributes:
+      epoch: the (0-based) epoch whose loss was not finite.
+      params, opt_state: the state at the end of the last finite epoch (the
+        initial state when the first epoch failed).
+      history: the per-epoch losses up to the last finite epoch.
+    """
+
+    def __init__(self, message, *, epoch, params, opt_state, history):
+        super().__init__(message)
+        self.epoch, self.params, self.opt_state, self.history = epoch, params, opt_state, history
+
+
+def _place_on_mesh(mesh, tree):
+    """Replicate host data and single-device arrays on ``mesh``; leave global (multi-process) arrays as they are."""
+    def place(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return leaf
+        return sharding.replicate(mesh, leaf)
+
+    return jax.tree.map(place, tree)
+
+
+def fit(
+    model,
+    params,
+    optimizer,
+    x,
+    y,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    key: jax.Array,
+    validation_split: float = 0.0,
+    validation_data=None,
+    grad: str = "autodiff",
+    opt_state=None,
+    verbose: bool = False,
+    callback=None,
+    initial_epoch: int = 0,
+    history=None,
+    patience: int | None = None,
+    mesh=None,
+):
+    """Train ``model`` with mini-batch gradient descent; every row is visited once per epoch.
+
+    Args:
+      model: a :class:`~funcnet.model.Network`.
+      params: initial parameters (never modified: ``fit`` works on a copy).
+      optimizer: any ``optax.GradientTransformation``.
+      x: inputs ``(n, sizes[0])``.  y: targets (see ``model.loss``).
+      epochs: number of passes over the training rows.
+      batch_size: rows per step; the last batch of an epoch holds the
+        ``n % batch_size`` leftover rows (a smaller step, not padding).
+      key: ``jax.random`` key for the validation split, the per-epoch
+        shuffles (epoch ``e`` uses ``shuffled_batches(key, ..., epoch=e)``) and
+        dropout (step ``s`` of epoch ``e`` uses ``step_key(key, e, s)``);
+        same key, same result, bit for bit.
+      validation_split: fraction of rows held out (``ceil``), chosen at
+        random with ``key``; 0 (default) trains on every row.
+      validation_data: explicit ``(x_val, y_val)``; overrides ``validation_split``.
+      grad: ``"autodiff"`` or ``"manual"``.
+      opt_state: optimizer state to continue from (default ``optimizer.init(params)``).
+      verbose: print one line per epoch.
+      callback: optional ``callback(epoch, params, opt_state, history)`` called
+        after every epoch (progress bars, checkpoints, timing); returning
+        ``True`` stops training after that epoch.
+      initial_epoch: the epoch to start from when resuming (epochs
+        ``initial_epoch … epochs-1`` run, each with its own shuffle), so that
+        a run resumed from a checkpoint matches an uninterrupted one.
+      history: a history to continue (copied, not modified).
+      patience: early stopping: stop after this many epochs without a lower
+        validation loss and return the params of the best epoch (needs
+        validation data).  ``history["best_epoch"]`` records which.
+      mesh: a ``jax.sharding.Mesh`` with a ``"data"`` axis: data-parallel
+        training, every batch split over the devices, params and optimizer
+        state replicated, gradients all-reduced by XLA (see
+        :mod:`funcnet.sharding` for the batch-size rule).  Gives the same
+        params as one device, up to float32 summation order.
+
+    Returns:
+      ``(params, history)``; ``history["train_loss"]`` and ``history["val_loss"]``
+      are lists with one float per epoch (``val_loss`` empty without validation).
+
+    Raises:
+      ValueError: for bad data or arguments (see :mod:`funcnet.checks`).
+      NonFiniteLossError: when an epoch's loss is NaN/inf; it carries the last finite state.
+    """
+    params, _opt_state, history = fit_state(
+        model, params, optimizer, x, y, epochs=epochs, batch_size=batch_size, key=key,
+        validation_split=validation_split, validation_data=validation_data, grad=grad,
+        opt_state=opt_state, verbose=verbose, callback=callback, initial_epoch=initial_epoch,
+        history=history, patience=patience, mesh=mesh,
+    )
+    return params, history
+
+
+def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
+              validation_split=0.0, validation_data=None, grad="autodiff",
+              opt_state=None, verbose=False, callback=None, initial_epoch=0, history=None,
+              patience=None, mesh=None):
+    """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed."""
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"`patience` must be a positive integer or None, got {patience!r}")
+    if patience is not None and validation_data is None and not validation_split:
+        raise ValueError("`patience` needs validation data: pass validation_split > 0 or validation_data")
+    checks.check_key(key, "key", "fit")
+    train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
+    checks.check_params(model, params)
+    checks.check_data(model, x, y)
+    x, y = as_arrays(model, params, x, y)
+    if mesh is not None:
+        params, opt_state, x, y = _place_on_mesh(mesh, (params, opt_state, x, y))
+    held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
+    params, opt_state, train, validation = prepare(
+        optimizer, held_out, params, opt_state, x, y, key)
+    if validation_data is not None:
+        checks.check_data(model, *validation_data)
+        validation = as_arrays(model, params, *validation_data)
+        if mesh is not None:
+            validation = _place_on_mesh(mesh, validation)
+    history = {"train_loss": list((history or {}).get("train_loss", [])),
+               "val_loss": list((history or {}).get("val_loss", []))}
+    stopper = None if patience is None else EarlyStopping(patience)
+    best_params = params
+    for epoch in range(initial_epoch, epochs):
+        new_params, new_opt_state, train_loss, val_loss = train_epoch(
+            params, opt_state, *train, key, epoch,
+            *(validation or ()),
+        )
+        train_loss, val_loss = float(train_loss), float(val_loss)
+        if not (math.isfinite(train_loss) and (validation is None or math.isfinite(val_loss))):
+            raise NonFiniteLossError(
+                f"epoch {epoch}: the loss became {train_loss if not math.isfinite(train_loss) else val_loss}"
+                " (not finite). Likely causes: a learning rate too high for this optimizer and "
+                "data (try 10x smaller), or unscaled features/targets. The last finite params "
+                "are in this exception's `.params`.",
+                epoch=epoch, params=params, opt_state=opt_state, history=history,
+            )
+        params, opt_state = new_params, new_opt_state
+        history["train_loss"].append(train_loss)
+        if validation is not None:
+            history["val_loss"].append(val_loss)
+        if verbose:
+            shown = f"  val_loss {val_loss:.6g}" if validation is not None else ""
+            print(f"epoch {epoch + 1}/{epochs}  train_loss {train_loss:.6g}{shown}", flush=True)
+        if stopper is not None:
+            stopper = stopper.update(val_loss, epoch)
+            best_params = params if stopper.improved else best_params
+            history["best_epoch"] = stopper.best_epoch
+        if callback is not None and callback(epoch, params, opt_state, history):
+            break
+        if stopper is not None and stopper.should_stop:
+            if verbose:
+                print(f"early stopping: no lower val_loss for {patience} epochs; keeping epoch "
+                      f"{stopper.best_epoch + 1} (val_loss {stopper.best_loss:.6g})", flush=True)
+            break
+    if stopper is not None:
+        params = best_params
+    return params, opt_state, history
+
+

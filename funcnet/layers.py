@@ -1,0 +1,370 @@
+"""Layers: small values of pure functions, each with its backward written by hand.
+
+A :class:`Layer` is what optax's ``GradientTransformation`` is to optimisers
+and stax's ``(init, apply)`` pair is to layers: a NamedTuple of functions,
+no state inside.  Arrays are batch-first: ``x`` is ``(m, n_in)``, ``y`` is ``(m, n_out)``.
+
+    params         = layer.init(key, n_in, dtype)          a dict of arrays ({} when none)
+    y, cache       = layer.forward(params, x, key)        training mode; key for dropout
+    dparams, dx    = layer.backward(params, cache, dy)    the vector-Jacobian product
+    y              = layer.predict(params, x)             inference: no cache, dropout off
+
+``backward`` is the layer's hand-written VJP: given ``dy = ∂L/∂y`` it returns
+``∂L/∂params`` (the structure of ``params``) and ``dx = ∂L/∂x``.  ``cache`` is
+whatever ``forward`` saved for it and is private to the layer.  A network is
+a sequence of layers; manual backprop is the reversed fold of their
+``backward`` (:mod:`funcnet.backprop`), and ``jax.grad`` differentiates the
+very same ``forward`` functions, ignoring the caches.
+
+The built-in layers, with their equations (shapes for a batch of ``m``):
+
+* :func:`dense` ``(n_in → units)``: ``Z = X W + b``, ``Y = g(Z)``;
+  ``dZ = dY ⊙ g'(Z)``, ``dW = Xᵀ dZ``, ``db = Σ_rows dZ``, ``dX = dZ Wᵀ``.
+* :func:`activation_layer`: ``Y = g(X)``; ``dX = dY ⊙ g'(X)``.
+* :func:`dropout` (rate ``p``, keep ``q = 1 − p``): ``Y = M ⊙ X / q`` with
+  ``M ~ Bernoulli(q)`` per element; ``dX = M ⊙ dY / q``; the identity at inference.
+* :func:`layer_norm`: per row, ``μ = mean(x)``, ``σ² = mean((x − μ)²)``,
+  ``x̂ = (x − μ) / √(σ² + ε)``, ``y = γ ⊙ x̂ + β``;
+  ``dγ = Σ_rows dY ⊙ X̂``, ``dβ = Σ_rows dY``,
+  ``dX = (1/√(σ²+ε)) (dX̂ − mean(dX̂) − X̂ ⊙ mean(dX̂ ⊙ X̂))`` with ``dX̂ = dY ⊙ γ``
+  (means over the features of each row).
+* :func:`layer` wraps your own ``init``/``forward``/``backward``.
+
+The same arguments give the same layer object, so a model built twice from
+the same description compares equal and shares compiled code.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from funcnet.activations import Activation, get_activation
+from funcnet.initializers import glorot_uniform, he_normal
+
+Array = jax.Array
+
+
+class Layer(NamedTuple):
+    """One layer as pure functions; see the module docstring for the protocol.
+
+    Attributes:
+      name: ``"dense"``, ``"dropout"``, ... or your own layer's name.
+      init: ``(key, n_in, dtype) -> params``, a dict of arrays (``{}`` when none).
+      output_size: ``n_in -> n_out``.
+      forward: ``(params, x, key) -> (y, cache)``; ``x`` ``(m, n_in)``, ``y``
+        ``(m, n_out)``; ``key`` is a ``jax.random`` key in training mode and
+        ``None`` at inference.
+      backward: ``(params, cache, dy) -> (dparams, dx)``, hand-written.
+      needs_key: whether training mode needs a key (dropout).
+      config: the settings that rebuild a built-in layer, as ``((name, value), ...)``.
+      builtin: whether funcnet can rebuild it from ``name`` and ``config`` (checkpoints).
+      predict: ``(params, x) -> y`` at inference (``model.forward``,
+        ``fn.predict``, validation losses); ``None`` means
+        ``forward(params, x, None)[0]``.  It may compute the same values in
+        another way (:func:`dense` uses the plain batch-first product there,
+        which is how version 1 predicted, bit for bit); gradients never go
+        through it.
+    """
+
+    name: str
+    init: Callable[[jax.Array, int, Any], dict]
+    output_size: Callable[[int], int]
+    forward: Callable[[dict, Array, jax.Array | None], tuple[Array, Any]]
+    backward: Callable[[dict, Any, Array], tuple[dict, Array]]
+    needs_key: bool = False
+    config: tuple = ()
+    builtin: bool = True
+    predict: Callable[[dict, Array], Array] | None = None
+
+    def infer(self, params: dict, x: Array) -> Array:
+        """``y`` at inference: :attr:`predict`, or the training forward with no key."""
+        return self.predict(params, x) if self.predict is not None else self.forward(params, x, None)[0]
+
+
+# ----------------------------------------------------------------------------- dense
+def materialise_transposes() -> bool:
+    """Whether :func:`dense` keeps its transposed operands as buffers of their own (on XLA:CPU).
+
+    Inside :func:`dense` the products are written in the first article's
+    column-major form, ``Zᵀ = Wᵀ Xᵀ``, so that the batch is the long,
+    contiguous dimension of every product.  XLA:CPU's small-matrix dot path
+    is 1.3-2x faster that way (BENCHMARKS.md, "Layout"), but only when ``Wᵀ``
+    and ``Xᵀ`` exist as row-major buffers: left alone, XLA folds the
+    transposes back into the dot as transposed operands.  An optimisation
+    barrier keeps them.  GPUs' matrix libraries read transposed operands
+    natively, so elsewhere the transposes are left for XLA to fold, which
+    is the plain batch-first product.  The barrier changes no value, has the
+    identity's derivative (forward and reverse mode), and is used by the
+    forward pass that both gradient modes share.  ``FUNCNET_DENSE_LAYOUT``
+    (``columns`` or ``rows``) overrides the choice, for benchmarks.
+    """
+    import os
+
+    layout = os.environ.get("FUNCNET_DENSE_LAYOUT") or ("columns" if jax.default_backend() == "cpu" else "rows")
+    return layout == "columns"
+
+
+def _buffer(array: Array, materialise: bool) -> Array:
+    return lax.optimization_barrier(array) if materialise else array
+
+
+def dense(units: int, activation="identity", *, bias: bool = True, initializer: str | None = None) -> Layer:
+    """A fully connected layer with an elementwise activation: ``Y = g(X W + b)``.
+
+    Args:
+      units: ``n_out``, the layer's width.
+      activation: a name from ``funcnet.ACTIVATION_NAMES`` (not softmax, which
+        is an output: the model's ``output=``) or your own from
+        :func:`funcnet.activation`.
+      bias: whether the layer has ``b``; without it ``Z = X W``.
+      initializer: ``"he"`` or ``"glorot"``; default from the activation
+        (He normal for the ReLU family, Glorot uniform otherwise).
+
+    Params: ``{"W": (n_in, units), "b": (units,)}`` (no ``"b"`` without bias).
+
+    Forward and backward (``m`` rows), as in the first article:
+
+        Z = X W + b                (m, units)        Y = g(Z)
+        dZ = dY ⊙ g'(Z)            dW = Xᵀ dZ   (n_in, units)
+        db = Σ_rows dZ  (units,)   dX = dZ Wᵀ   (m, n_in)
+
+    Inside, the products are computed transposed, ``Zᵀ = Wᵀ Xᵀ + b``,
+    ``dW = Xᵀ (dZᵀ)ᵀ``, ``dXᵀ = W dZᵀ``: the article's own column-major layout,
+    faster on CPU (see :func:`materialise_transposes`).  The layer's
+    activation is applied inside that layout, so between two dense layers
+    the transposes cancel and nothing is copied.
+    """
+    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        raise ValueError(f"dense `units` must be a positive integer, got {units!r}")
+    act = _elementwise_activation(activation, "dense")
+    initializer = initializer or act.initializer
+    if initializer not in ("he", "glorot"):
+        raise ValueError(f"dense `initializer` must be 'he' or 'glorot', got {initializer!r}")
+    return _dense(units, act, bool(bias), initializer)
+
+
+@functools.lru_cache(maxsize=None)
+def _dense(units: int, act: Activation, bias: bool, initializer: str) -> Layer:
+    """:func:`dense` after its arguments are checked and normalised (one object per description)."""
+
+    def init(key, n_in, dtype):
+        lowest = jnp.nextafter(jnp.array(-1, dtype), jnp.array(0, dtype))  # keeps erfinv finite
+        uniform = jax.random.uniform(key, (n_in, units), dtype, minval=lowest, maxval=1.0)
+        weights = he_normal(uniform, n_in) if initializer == "he" else glorot_uniform(uniform, n_in, units)
+        return {"W": weights, "b": jnp.zeros((units,), dtype)} if bias else {"W": weights}
+
+    def forward(params, x, key):
+        materialise = materialise_transposes()
+        inputs = _buffer(x.T, materialise)                                    # Xᵀ  (n_in, m)
+        z = _buffer(params["W"].T, materialise) @ inputs                      # Zᵀ = Wᵀ Xᵀ  (units, m)
+        if bias:
+            z = z + params["b"][:, None]
+        return act.apply(z).T, (inputs, z)
+
+    def backward(params, cache, dy):
+        inputs, z = cache
+        dz = act.backward(z, dy.T)                                            # dZᵀ = dYᵀ ⊙ g'(Zᵀ)
+        grads = {"W": inputs @ dz.T}                                          # dW = Xᵀ dZ
+        if bias:
+            grads["b"] = jnp.sum(dz, axis=1)                                  # db = Σ_rows dZ
+        return grads, (params["W"] @ dz).T                                    # dX = (W dZᵀ)ᵀ
+
+    def predict(params, x):  # Y = g(X W + b), batch-first: no backward to share a layout with
+        z = x @ params["W"]
+        return act.apply(z + params["b"] if bias else z)
+
+    config = (("units", units), ("activation", act.name), ("bias", bias), ("initializer", initializer))
+    if act.name in ("leaky_relu", "elu"):
+        config += (("activation_parameter", _activation_parameter(act)),)
+    return Layer("dense", init, lambda n_in: units, forward, backward, config=config, builtin=act.builtin,
+                 predict=predict)
+
+
+def _activation_parameter(act: Activation) -> float:
+    """leaky_relu's slope or elu's α, read back from the function (for checkpoints)."""
+    return float(act.derivative(jnp.array(-1e-30, jnp.float32)) if act.name == "leaky_relu"
+                 else act.derivative(jnp.array(0.0, jnp.float32)))
+
+
+def _elementwise_activation(activation, where: str) -> Activation:
+    act = get_activation(activation)
+    if not act.hidden_ok:
+        raise ValueError(f"{where}: activation {act.name!r} is not elementwise and can only be the model's "
+                         f"output activation (output={act.name!r})")
+    return act
+
+
+# ----------------------------------------------------------------------------- activation
+def activation_layer(activation) -> Layer:
+    """An activation on its own: ``Y = g(X)``, ``dX = dY ⊙ g'(X)``; no params, same width.
+
+    In :func:`funcnet.sequential` an activation name or :class:`Activation`
+    in the list of layers becomes this layer.
+    """
+    return _activation_layer(_elementwise_activation(activation, "activation_layer"))
+
+
+@functools.lru_cache(maxsize=None)
+def _activation_layer(act: Activation) -> Layer:
+    """:func:`activation_layer` for a resolved activation (one object per activation)."""
+
+    def forward(params, x, key):
+        return act.apply(x), x
+
+    def backward(params, x, dy):
+        return {}, act.backward(x, dy)
+
+    config = (("activation", act.name),)
+    if act.name in ("leaky_relu", "elu"):
+        config += (("activation_parameter", _activation_parameter(act)),)
+    return Layer("activation", _no_params, _same_width, forward, backward, config=config, builtin=act.builtin)
+
+
+def _no_params(key, n_in, dtype):
+    return {}
+
+
+def _same_width(n_in):
+    return n_in
+
+
+# ----------------------------------------------------------------------------- dropout
+@functools.lru_cache(maxsize=None)
+def dropout(rate: float) -> Layer:
+    """Inverted dropout: in training, each element is zeroed with probability ``rate``.
+
+    With keep probability ``q = 1 − rate`` and ``M ~ Bernoulli(q)`` drawn
+    elementwise from the layer's key:
+
+        Y = M ⊙ X / q              dX = M ⊙ dY / q
+
+    so ``E[Y] = X`` and nothing needs rescaling at inference, where the layer
+    is the identity (``key`` is ``None``).  The mask comes only from the key:
+    the same key gives the same mask in ``model.loss`` and ``model.manual_grad``.
+    """
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout `rate` must be in [0, 1), got {rate!r}")
+    keep = 1.0 - rate
+
+    def forward(params, x, key):
+        if key is None or rate == 0.0:
+            return x, None
+        mask = jax.random.bernoulli(key, keep, x.shape)
+        return jnp.where(mask, x / keep, 0), mask
+
+    def backward(params, mask, dy):
+        if mask is None:
+            return {}, dy
+        return {}, jnp.where(mask, dy / keep, 0)
+
+    return Layer("dropout", _no_params, _same_width, forward, backward, needs_key=rate > 0.0,
+                 config=(("rate", rate),))
+
+
+# ----------------------------------------------------------------------------- layer norm
+@functools.lru_cache(maxsize=None)
+def layer_norm(epsilon: float = 1e-5) -> Layer:
+    """Layer normalisation over each row's features, with a learnable scale ``γ`` and shift ``β``.
+
+    Params: ``{"scale": (n,), "shift": (n,)}``, initialised to ones and zeros.
+    For a row ``x`` of ``n`` features (``ε = epsilon``):
+
+        μ = (1/n) Σ_j x_j        σ² = (1/n) Σ_j (x_j − μ)²        r = 1 / √(σ² + ε)
+        x̂ = (x − μ) r            y = γ ⊙ x̂ + β
+
+    Backward, with ``dx̂ = dy ⊙ γ`` and means over the row's features:
+
+        dγ = Σ_rows dy ⊙ x̂        dβ = Σ_rows dy
+        dx = r (dx̂ − mean(dx̂) − x̂ ⊙ mean(dx̂ ⊙ x̂))
+    """
+    epsilon = float(epsilon)
+    if not epsilon > 0:
+        raise ValueError(f"layer_norm `epsilon` must be positive, got {epsilon!r}")
+
+    def init(key, n_in, dtype):
+        return {"scale": jnp.ones((n_in,), dtype), "shift": jnp.zeros((n_in,), dtype)}
+
+    def forward(params, x, key):
+        centred = x - jnp.mean(x, axis=-1, keepdims=True)
+        inverse_std = lax.rsqrt(jnp.mean(centred * centred, axis=-1, keepdims=True) + epsilon)
+        normalised = centred * inverse_std
+        return normalised * params["scale"] + params["shift"], (normalised, inverse_std)
+
+    def backward(params, cache, dy):
+        normalised, inverse_std = cache
+        d_normalised = dy * params["scale"]
+        dx = inverse_std * (d_normalised - jnp.mean(d_normalised, axis=-1, keepdims=True)
+                            - normalised * jnp.mean(d_normalised * normalised, axis=-1, keepdims=True))
+        return {"scale": jnp.sum(dy * normalised, axis=0), "shift": jnp.sum(dy, axis=0)}, dx
+
+    return Layer("layer_norm", init, _same_width, forward, backward, config=(("epsilon", epsilon),))
+
+
+# ----------------------------------------------------------------------------- your own
+def layer(name: str, init, forward, backward, *, output_size=None, needs_key: bool = False) -> Layer:
+    """Your own layer, usable in :func:`funcnet.sequential` exactly like a built-in.
+
+    Args:
+      name: a label for errors, reports and checkpoints.
+      init: ``(key, n_in, dtype) -> params``: a dict of arrays, ``{}`` for none.
+        A leaf named ``"W"`` is a weight: the model's ``l2`` penalty applies to it.
+      forward: ``(params, x) -> (y, cache)``, or ``(params, x, key) -> (y, cache)``
+        with ``needs_key=True`` (``key`` is ``None`` at inference).  ``x`` is
+        ``(m, n_in)``, ``y`` is ``(m, output_size(n_in))``; ``cache`` is any
+        pytree of what ``backward`` needs.  It must be a pure JAX function:
+        ``grad="autodiff"`` differentiates it with ``jax.grad``.
+      backward: ``(params, cache, dy) -> (dparams, dx)``: your hand-written
+        vector-Jacobian product, ``dparams = ∂L/∂params`` (the structure of
+        ``params``) and ``dx = ∂L/∂x``, given ``dy = ∂L/∂y``.  Manual backprop
+        calls it; check it with :func:`funcnet.check_layer`.
+      output_size: ``n_in -> n_out``; default: the same width.
+      needs_key: whether ``forward`` takes a random key (in training mode).
+
+    Example (a learnable per-feature scale, ``y = x ⊙ s``):
+      >>> scale = fn.layer("scale", lambda key, n, dtype: {"s": jnp.ones((n,), dtype)},
+      ...                  lambda p, x: (x * p["s"], x),
+      ...                  lambda p, x, dy: ({"s": jnp.sum(dy * x, 0)}, dy * p["s"]))
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`name` must be a non-empty string, got {name!r}")
+    for argument, value in (("init", init), ("forward", forward), ("backward", backward)):
+        if not callable(value):
+            raise TypeError(f"layer {name!r}: `{argument}` must be a callable, got {type(value).__name__}")
+    keyed_forward = forward if needs_key else (lambda params, x, key: forward(params, x))
+    return Layer(name, init, output_size or _same_width, keyed_forward, backward,
+                 needs_key=bool(needs_key), builtin=False)
+
+
+LAYER_KINDS = ("dense", "activation", "dropout", "layer_norm")
+
+
+def layer_from_config(name: str, config: dict) -> Layer:
+    """The built-in layer that ``(layer.name, dict(layer.config))`` describes (checkpoints)."""
+    config = dict(config)
+    if name in ("dense", "activation"):
+        parameter = config.pop("activation_parameter", None)
+        if parameter is not None:
+            config["activation"] = get_activation(config["activation"], negative_slope=parameter, alpha=parameter)
+        return dense(**config) if name == "dense" else activation_layer(**config)
+    if name == "dropout":
+        return dropout(**config)
+    if name == "layer_norm":
+        return layer_norm(**config)
+    raise ValueError(f"unknown layer kind {name!r}; funcnet builds {', '.join(LAYER_KINDS)}")
+
+
+def as_layer(item) -> Layer:
+    """A :class:`Layer` from an item of a ``sequential`` list: a layer, an activation name or value."""
+    if isinstance(item, Layer):
+        return item
+    if isinstance(item, (str, Activation)):
+        return activation_layer(item)
+    raise TypeError(f"expected a layer (fn.dense(...), fn.dropout(...), ...) or an activation name, "
+                    f"got {type(item).__name__}: {item!r}")
+
