@@ -223,7 +223,7 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
 
 
 def test_task_is_inferred_from_the_target_column():
-    from funcnet.cli import infer_task
+    from funcnet.cli.csv_data import infer_task
 
     assert infer_task(np.array([0.0, 1.0, 1.0])) == "binary"
     assert infer_task(np.array([0.0, 2.0, 1.0, 2.0])) == "multiclass"

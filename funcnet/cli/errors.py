@@ -1,0 +1,7 @@
+"""What the ``funcnet`` command reports without a traceback, and its exit codes."""
+
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+
+
+class UserError(Exception):
+    """A problem with the command line or the data, reported without a traceback."""
