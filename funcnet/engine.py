@@ -161,9 +161,11 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
     """One whole epoch as one compiled call: shuffle, a scan over batches, the remainder, validation.
 
     Returns:
-      jitted ``train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None)
-      -> (params, opt_state, train_loss, val_loss)``.  ``train_loss`` is the
-      sample-weighted mean of the batch objectives seen during the epoch (each
+      jitted ``train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None,
+      sample_weight=None) -> (params, opt_state, train_loss, val_loss)``.  Each
+      batch's loss is weighted by ``sample_weight`` (per row, ``(n,)``) when
+      given.  ``train_loss`` is the weighted mean of the batch objectives seen
+      during the epoch (each
       computed before its update, as the articles do, with dropout and the
       L2 term); ``val_loss`` is the data loss at inference on
       ``(x_val, y_val)`` after the epoch, NaN when not given.  Step ``s``
@@ -184,29 +186,31 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
             return arrays  # a leftover batch that does not divide runs whole on every device
         return tuple(sharding.constrain_rows(mesh, a, 0) for a in arrays)
 
-    def train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None):
+    def train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None, sample_weight=None):
         num_samples = x.shape[0]
         full, remainder = shuffled_batch_rows(key, num_samples, batch_size, epoch)
 
-        def keyed_update(params, opt_state, rows, step):
-            batch = split_rows((x[rows], y[rows]))  # each step gathers its own rows: no shuffled copy
-            return update(params, opt_state, *batch,
-                          key=step_key(key, epoch, step) if model.needs_key else None)
+        def keyed_update(params, opt_state, rows, step):  # each step gathers its own rows: no shuffled copy
+            batch = (x[rows], y[rows]) + (() if sample_weight is None else (sample_weight[rows],))
+            params, opt_state, value = update(params, opt_state, *split_rows(batch),
+                                              key=step_key(key, epoch, step) if model.needs_key else None)
+            weight = rows.shape[0] if sample_weight is None else jnp.sum(sample_weight[rows])
+            return params, opt_state, (value * weight, weight)
 
         def scan_body(state, rows_and_step):
-            params, opt_state, value = keyed_update(*state, *rows_and_step)
-            return (params, opt_state), value
+            params, opt_state, totals = keyed_update(*state, *rows_and_step)
+            return (params, opt_state), totals
 
-        total = jnp.zeros((), x.dtype)
+        total, weight = jnp.zeros((), x.dtype), jnp.zeros((), x.dtype)
         if full.shape[0]:
             steps = jnp.arange(full.shape[0], dtype=jnp.uint32)
-            (params, opt_state), values = lax.scan(scan_body, (params, opt_state), (full, steps))
-            total = jnp.sum(values) * batch_size
+            (params, opt_state), (values, weights) = lax.scan(scan_body, (params, opt_state), (full, steps))
+            total, weight = jnp.sum(values), jnp.sum(weights)
         if remainder is not None:
-            params, opt_state, value = keyed_update(params, opt_state, remainder, full.shape[0])
-            total = total + value * remainder.shape[0]
+            params, opt_state, (value, rows) = keyed_update(params, opt_state, remainder, full.shape[0])
+            total, weight = total + value, weight + rows
         val_loss = jnp.nan if x_val is None else mean_loss(model, params, x_val, y_val)
-        return params, opt_state, total / num_samples, jnp.asarray(val_loss, x.dtype)
+        return params, opt_state, total / weight, jnp.asarray(val_loss, x.dtype)
 
     return jax.jit(train_epoch)
 
@@ -221,17 +225,24 @@ def as_arrays(model, params, x, y):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def prepare(optimizer, held_out: int, params, opt_state, x, y, key):
+def prepare(optimizer, held_out: int, params, opt_state, x, y, key, sample_weight=None):
     """One compiled call that sets a fit up: copy params, init the optimizer, split off validation.
 
     Done eagerly these are a dozen small ops, each compiled anew for every
     data shape; jitted together they are one compilation.  The outputs of a
     jitted function are fresh buffers, so the caller's params are never aliased.
+
+    Returns:
+      ``(params, opt_state, train, validation)``: ``train`` is ``(x, y)``, or
+      ``(x, y, sample_weight)`` with weights; ``validation`` is ``(x, y)`` of
+      the held-out rows or ``None``.
     """
     params = jax.tree.map(jnp.copy, params)
     opt_state = optimizer.init(params) if opt_state is None else opt_state
+    weights = () if sample_weight is None else (sample_weight,)
     if held_out == 0:
-        return params, opt_state, (x, y), None
+        return params, opt_state, (x, y, *weights), None
     order = permutation(key, x.shape[0], stream=VALIDATION_STREAM)
     val_rows, train_rows = order[:held_out], order[held_out:]
-    return params, opt_state, (x[train_rows], y[train_rows]), (x[val_rows], y[val_rows])
+    train = (x[train_rows], y[train_rows], *(w[train_rows] for w in weights))
+    return params, opt_state, train, (x[val_rows], y[val_rows])

@@ -33,6 +33,62 @@ class NonFiniteLossError(FloatingPointError):
         self.epoch, self.params, self.opt_state, self.history = epoch, params, opt_state, history
 
 
+def row_weights(model, y, sample_weight=None, class_weight=None):
+    """Per-row weights ``(n,)`` from ``sample_weight`` and ``class_weight``, or ``None`` for neither.
+
+    ``class_weight`` is ``{label: weight}`` (labels as in ``y``: class ids for
+    cross_entropy, 0/1 for logloss; a label not named gets weight 1) or
+    ``"balanced"``, scikit-learn's rule ``n / (k · count(label))`` over the
+    ``k`` labels present.  With both, row ``i`` weighs
+    ``sample_weight[i] · class_weight[y_i]``.  The loss is then
+    ``Σ w_i ℓ_i / Σ w_i`` per batch.
+    """
+    import numpy as np
+
+    if sample_weight is None and class_weight is None:
+        return None
+    num_rows = np.shape(y)[0]
+    weights = np.ones(num_rows)
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (num_rows,):
+            raise ValueError(f"`sample_weight` has shape {weights.shape}; expected one weight per row, ({num_rows},)")
+        if not np.all(np.isfinite(weights)) or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError("`sample_weight` must be finite and non-negative, with a positive sum")
+    if class_weight is not None:
+        labels = class_labels(model, y)
+        present, counts = np.unique(labels, return_counts=True)
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise ValueError(f"`class_weight` must be a dict {{label: weight}} or 'balanced', got {class_weight!r}")
+            table = dict(zip(present.tolist(), (num_rows / (len(present) * counts)).tolist()))
+        elif isinstance(class_weight, dict):
+            unknown = sorted(set(class_weight) - set(present.tolist()))
+            if unknown:
+                raise ValueError(f"`class_weight` names labels {unknown} that are not in `y` (labels: "
+                                 f"{present.tolist()})")
+            table = {label: float(class_weight.get(label, 1.0)) for label in present.tolist()}
+        else:
+            raise ValueError(f"`class_weight` must be a dict {{label: weight}} or 'balanced', got "
+                             f"{type(class_weight).__name__}")
+        weights = weights * np.array([table[label] for label in labels.tolist()])
+    return weights
+
+
+def class_labels(model, y):
+    """The class label of each row: ids ``(n,)`` as given, argmax of one-hot rows, or 0/1 for logloss."""
+    import numpy as np
+
+    values = checks.host_values(y)
+    if model.loss_name == "cross_entropy":
+        return values.astype(np.int64) if values.ndim == 1 else np.argmax(values, axis=1)
+    if model.loss_name == "logloss" and values.ndim == 2 and values.shape[1] == 1:
+        return values[:, 0].astype(np.int64)
+    raise ValueError(f"`class_weight` needs a classifier with one label per row (cross_entropy, or logloss "
+                     f"with one output); this model's loss is {model.loss_name!r} with targets of shape "
+                     f"{np.shape(y)}; use sample_weight instead")
+
+
 def _place_on_mesh(mesh, tree):
     """Replicate host data and single-device arrays on ``mesh``; leave global (multi-process) arrays as they are."""
     def place(leaf):
@@ -63,6 +119,8 @@ def fit(
     history=None,
     patience: int | None = None,
     mesh=None,
+    sample_weight=None,
+    class_weight=None,
 ):
     """Train ``model`` with mini-batch gradient descent; every row is visited once per epoch.
 
@@ -112,7 +170,8 @@ def fit(
         model, params, optimizer, x, y, epochs=epochs, batch_size=batch_size, key=key,
         validation_split=validation_split, validation_data=validation_data, grad=grad,
         opt_state=opt_state, verbose=verbose, callback=callback, initial_epoch=initial_epoch,
-        history=history, patience=patience, mesh=mesh,
+        history=history, patience=patience, mesh=mesh, sample_weight=sample_weight,
+        class_weight=class_weight,
     )
     return params, history
 
@@ -120,7 +179,7 @@ def fit(
 def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
               validation_split=0.0, validation_data=None, grad="autodiff",
               opt_state=None, verbose=False, callback=None, initial_epoch=0, history=None,
-              patience=None, mesh=None):
+              patience=None, mesh=None, sample_weight=None, class_weight=None):
     """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed."""
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -133,12 +192,14 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
     checks.check_params(model, params)
     checks.check_data(model, x, y)
+    weights = row_weights(model, y, sample_weight, class_weight)
     x, y = as_arrays(model, params, x, y)
+    weights = None if weights is None else jax.numpy.asarray(weights, x.dtype)
     if mesh is not None:
-        params, opt_state, x, y = _place_on_mesh(mesh, (params, opt_state, x, y))
+        params, opt_state, x, y, weights = _place_on_mesh(mesh, (params, opt_state, x, y, weights))
     held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
     params, opt_state, train, validation = prepare(
-        optimizer, held_out, params, opt_state, x, y, key)
+        optimizer, held_out, params, opt_state, x, y, key, weights)
     if validation_data is not None:
         checks.check_data(model, *validation_data)
         validation = as_arrays(model, params, *validation_data)
@@ -150,8 +211,8 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     best_params = params
     for epoch in range(initial_epoch, epochs):
         new_params, new_opt_state, train_loss, val_loss = train_epoch(
-            params, opt_state, *train, key, epoch,
-            *(validation or ()),
+            params, opt_state, *train[:2], key, epoch, *(validation or ()),
+            **({} if len(train) == 2 else {"sample_weight": train[2]}),
         )
         train_loss, val_loss = float(train_loss), float(val_loss)
         if not (math.isfinite(train_loss) and (validation is None or math.isfinite(val_loss))):
