@@ -248,8 +248,12 @@ def compare_grad_trees(first, second) -> list[LeafDifference]:
     return rows
 
 
-def compare_grads(model, params, x, y) -> list[LeafDifference]:
-    """Manual backprop vs ``jax.grad`` on one batch, per layer and leaf.
+def compare_grads(model, params, x, y, weights=None, *, key=None) -> list[LeafDifference]:
+    """Manual backprop vs ``jax.grad`` on one batch, per layer and leaf: the gradients training applies.
+
+    ``make_train_step``/``fit`` call exactly ``model.manual_grad`` and
+    ``jax.value_and_grad(model.loss)``; these are the two compared.  For a
+    model with dropout pass ``key``: both modes then use the same masks.
 
     Returns:
       one :class:`LeafDifference` per layer and leaf (for an MLP
@@ -261,15 +265,15 @@ def compare_grads(model, params, x, y) -> list[LeafDifference]:
       >>> for row in fn.compare_grads(model, params, x, y):
       ...     print(row.layer, row.leaf, row.max_abs, row.max_rel)
     """
-    (_, manual), (_, autodiff) = manual_and_autodiff(model, params, x, y)
+    (_, manual), (_, autodiff) = manual_and_autodiff(model, params, x, y, weights, key=key)
     return compare_grad_trees(manual, autodiff)
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def manual_and_autodiff(model, params, x, y, weights=None):
-    """``((loss, grads) by hand, (loss, grads) by jax.grad)`` in one compiled call."""
-    return (model.manual_grad(params, x, y, weights),
-            jax.value_and_grad(model.loss)(params, x, y, weights))
+def manual_and_autodiff(model, params, x, y, weights=None, *, key=None):
+    """``((loss, grads) by hand, (loss, grads) by jax.grad)`` in one compiled call (same ``key``)."""
+    return (model.manual_grad(params, x, y, weights, key=key),
+            jax.value_and_grad(model.loss)(params, x, y, weights, key=key))
 
 
 def format_differences(rows: list[LeafDifference], title: str = "") -> str:

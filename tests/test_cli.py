@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import funcnet as fn
+from funcnet import cli
 
 SCRIPT = shutil.which("funcnet", path=os.path.dirname(sys.executable)) or shutil.which("funcnet")
 COMMAND = [SCRIPT] if SCRIPT else [sys.executable, "-m", "funcnet"]
@@ -229,3 +230,26 @@ def test_task_is_inferred_from_the_target_column():
     assert infer_task(np.array([0.0, 2.0, 1.0, 2.0])) == "multiclass"
     assert infer_task(np.array([0.5, 2.0, 1.0])) == "regression"
     assert infer_task(np.arange(100.0)) == "regression"  # too many classes to be labels
+
+
+def test_train_with_per_layer_activations_dropout_and_l2_saves_that_model(tmp_path, capsys):
+    path = tmp_path / "layered.npz"
+    status = cli.main(["train", "--data", "xor", "--layers", "4,4", "--hidden", "tanh,gelu", "--dropout", "0.1",
+                       "--l2", "1e-3", "--epochs", "3", "--quiet", "--no-cache", "--save", str(path)])
+    assert status == 0
+    model = fn.load(path).model
+    assert model.hidden_activations == ("tanh", "gelu") and model.l2 == 1e-3
+    assert [layer.name for layer in model.layers] == ["dense", "dropout", "dense", "dropout", "dense"]
+    assert cli.main(["gradcheck", "--checkpoint", str(path)]) == 0
+    assert "(finite differences at 37 of 37 coordinates)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hidden", "swish"], "--hidden: unknown activation 'swish'; expected one of identity, sigmoid"),
+    (["--layers", "3,3", "--hidden", "tanh,relu,gelu"], "--hidden has 3 activations but --layers has 2 hidden layers"),
+    (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
+    (["--l2", "-1"], "--l2 must be a non-negative number, got -1.0"),
+])
+def test_bad_layer_flags_exit_2_naming_the_flag(argv, message, capsys):
+    assert cli.main(["train", "--data", "xor", "--epochs", "1", "--no-cache", *argv]) == cli.EXIT_BAD_INPUT
+    assert message in capsys.readouterr().err

@@ -50,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output and loss: regression (identity, mse), binary (sigmoid, logloss), "
                             "multiclass (softmax, cross_entropy); auto decides from the target column")
     train.add_argument("--layers", help="hidden layer widths, comma-separated (e.g. 10,10)")
-    train.add_argument("--hidden", choices=["relu", "leaky_relu", "tanh", "sigmoid", "identity"],
-                       help="hidden activation")
+    train.add_argument("--hidden", metavar="ACTIVATION[,ACTIVATION...]",
+                       help="hidden activation, or one per hidden layer comma-separated (e.g. tanh,gelu): "
+                            "identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, softplus, silu")
+    train.add_argument("--dropout", type=float, metavar="RATE",
+                       help="dropout after every hidden layer (inverted dropout; off at prediction)")
+    train.add_argument("--l2", type=float, metavar="LAMBDA", help="L2 penalty (LAMBDA/2)·ΣW² on the weights")
     train.add_argument("--optimizer", choices=OPTIMIZER_NAMES, help="optax optimizer (momentum = sgd with 0.9)")
     train.add_argument("--lr", type=float, help="learning rate")
     train.add_argument("--epochs", type=int, help="number of epochs (with --resume: the total to reach)")

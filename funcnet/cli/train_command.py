@@ -35,10 +35,17 @@ def train_config(args) -> dict:
         if getattr(args, name) is not None:
             config[name] = getattr(args, name)
     config.setdefault("hidden", "relu")
+    config["dropout"] = 0.0 if args.dropout is None else args.dropout
+    config["l2"] = 0.0 if args.l2 is None else args.l2
+    if not 0.0 <= config["dropout"] < 1.0:
+        raise UserError(f"--dropout must be in [0, 1), got {config['dropout']}")
+    if not 0.0 <= config["l2"] < float("inf"):
+        raise UserError(f"--l2 must be a non-negative number, got {config['l2']}")
     try:
         config["layer_sizes"] = [int(width) for width in str(config["layers"]).split(",") if width.strip()]
     except ValueError:
         raise UserError(f"--layers must be comma-separated integers, got {config['layers']!r}") from None
+    config["hidden"] = hidden_activations(config["hidden"], len(config["layer_sizes"]))
     if config["epochs"] < 1:
         raise UserError(f"--epochs must be at least 1, got {config['epochs']}")
     if args.checkpoint_every is not None and (args.checkpoint_every < 1 or not args.save):
@@ -46,6 +53,23 @@ def train_config(args) -> dict:
     if config["patience"] is not None and not config["validation_split"]:
         raise UserError("--patience needs a validation split (--validation-split > 0)")
     return config
+
+
+def hidden_activations(text, num_hidden: int):
+    """``--hidden``: one activation name for every hidden layer, or a comma-separated name per layer."""
+    from funcnet.activations import ACTIVATION_NAMES
+
+    names = [name.strip() for name in str(text).split(",")] if isinstance(text, str) else list(text)
+    allowed = [name for name in ACTIVATION_NAMES if name != "softmax"]
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise UserError(f"--hidden: unknown activation {unknown[0]!r}; expected one of {', '.join(allowed)}")
+    if len(names) == 1:
+        return names[0]
+    if len(names) != num_hidden:
+        raise UserError(f"--hidden has {len(names)} activations but --layers has {num_hidden} hidden layers; "
+                        "give one for all or one per layer")
+    return names
 
 
 class Reporter:
@@ -113,6 +137,7 @@ def run_train(args) -> int:
     x, y, feature_names, task, num_classes = load_dataset(config)
     model_args = task_model_args(task, num_classes)
     model = fn.mlp([x.shape[1], *config["layer_sizes"], model_args["outputs"]], hidden=config["hidden"],
+                   dropout=config.get("dropout", 0.0), l2=config.get("l2", 0.0),
                    output=model_args["output"], loss=model_args["loss"])
     optimizer = make_optimizer(config["optimizer"], config["lr"])
     key = jax.random.key(config["seed"])
