@@ -32,14 +32,16 @@ LEARNING_RATE = 1e-4
 def worked_example():
     """Every number of the walk-through, as a dict of NumPy arrays."""
     layer1, layer2 = PARAMS
+    hidden_linear, output_layer = fn.dense(2), fn.dense(1)  # identity activation: Z = X W + b
     # forward: Z1 = X W1 + b1, A1 = relu(Z1), output = A1 W2 + b2
-    z1 = fn.dense_forward(layer1, X)
+    z1, _ = hidden_linear.forward(layer1, X, None)
     a1 = activations.relu(z1)
-    output = fn.dense_forward(layer2, a1)
+    output, output_cache = output_layer.forward(layer2, a1, None)
     # the article's "output gradient" is A - Y, the derivative of ½(A - Y)² per sample
     output_gradient = output - Y
-    # the article's layer-2 gradients: dW = A1ᵀ dZ (a sum over the batch), db = mean(dZ)
-    summed, article_a1_gradient_exact_weights = fn.dense_backward(layer2, a1, output_gradient)
+    # the article's layer-2 gradients: dW = A1ᵀ dZ (a sum over the batch), db = mean(dZ);
+    # dense's hand-written backward gives dW = A1ᵀ dZ, Σ dZ and dA1 = dZ W2ᵀ
+    summed, article_a1_gradient_exact_weights = output_layer.backward(layer2, output_cache, output_gradient)
     article_b2_gradient = jnp.mean(output_gradient, axis=0)
     updated_w2 = layer2["W"] - LEARNING_RATE * summed["W"]
     # the article then propagates with the *updated* W2
