@@ -54,15 +54,17 @@ def plot_history(history: dict, path, title: str = "learning curve") -> None:
 
 
 def plot_activations(rows, path) -> None:
-    """Write a PNG with one panel per activation: ``g``, the hand-written ``g'`` and ``jax.grad``'s ``g'``.
+    """Write a PNG with one panel per activation (five to a row): ``g``, the hand-written ``g'``, ``jax.grad``'s ``g'``.
 
     Args:
       rows: ``[(name, z, values, manual_derivative, autodiff_derivative), ...]``, arrays of one shape.
       path: the PNG file.
     """
-    figure = _figure(width=3.2 * len(rows), height=3.2)
+    columns = min(len(rows), 5)
+    grid_rows = -(-len(rows) // columns)
+    figure = _figure(width=3.2 * columns, height=3.0 * grid_rows)
     for index, (name, z, values, manual, autodiff) in enumerate(rows):
-        axes = figure.add_subplot(1, len(rows), index + 1)
+        axes = figure.add_subplot(grid_rows, columns, index + 1)
         axes.plot(z, values, label=f"{name}(z)")
         axes.plot(z, manual, label="derivative by hand", linewidth=3, alpha=0.5)
         axes.plot(z, autodiff, "--", label="jax.grad", color="black", linewidth=1)
