@@ -137,16 +137,6 @@ def shuffled_batches(key, x, y, batch_size: int, epoch=0):
 
 
 def mean_loss(model, params, x, y, chunk_size: int = 8192):
-    """The model's mean loss over all of ``(x, y)``, evaluated in chunks of rows (traceable)."""
-    per_sample = map_in_chunks(
-        lambda xc, yc: model.loss_fn.per_sample(model.logits(params, xc), yc, model.output_fn),
-        (x, y),
-        chunk_size,
-    )
-    return jnp.mean(per_sample)
-
-
-def mean_loss(model, params, x, y, chunk_size: int = 8192):
     """The model's data loss at inference over all of ``(x, y)``, in chunks of rows (traceable)."""
     per_sample = map_in_chunks(
         lambda xc, yc: model.loss_fn.per_sample(model.logits(params, xc), yc, model.output_fn),
