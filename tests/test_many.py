@@ -139,3 +139,20 @@ def test_fit_many_rejects_a_negative_epoch_count():
     keys = jax.random.split(jax.random.key(0), 2)
     with pytest.raises(ValueError, match=r"`epochs` must be a non-negative integer, got -1"):
         fn.fit_many(MODEL, fn.stacked_init(MODEL, keys), optax.sgd(0.1), x, y, epochs=-1, keys=keys)
+
+
+@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+def test_vmapped_models_with_dropout_get_the_masks_fit_gives_them(grad):
+    model = fn.mlp([3, 6, 1], dropout=0.3)
+    x, y = regression_problem(rows=30)
+    keys = jax.random.split(jax.random.key(3), 2)
+    params = fn.stacked_init(model, keys)
+    arguments = dict(epochs=2, batch_size=8, grad=grad)
+    many, _, _ = fn.fit_many(model, params, optax.adam(1e-2), x, y, keys=keys, **arguments)
+    for i, key in enumerate(keys):
+        single, _ = fn.fit(model, jax.tree.map(lambda leaf: leaf[i], params), optax.adam(1e-2), x, y, key=key,
+                           **arguments)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, **CLOSE), many, single)
+    # params[::2] drops the dropout layer's empty {}: the same dense params without dropout
+    no_dropout = fn.fit_many(fn.mlp([3, 6, 1]), params[::2], optax.adam(1e-2), x, y, keys=keys, **arguments)[0]
+    assert not np.allclose(many[0]["W"], no_dropout[0]["W"])
