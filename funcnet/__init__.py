@@ -21,6 +21,7 @@ from funcnet.data import (
     train_test_split,
     xor_data,
 )
+from funcnet.derivative_checks import DerivativeReport, check_activation, check_layer, check_loss
 from funcnet.early_stopping import EarlyStopping
 from funcnet.engine import (
     GRAD_MODES,
@@ -64,7 +65,8 @@ __all__ = [
     "Standardizer", "fit_standardizer",
     # checking gradients
     "compare_grads", "compare_grad_trees", "manual_and_autodiff", "finite_difference_grad",
-    "format_differences", "LeafDifference",
+    "format_differences", "LeafDifference", "check_activation", "check_loss", "check_layer",
+    "DerivativeReport",
     # saving and plotting
     "save", "load", "Checkpoint", "CheckpointError", "plot_history",
 ]

@@ -93,6 +93,13 @@ def custom_pieces(description: dict) -> list[str]:
     return missing
 
 
+def _describe(description: dict) -> str:
+    """A one-line summary of a description with pieces of your own (which cannot be rebuilt)."""
+    layers = [item.get("name") or item["kind"] for item in description["layers"]]
+    return (f"{description['n_in']}-{'-'.join(layers)} → {description['output']['name']}, "
+            f"{description['loss']['name']}")
+
+
 def model_from_description(description: dict) -> Network:
     """The :class:`~funcnet.model.Network` a checkpoint header describes (version 1 or 2)."""
     if "sizes" in description:  # version 1: an MLP by names
@@ -208,7 +215,7 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
         if model_description(model) != (model_description(saved) if saved is not None else description):
             raise CheckpointError(
                 f"checkpoint {str(path)!r} holds a different model: saved "
-                f"{saved.describe() if saved is not None else description}, expected {model.describe()}"
+                f"{saved.describe() if saved is not None else _describe(description)}, expected {model.describe()}"
             )
     elif missing:
         raise CheckpointError(

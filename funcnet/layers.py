@@ -176,7 +176,7 @@ def _dense(units: int, act: Activation, bias: bool, initializer: str) -> Layer:
 
     def predict(params, x):  # Y = g(X W + b), batch-first: no backward to share a layout with
         z = x @ params["W"]
-        return act.apply(z + params["b"] if bias else z)
+        return act.apply(z + params["b"][None, :] if bias else z)
 
     config = (("units", units), ("activation", act.name), ("bias", bias), ("initializer", initializer))
     if act.name in ("leaky_relu", "elu"):
@@ -294,11 +294,11 @@ def layer_norm(epsilon: float = 1e-5) -> Layer:
         centred = x - jnp.mean(x, axis=-1, keepdims=True)
         inverse_std = lax.rsqrt(jnp.mean(centred * centred, axis=-1, keepdims=True) + epsilon)
         normalised = centred * inverse_std
-        return normalised * params["scale"] + params["shift"], (normalised, inverse_std)
+        return normalised * params["scale"][None, :] + params["shift"][None, :], (normalised, inverse_std)
 
     def backward(params, cache, dy):
         normalised, inverse_std = cache
-        d_normalised = dy * params["scale"]
+        d_normalised = dy * params["scale"][None, :]
         dx = inverse_std * (d_normalised - jnp.mean(d_normalised, axis=-1, keepdims=True)
                             - normalised * jnp.mean(d_normalised * normalised, axis=-1, keepdims=True))
         return {"scale": jnp.sum(dy * normalised, axis=0), "shift": jnp.sum(dy, axis=0)}, dx
@@ -333,6 +333,9 @@ def layer(name: str, init, forward, backward, *, output_size=None, needs_key: bo
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"`name` must be a non-empty string, got {name!r}")
+    if name in LAYER_KINDS:
+        raise ValueError(f"`name={name!r}` is a built-in layer kind ({', '.join(LAYER_KINDS)}); give yours "
+                         "another name")
     for argument, value in (("init", init), ("forward", forward), ("backward", backward)):
         if not callable(value):
             raise TypeError(f"layer {name!r}: `{argument}` must be a callable, got {type(value).__name__}")

@@ -318,7 +318,7 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
     if len(sizes) < 2:
         raise ValueError(f"`sizes` must have at least 2 positive widths (inputs, ..., outputs), got {sizes}")
     num_hidden = len(sizes) - 2
-    per_layer = isinstance(hidden, (list, tuple))
+    per_layer = isinstance(hidden, (list, tuple)) and not isinstance(hidden, Activation)  # a NamedTuple
     activations = [get_activation(name, negative_slope, alpha) for name in (hidden if per_layer else [hidden])]
     for act in activations:
         if not act.hidden_ok:

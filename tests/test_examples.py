@@ -86,3 +86,11 @@ def test_lr_sweep_example_reports_every_rate_and_the_best(run_script):
     assert len(rates) == 16
     best = float(re.search(r"best: lr ([\d.e+-]+), val MSE ([\d.]+)", out).group(2))
     assert best == min(float(mse) for _, mse in rates)
+
+
+def test_custom_activation_example_catches_the_wrong_derivative_and_trains_with_the_right_one(run_script):
+    out = run_script("examples/custom_activation.py")
+    assert "ok: False, wrong parts: ['derivative', 'backward']" in out
+    assert "   ok: True" in out
+    difference = float(re.search(r"\|manual − autodiff\| = ([\d.e+-]+)", out).group(1))
+    assert difference < 1e-6

@@ -1,0 +1,382 @@
+"""fn.check_activation, fn.check_loss and fn.check_layer: built-ins pass, injected mistakes are named and sized."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import funcnet as fn
+from conftest import ROOT
+from funcnet import derivative_checks
+
+
+@pytest.fixture(autouse=True)
+def strict_dtype_promotion():
+    """No silent float32/float64 mixing inside the checks (equinox's strict test setup)."""
+    with jax.numpy_dtype_promotion("strict"):
+        yield
+
+
+def mish(z):
+    """``z tanh(softplus z)``."""
+    return z * jnp.tanh(jax.nn.softplus(z))
+
+
+def d_mish(z):
+    """``tanh(sp) + z (1 − tanh² sp) σ(z)`` with ``sp = softplus z``."""
+    t = jnp.tanh(jax.nn.softplus(z))
+    return t + z * (1 - t) * (1 + t) * jax.nn.sigmoid(z)
+
+
+def scale_layer(name="scale", backward=None):
+    """A learnable per-feature scale and shift, ``y = x ⊙ s + t``, with a hand-written backward."""
+
+    def right_backward(params, x, dy):
+        return {"s": jnp.sum(dy * x, axis=0), "t": jnp.sum(dy, axis=0)}, dy * params["s"]
+
+    return fn.layer(name, lambda key, n, dtype: {"s": jnp.ones((n,), dtype), "t": jnp.zeros((n,), dtype)},
+                    lambda params, x: (x * params["s"] + params["t"], x), backward or right_backward)
+
+
+# ----------------------------------------------------------------------------- built-ins pass
+ELEMENTWISE = [name for name in fn.ACTIVATION_NAMES if name != "softmax"]
+
+
+@pytest.mark.parametrize("act", [*fn.ACTIVATION_NAMES, fn.get_activation("leaky_relu", negative_slope=0.2),
+                                 fn.get_activation("elu", alpha=0.5)],
+                         ids=[*fn.ACTIVATION_NAMES, "leaky_relu(0.2)", "elu(0.5)"])
+def test_every_builtin_activation_passes(act):
+    report = fn.check_activation(act)
+    assert report.ok, str(report)
+    assert report.failures == []
+
+
+def test_elementwise_activation_is_checked_as_derivative_and_backward():
+    assert [part.part for part in fn.check_activation("tanh").parts] == ["derivative", "backward"]
+
+
+def test_softmax_is_checked_through_its_jacobian_backward():
+    report = fn.check_activation("softmax")
+    assert [part.part for part in report.parts] == ["backward"]
+    assert report.ok and report["backward"].max_rel_vs_jax < 1e-12
+
+
+LOSSES = [("mse", None), ("mae", None), ("huber", None), (fn.huber(0.25), None), (fn.huber(3.0), None),
+          ("logloss", None), ("cross_entropy", None), ("mse", ["sigmoid", "tanh", "softmax"]),
+          ("mae", ["sigmoid", "softplus"]), (fn.huber(0.5), ["tanh", "softmax"])]
+
+
+@pytest.mark.parametrize("loss, output", LOSSES,
+                         ids=["mse", "mae", "huber", "huber(0.25)", "huber(3)", "logloss", "cross_entropy",
+                              "mse-other-outputs", "mae-other-outputs", "huber(0.5)-other-outputs"])
+def test_every_builtin_loss_passes(loss, output):
+    report = fn.check_loss(loss, output=output)
+    assert report.ok, str(report)
+    assert len(report.parts) == (len(output) if output else 2 if loss == "cross_entropy" else 1)
+
+
+def test_cross_entropy_is_checked_with_class_ids_and_one_hot_labels():
+    names = [part.part for part in fn.check_loss("cross_entropy").parts]
+    assert names == ["output_delta (output=softmax, labels=classes)", "output_delta (output=softmax, labels=one-hot)"]
+
+
+def test_huber_report_names_its_delta():
+    assert fn.check_loss(fn.huber(0.25)).subject == "loss 'huber' (delta=0.25)"
+
+
+LAYERS = ([(fn.dense(4, name), f"dense-{name}") for name in ELEMENTWISE]
+          + [(fn.dense(3, "tanh", bias=False), "dense-no-bias"),
+             (fn.dense(2, "relu", initializer="glorot"), "dense-glorot"),
+             (fn.activation_layer("gelu"), "activation-gelu"), (fn.activation_layer("leaky_relu"), "activation-leaky"),
+             (fn.dropout(0.0), "dropout-0"), (fn.dropout(0.3), "dropout-0.3"), (fn.layer_norm(), "layer_norm"),
+             (fn.layer_norm(1e-2), "layer_norm-eps"), (scale_layer(), "custom-scale")])
+
+
+@pytest.mark.parametrize("layer", [layer for layer, _ in LAYERS], ids=[name for _, name in LAYERS])
+def test_every_builtin_layer_kind_passes(layer):
+    report = fn.check_layer(layer, 3)
+    assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("layer, parts", [
+    (fn.dense(4, "relu"), ["params['W']", "params['b']", "x", "predict"]),
+    (fn.dense(4, "relu", bias=False), ["params['W']", "x", "predict"]),
+    (fn.layer_norm(), ["params['scale']", "params['shift']", "x"]),
+    (fn.dropout(0.5), ["x"]),
+], ids=["dense", "dense-no-bias", "layer_norm", "dropout"])
+def test_layer_report_has_one_row_per_params_leaf_then_x_then_predict(layer, parts):
+    assert [part.part for part in fn.check_layer(layer, 3).parts] == parts
+
+
+def test_large_layer_is_checked_on_a_sample_of_coordinates():
+    layer = fn.dense(300, "tanh")  # W has 600 > MAX_COORDINATES entries
+    report = fn.check_layer(layer, 2, batch=2)
+    assert report.ok, str(report)
+    assert 2 * 300 > derivative_checks.MAX_COORDINATES
+
+
+def test_keyed_layer_gets_the_same_key_in_backward_vjp_and_finite_differences():
+    def forward(params, x, key):
+        noise = jax.random.normal(key, x.shape, x.dtype)
+        return x * jnp.exp(params["log_sigma"] * noise), (x, noise)
+
+    def backward(params, cache, dy):
+        x, noise = cache
+        y = x * jnp.exp(params["log_sigma"] * noise)
+        return {"log_sigma": jnp.sum(dy * y * noise)}, dy * jnp.exp(params["log_sigma"] * noise)
+
+    noisy = fn.layer("noisy", lambda key, n, dtype: {"log_sigma": jnp.zeros((), dtype)}, forward, backward,
+                     needs_key=True)
+    report = fn.check_layer(noisy, 3, key=jax.random.key(5))
+    assert report.ok, str(report)
+
+
+# ----------------------------------------------------------------------------- mistakes are named
+@pytest.mark.parametrize("factor", [1.01, 1.5, 0.0, -1.0])
+def test_wrong_activation_derivative_fails_and_reports_the_injected_error(factor):
+    report = fn.check_activation(fn.activation("mish", mish, lambda z: factor * d_mish(z)))
+    assert not report.ok
+    assert report.failures[0] == "derivative"
+    # max|f d − d| / max|d| = |f − 1|, against both references
+    assert report["derivative"].max_rel_vs_jax == pytest.approx(abs(factor - 1), rel=1e-9)
+    assert report["derivative"].max_rel_vs_finite_differences == pytest.approx(abs(factor - 1), rel=1e-6)
+
+
+def test_right_mish_derivative_passes():
+    report = fn.check_activation(fn.activation("mish", mish, d_mish))
+    assert report.ok, str(report)
+    assert report["derivative"].max_rel_vs_jax < 1e-13
+
+
+def test_derivative_wrong_only_for_negative_inputs_is_caught():
+    leaky = fn.activation("my_leaky", lambda z: jnp.where(z > 0, z, 0.1 * z),
+                          lambda z: jnp.where(z > 0, 1.0, 0.01).astype(z.dtype), initializer="he")
+    report = fn.check_activation(leaky)
+    assert report.failures == ["derivative", "backward"]
+    assert report["derivative"].max_abs_vs_jax == pytest.approx(0.09)
+
+
+def test_a_point_on_a_kink_differs_only_from_finite_differences():
+    report = fn.check_activation("relu", points=[0.0, 1.0, -1.0])
+    assert report["derivative"].max_abs_vs_jax == 0.0  # relu'(0) = 0, as jax.grad
+    assert report["derivative"].max_abs_vs_finite_differences == pytest.approx(0.5)  # the central difference is ½
+    assert not report.ok
+
+
+def test_loss_with_delta_off_by_a_factor_two_fails_for_every_output():
+    twice = fn.loss("twice_mse", lambda a, y: jnp.mean((a - y) ** 2, axis=-1),
+                    lambda a, y: 4 * (a - y) / a.shape[-1])
+    report = fn.check_loss(twice)
+    assert report.failures == ["output_delta (output=identity)", "output_delta (output=sigmoid)",
+                               "output_delta (output=softmax)"]
+    for part in report.parts:
+        assert part.max_rel_vs_jax == pytest.approx(1.0, rel=1e-9)
+
+
+def test_builtin_loss_with_a_doubled_fused_delta_fails():
+    logloss = fn.get_loss("logloss")
+    doubled = logloss._replace(output_delta=lambda z, y, g: 2 * logloss.output_delta(z, y, g))
+    report = fn.check_loss(doubled)
+    assert report.failures == ["output_delta (output=sigmoid)"]
+    assert report.parts[0].max_rel_vs_finite_differences == pytest.approx(1.0, rel=1e-6)
+
+
+def test_custom_loss_is_checked_with_identity_sigmoid_and_softmax_outputs():
+    logcosh = fn.loss("logcosh", lambda a, y: jnp.mean(jnp.log(jnp.cosh(a - y)), axis=-1),
+                      lambda a, y: jnp.tanh(a - y) / a.shape[-1])
+    report = fn.check_loss(logcosh)
+    assert report.ok, str(report)
+    assert [part.part for part in report.parts] == ["output_delta (output=identity)", "output_delta (output=sigmoid)",
+                                                    "output_delta (output=softmax)"]
+    assert [part.part for part in fn.check_loss(logcosh, n_out=1).parts] == [
+        "output_delta (output=identity)", "output_delta (output=sigmoid)"]
+
+
+def test_loss_takes_one_output_activation_of_your_own():
+    mish_activation = fn.activation("mish", mish, d_mish)
+    report = fn.check_loss("mse", output=mish_activation)
+    assert [part.part for part in report.parts] == ["output_delta (output=mish)"]
+    assert report.ok, str(report)
+
+
+def test_custom_layer_with_a_wrong_dx_fails_on_x_only():
+    layer = scale_layer(backward=lambda p, x, dy: ({"s": jnp.sum(dy * x, 0), "t": jnp.sum(dy, 0)}, dy))
+    report = fn.check_layer(layer, 3)
+    assert report.failures == ["x"]
+    assert report["x"].max_rel_vs_jax > 0.01
+
+
+@pytest.mark.parametrize("leaf", ["s", "t"])
+def test_custom_layer_with_a_wrong_params_leaf_fails_on_that_leaf(leaf):
+    def backward(params, x, dy):
+        grads = {"s": jnp.sum(dy * x, 0), "t": jnp.sum(dy, 0)}
+        grads[leaf] = 1.5 * grads[leaf]
+        return grads, dy * params["s"]
+
+    report = fn.check_layer(scale_layer(backward=backward), 3)
+    assert report.failures == [f"params['{leaf}']"]
+    assert report[f"params['{leaf}']"].max_rel_vs_jax == pytest.approx(0.5, rel=1e-9)
+
+
+@pytest.mark.parametrize("grads, part, note", [
+    ({"s": jnp.zeros(3)}, "params['t']", "missing from backward's dparams"),
+    ({"s": jnp.zeros(3), "t": jnp.zeros(3), "u": jnp.zeros(3)}, "params['u']", "not in params"),
+    ({"s": jnp.zeros(2), "t": jnp.zeros(3)}, "params['s']", r"shape \(2,\), expected \(3,\)"),
+], ids=["missing-leaf", "extra-leaf", "wrong-shape"])
+def test_backward_with_a_malformed_dparams_fails_with_a_note(grads, part, note):
+    report = fn.check_layer(scale_layer(backward=lambda p, x, dy: (grads, dy * p["s"])), 3)
+    assert part in report.failures
+    assert re.search(note, report[part].note)
+    assert re.search(note, str(report))
+
+
+def test_predict_that_differs_from_the_training_forward_fails_on_predict():
+    dense = fn.dense(3, "tanh")
+    layer = dense._replace(predict=lambda params, x: 1.001 * dense.predict(params, x))
+    report = fn.check_layer(layer, 2)
+    assert report.failures == ["predict"]
+    assert report["predict"].max_rel_vs_jax == pytest.approx(1e-3, rel=1e-6)
+    assert report["predict"].max_abs_vs_finite_differences is None
+
+
+# ----------------------------------------------------------------------------- the report
+def test_report_prints_one_row_per_part_and_marks_the_wrong_one():
+    text = str(fn.check_activation(fn.activation("mish", mish, lambda z: 1.1 * d_mish(z))))
+    lines = text.splitlines()
+    assert lines[0] == "activation 'mish': WRONG: derivative, backward"
+    assert lines[1].split()[:2] == ["part", "max"]
+    derivative_row = lines[2].split()
+    assert derivative_row[0] == "derivative" and derivative_row[-1] == "WRONG"
+    assert float(derivative_row[2]) == pytest.approx(0.1, rel=0.05)  # max rel vs jax, printed
+    assert "1e-06 vs jax" in lines[-1] and "1e-05 vs central differences" in lines[-1]
+
+
+def test_passing_report_prints_ok():
+    text = str(fn.check_layer(fn.layer_norm(), 3))
+    assert text.splitlines()[0].endswith(": ok")
+    assert all(line.endswith("ok") for line in text.splitlines()[2:-1])
+
+
+def test_report_looks_up_a_part_by_name_and_names_the_parts_on_a_miss():
+    report = fn.check_layer(fn.dense(2), 2)
+    assert report["x"].part == "x"
+    with pytest.raises(KeyError, match=r"no part 'y'; its parts are params\['W'\], params\['b'\], x, predict"):
+        report["y"]
+
+
+def test_looser_tolerance_lets_an_approximate_derivative_pass():
+    approximate = fn.activation("mish", mish, lambda z: (1 + 1e-4) * d_mish(z))
+    assert not fn.check_activation(approximate).ok
+    assert fn.check_activation(approximate, autodiff_rtol=1e-3, finite_difference_rtol=1e-3).ok
+
+
+def test_checks_are_deterministic_for_a_key_and_differ_between_keys():
+    first = fn.check_layer(fn.dense(3, "gelu"), 2, key=jax.random.key(1))
+    assert first == fn.check_layer(fn.dense(3, "gelu"), 2, key=jax.random.key(1))
+    assert first != fn.check_layer(fn.dense(3, "gelu"), 2, key=jax.random.key(2))
+
+
+def test_checks_run_in_float64_when_the_caller_has_not_enabled_x64():
+    script = textwrap.dedent("""
+        import jax, jax.numpy as jnp, funcnet as fn
+        assert not jax.config.jax_enable_x64
+        reports = [fn.check_layer(fn.dense(4, "gelu"), 3), fn.check_activation("softplus"), fn.check_loss("huber")]
+        assert all(report.ok for report in reports), [str(report) for report in reports]
+        # float64 rounding, far below float32's 6e-8
+        print(max(part.max_rel_vs_jax for report in reports for part in report.parts))
+        print(jax.config.jax_enable_x64, jnp.ones(1).dtype)
+    """)
+    env = {key: value for key, value in os.environ.items() if key != "JAX_ENABLE_X64"}
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                               env={**env, "JAX_PLATFORMS": "cpu"}, cwd=ROOT)
+    assert completed.returncode == 0, completed.stderr
+    largest, state = completed.stdout.splitlines()
+    assert float(largest) < 1e-12
+    assert state == "False float32"  # the caller's setting is untouched
+
+
+# ----------------------------------------------------------------------------- bad arguments
+def wide_layer():
+    """A layer whose forward doubles the width although its output_size says it keeps it."""
+    return fn.layer("wide", lambda key, n, dtype: {}, lambda params, x: (jnp.concatenate([x, x], 1), None),
+                    lambda params, cache, dy: ({}, dy))
+
+
+def row_loss():
+    """A loss whose per_sample forgets to reduce over the outputs."""
+    return fn.loss("rows", lambda a, y: (a - y) ** 2, lambda a, y: 2 * (a - y))
+
+
+def first_column():
+    return fn.activation("first", lambda z: z[..., :1], lambda z: z)
+
+
+ERRORS = [
+    pytest.param(lambda: fn.check_activation("swish"), ValueError,
+                 r"`act` is 'swish', not an activation; expected one of identity", id="unknown-activation-name"),
+    pytest.param(lambda: fn.check_activation(3), TypeError,
+                 r"`act` must be an activation name or fn.activation\(...\), got int", id="activation-not-a-name"),
+    pytest.param(lambda: fn.check_activation("relu", points=[]), ValueError,
+                 r"`points` must be a non-empty array of finite numbers", id="empty-points"),
+    pytest.param(lambda: fn.check_activation("relu", points=[1.0, np.nan]), ValueError,
+                 r"`points` must be a non-empty array of finite numbers", id="nan-points"),
+    pytest.param(lambda: fn.check_activation("relu", points="abc"), TypeError,
+                 r"`points` must be an array of real numbers", id="points-not-numbers"),
+    pytest.param(lambda: fn.check_activation(first_column()), ValueError,
+                 r"activation 'first': `function` maps points of shape \(8, 4\) to shape \(8, 1\)",
+                 id="activation-changes-shape"),
+    pytest.param(lambda: fn.check_activation("relu", autodiff_rtol=0), ValueError,
+                 r"`autodiff_rtol` must be a positive finite number, got 0", id="zero-autodiff-rtol"),
+    pytest.param(lambda: fn.check_activation("relu", finite_difference_rtol="1e-5"), ValueError,
+                 r"`finite_difference_rtol` must be a positive finite number, got '1e-5'", id="string-rtol"),
+    pytest.param(lambda: fn.check_activation("relu", key=0), ValueError,
+                 r"`key` must be a jax.random key, got 0", id="bad-activation-key"),
+    pytest.param(lambda: fn.check_loss("hinge"), ValueError,
+                 r"`loss` is 'hinge', not a loss; expected one of mse, mae", id="unknown-loss-name"),
+    pytest.param(lambda: fn.check_loss(42), TypeError,
+                 r"`loss` must be a loss name or fn.loss\(...\), got int", id="loss-not-a-name"),
+    pytest.param(lambda: fn.check_loss("logloss", output="identity"), ValueError,
+                 r"`output='identity'` does not pair with loss 'logloss'; it takes output 'sigmoid'",
+                 id="output-does-not-pair"),
+    pytest.param(lambda: fn.check_loss("mse", output="swish"), ValueError,
+                 r"`output='swish'` is not an activation", id="unknown-output"),
+    pytest.param(lambda: fn.check_loss("mse", output=[1]), TypeError,
+                 r"`output` must be an activation name", id="output-not-a-name"),
+    pytest.param(lambda: fn.check_loss("mse", output=[]), ValueError,
+                 r"`output` is an empty list", id="empty-output-list"),
+    pytest.param(lambda: fn.check_loss("mse", n_out=0), ValueError,
+                 r"check_loss: `n_out` must be a positive integer, got 0", id="zero-n_out"),
+    pytest.param(lambda: fn.check_loss("mse", batch=2.5), ValueError,
+                 r"check_loss: `batch` must be a positive integer, got 2.5", id="fractional-batch"),
+    pytest.param(lambda: fn.check_loss("cross_entropy", n_out=1), ValueError,
+                 r"needs `n_out` ≥ 2 \(one output per class\), got 1", id="cross_entropy-one-output"),
+    pytest.param(lambda: fn.check_loss(row_loss()), ValueError,
+                 r"loss 'rows': `per_sample` returned shape \(5, 3\), expected \(batch,\) = \(5,\)",
+                 id="per_sample-not-per-sample"),
+    pytest.param(lambda: fn.check_layer("relu", 3), TypeError,
+                 r"`layer` must be a layer .* got str: 'relu'; for an activation use fn.check_activation",
+                 id="layer-is-a-string"),
+    pytest.param(lambda: fn.check_layer(fn.dense(2), 0), ValueError,
+                 r"check_layer: `n_in` must be a positive integer, got 0", id="zero-n_in"),
+    pytest.param(lambda: fn.check_layer(fn.dense(2), True), ValueError,
+                 r"check_layer: `n_in` must be a positive integer, got True", id="bool-n_in"),
+    pytest.param(lambda: fn.check_layer(fn.dense(2), 2, batch=0), ValueError,
+                 r"check_layer: `batch` must be a positive integer, got 0", id="zero-batch"),
+    pytest.param(lambda: fn.check_layer(fn.dense(2), 2, key="seed"), ValueError,
+                 r"`key` must be a jax.random key", id="bad-layer-key"),
+    pytest.param(lambda: fn.check_layer(wide_layer(), 3), ValueError,
+                 r"layer 'wide': forward maps x of shape \(4, 3\) to shape \(4, 6\), expected "
+                 r"\(batch, output_size\(n_in\)\) = \(4, 3\)", id="forward-wrong-width"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", ERRORS)
+def test_bad_arguments_raise_errors_that_name_the_argument(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
