@@ -92,3 +92,14 @@ def test_forward_does_not_change_params():
 def test_bad_model_descriptions_are_rejected_with_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fn.mlp(**kwargs)
+
+
+@pytest.mark.parametrize("model", [
+    fn.mlp([5, 10, 10, 1]), fn.mlp([3, 8, 2], hidden="tanh", output="softmax", loss="cross_entropy"),
+    fn.sequential(4, [fn.dense(6, "gelu"), fn.layer_norm(), fn.dense(2)]),
+])
+def test_init_compiled_for_speed_gives_the_bits_of_an_ordinary_compilation(model):
+    ordinary = jax.jit(lambda key: [layer.init(jax.random.fold_in(key, index), width, jnp.float32)
+                                    for index, (layer, width) in enumerate(zip(model.layers,
+                                                                               (model.n_in, *model.widths)))])
+    jax.tree.map(np.testing.assert_array_equal, model.init(jax.random.key(3)), ordinary(jax.random.key(3)))
