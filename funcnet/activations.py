@@ -67,6 +67,7 @@ class Activation(NamedTuple):
       initializer: ``"he"`` or ``"glorot"``: the weight initialisation of a
         dense layer followed by this activation (see :mod:`funcnet.initializers`).
       builtin: whether funcnet can rebuild it from its name (checkpoints).
+      parameter: leaky_relu's slope or elu's ``α``, exactly as given (checkpoints).
     """
 
     name: str
@@ -76,6 +77,7 @@ class Activation(NamedTuple):
     hidden_ok: bool = True
     initializer: str = "glorot"
     builtin: bool = True
+    parameter: float | None = None
 
 
 def identity(z: Array) -> Array:
@@ -183,8 +185,16 @@ def d_gelu_tanh(z: Array) -> Array:
 
 
 def softplus(z: Array) -> Array:
-    """``softplus(z) = log(1 + eᶻ) = max(z, 0) + log1p(e^{−|z|})``, finite for any ``z``."""
-    return jax.nn.softplus(z)
+    """``softplus(z) = log(1 + eᶻ)``: ``z + log1p(e^{−z})`` for ``z > 0``, else ``log1p(eᶻ)``; finite for any ``z``.
+
+    Written from primitives (``jax.nn.softplus`` goes through ``logaddexp``, a
+    ``custom_jvp``), so ``jax.grad`` differentiates it with no rule of its own
+    and gives ``σ(0) = ½`` at 0.  The inner ``where`` keeps the branch not taken
+    from overflowing, so its gradient is never NaN.
+    """
+    positive = z > 0
+    return jnp.where(positive, z + jnp.log1p(jnp.exp(-jnp.where(positive, z, 0))),
+                     jnp.log1p(jnp.exp(jnp.where(positive, 0, z))))
 
 
 def d_softplus(z: Array) -> Array:
@@ -269,7 +279,8 @@ def elementwise(name: str, apply, derivative, **fields) -> Activation:
 
 
 def _with_parameter(name, apply, derivative, value):
-    return elementwise(name, lambda z: apply(z, value), lambda z: derivative(z, value), initializer="he")
+    return elementwise(name, lambda z: apply(z, value), lambda z: derivative(z, value), initializer="he",
+                       parameter=value)
 
 
 _TABLE = {

@@ -186,9 +186,8 @@ def _dense(units: int, act: Activation, bias: bool, initializer: str) -> Layer:
 
 
 def _activation_parameter(act: Activation) -> float:
-    """leaky_relu's slope or elu's α, read back from the function (for checkpoints)."""
-    return float(act.derivative(jnp.array(-1e-30, jnp.float32)) if act.name == "leaky_relu"
-                 else act.derivative(jnp.array(0.0, jnp.float32)))
+    """leaky_relu's slope or elu's α, as given (for checkpoints)."""
+    return act.parameter
 
 
 def _elementwise_activation(activation, where: str) -> Activation:
@@ -234,7 +233,6 @@ def _same_width(n_in):
 
 
 # ----------------------------------------------------------------------------- dropout
-@functools.lru_cache(maxsize=None)
 def dropout(rate: float) -> Layer:
     """Inverted dropout: in training, each element is zeroed with probability ``rate``.
 
@@ -250,6 +248,12 @@ def dropout(rate: float) -> Layer:
     rate = float(rate)
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout `rate` must be in [0, 1), got {rate!r}")
+    return _dropout(rate)
+
+
+@functools.lru_cache(maxsize=None)
+def _dropout(rate: float) -> Layer:
+    """:func:`dropout` for a checked rate (one object per rate, however it was spelled)."""
     keep = 1.0 - rate
 
     def forward(params, x, key):
@@ -268,7 +272,6 @@ def dropout(rate: float) -> Layer:
 
 
 # ----------------------------------------------------------------------------- layer norm
-@functools.lru_cache(maxsize=None)
 def layer_norm(epsilon: float = 1e-5) -> Layer:
     """Layer normalisation over each row's features, with a learnable scale ``γ`` and shift ``β``.
 
@@ -286,6 +289,12 @@ def layer_norm(epsilon: float = 1e-5) -> Layer:
     epsilon = float(epsilon)
     if not epsilon > 0:
         raise ValueError(f"layer_norm `epsilon` must be positive, got {epsilon!r}")
+    return _layer_norm(epsilon)
+
+
+@functools.lru_cache(maxsize=None)
+def _layer_norm(epsilon: float) -> Layer:
+    """:func:`layer_norm` for a checked epsilon (one object per value, however it was spelled)."""
 
     def init(key, n_in, dtype):
         return {"scale": jnp.ones((n_in,), dtype), "shift": jnp.zeros((n_in,), dtype)}

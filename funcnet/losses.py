@@ -43,7 +43,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from funcnet.activations import Activation
+from funcnet.activations import Activation, softplus
 
 Array = jax.Array
 
@@ -85,10 +85,10 @@ def d_squared_error(predictions: Array, targets: Array) -> Array:
 def logloss_from_logits(z: Array, y: Array) -> Array:
     """Binary cross-entropy of ``σ(Z)`` against ``Y ∈ {0, 1}``, per sample, stable.
 
-    ``-(y log σ(z) + (1 - y) log(1 - σ(z))) = softplus(z) - y z``, and
-    ``softplus(z) = max(z, 0) + log1p(e^{-|z|})`` never overflows.
+    ``-(y log σ(z) + (1 - y) log(1 - σ(z))) = softplus(z) - y z``, with
+    :func:`funcnet.activations.softplus`, which never overflows.
     """
-    return jnp.mean(jax.nn.softplus(z) - y * z, axis=-1)
+    return jnp.mean(softplus(z) - y * z, axis=-1)
 
 
 def logloss_delta(z: Array, y: Array, output: Activation | None = None) -> Array:

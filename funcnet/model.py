@@ -211,14 +211,27 @@ MLP = Network  # the name of version 1's class; every model is a Network now
 INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2), compiler_options=INIT_COMPILER_OPTIONS)
 def _init_params(model: Network, key: jax.Array, dtype) -> list[dict]:
-    """Compiled once per (model, dtype): eagerly, every op would compile on its own."""
+    """Each layer's init from ``fold_in(key, l)``, compiled once per (model, dtype).
+
+    Eagerly, every op would compile on its own.  Under a trace (``eval_shape``,
+    ``vmap``, a user's ``jit``) compiler options are not allowed, so there the
+    plain jit runs; both give the same bits.
+    """
+    compiled = _init_traced if isinstance(key, jax.core.Tracer) else _init_top_level
+    return compiled(model, key, dtype)
+
+
+def _init_layers(model: Network, key: jax.Array, dtype) -> list[dict]:
     params, width = [], model.n_in
     for index, layer in enumerate(model.layers):
         params.append(layer.init(jax.random.fold_in(key, index), width, dtype))
         width = layer.output_size(width)
     return params
+
+
+_init_traced = jax.jit(_init_layers, static_argnums=(0, 2))
+_init_top_level = jax.jit(_init_layers, static_argnums=(0, 2), compiler_options=INIT_COMPILER_OPTIONS)
 
 
 def _positive_int(value, what: str) -> int:

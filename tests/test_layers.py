@@ -1,0 +1,279 @@
+"""Layers as values: dropout's masks, per-layer activations, params layout, and models as equal, hashable values."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import funcnet as fn
+
+MOMENTUM = optax.sgd(0.05, momentum=0.9)  # one optimizer object, so fit's compiled epochs are shared
+
+
+def normal(shape, seed=0, dtype=jnp.float64):
+    return jnp.asarray(np.random.default_rng(seed).normal(size=shape), dtype)
+
+
+def without_dropout(model, params):
+    """The params of ``model`` with the dropout layers' ``{}`` entries left out."""
+    return [layer_params for layer, layer_params in zip(model.layers, params) if layer.name != "dropout"]
+
+
+# ----------------------------------------------------------------------------- dropout
+DROPOUT_MLP = fn.mlp([3, 8, 8, 2], hidden="tanh", dropout=0.3)
+
+
+def test_training_forward_is_bit_identical_for_the_same_key_and_differs_for_another():
+    params = DROPOUT_MLP.init(jax.random.key(0), jnp.float64)
+    x = normal((16, 3))
+    forward = jax.jit(DROPOUT_MLP.forward)
+    first = forward(params, x, key=jax.random.key(1))
+    np.testing.assert_array_equal(first, forward(params, x, key=jax.random.key(1)))
+    assert np.max(np.abs(first - forward(params, x, key=jax.random.key(2)))) > 1e-2
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32], ids=["float64", "float32"])
+def test_dropout_zeroes_the_requested_fraction_and_scales_kept_elements_by_one_over_keep(dtype):
+    model = fn.sequential(50, [fn.dropout(0.3)])
+    x = normal((2000, 50), dtype=dtype)  # no exact zeros: an output of 0 means a dropped element
+    y = np.asarray(model.forward([{}], x, key=jax.random.key(0)))
+    dropped = y == 0
+    assert abs(dropped.mean() - 0.3) < 0.01
+    assert y.dtype == dtype
+    # x / 0.7 up to the one rounding of the product (XLA may multiply by the reciprocal instead)
+    np.testing.assert_allclose(y[~dropped], np.asarray(x)[~dropped] / 0.7, rtol=np.finfo(dtype).eps, atol=0)
+
+
+def test_each_dropout_layer_draws_its_own_mask():
+    model = fn.sequential(50, [fn.dropout(0.5), fn.dropout(0.5)])
+    y = model.forward([{}, {}], normal((2000, 50)), key=jax.random.key(0))
+    # independent masks keep 1/4 of the elements; one mask applied twice would keep 1/2
+    assert abs(np.mean(y == 0) - 0.75) < 0.01
+
+
+def test_the_dropout_mask_depends_on_the_key_and_shape_not_on_the_values():
+    model = fn.sequential(50, [fn.dropout(0.3)])
+    x = normal((100, 50))
+    key = jax.random.key(5)
+    np.testing.assert_array_equal(model.forward([{}], x, key=key) == 0,
+                                  model.forward([{}], 3 * x + 1, key=key) == 0)
+
+
+def test_inference_is_deterministic_and_equals_the_model_without_dropout_layers():
+    params = DROPOUT_MLP.init(jax.random.key(0), jnp.float64)
+    plain = fn.mlp([3, 8, 8, 2], hidden="tanh")
+    x, y = normal((16, 3)), normal((16, 2), seed=1)
+    inference = DROPOUT_MLP.forward(params, x)
+    np.testing.assert_array_equal(inference, DROPOUT_MLP.forward(params, x))
+    np.testing.assert_array_equal(inference, plain.forward(without_dropout(DROPOUT_MLP, params), x))
+    np.testing.assert_array_equal(DROPOUT_MLP.eval_loss(params, x, y),
+                                  plain.eval_loss(without_dropout(DROPOUT_MLP, params), x, y))
+
+
+TRAINING_MODE_CALLS = {
+    "model.loss": lambda params, x, y: DROPOUT_MLP.loss(params, x, y),
+    "model.manual_grad": lambda params, x, y: DROPOUT_MLP.manual_grad(params, x, y),
+    **{f"train_step-{grad}": (lambda params, x, y, grad=grad: fn.make_train_step(DROPOUT_MLP, MOMENTUM, grad)(
+        params, MOMENTUM.init(params), x, y)) for grad in fn.GRAD_MODES},
+}
+
+
+@pytest.mark.parametrize("call", TRAINING_MODE_CALLS)
+def test_training_mode_of_a_dropout_model_without_a_key_is_rejected_naming_key(call):
+    params = DROPOUT_MLP.init(jax.random.key(0))
+    x, y = normal((4, 3), dtype=jnp.float32), normal((4, 2), dtype=jnp.float32)
+    with pytest.raises(ValueError, match=r"this model has dropout, so .* needs `key=`"):
+        TRAINING_MODE_CALLS[call](params, x, y)
+
+
+def dropout_fit_model():
+    """Built anew for every fit: equal models must share one compiled epoch."""
+    return fn.sequential(3, [fn.dense(6, "tanh"), fn.dropout(0.3), fn.dense(2)], l2=0.01)
+
+
+def fit_once(grad, key_seed):
+    model = dropout_fit_model()
+    params = model.init(jax.random.key(0), jnp.float64)
+    x = normal((40, 3))
+    y = jnp.sin(x[:, :2]) + 0.1 * normal((40, 2), seed=1)
+    # one full batch per epoch: the shuffle only reorders a sum, so another key changes the masks alone
+    fitted_params, history = fn.fit(model, params, MOMENTUM, x, y, epochs=4, batch_size=40,
+                                    key=jax.random.key(key_seed), grad=grad)
+    return jax.device_get(fitted_params), history
+
+
+fitted = functools.lru_cache(maxsize=None)(fit_once)
+
+
+def test_fit_with_dropout_is_bit_reproducible_for_the_same_key_and_differs_for_another():
+    params, history = fitted("autodiff", 0)
+    again, history_again = fit_once("autodiff", 0)
+    chex.assert_trees_all_equal(params, again)
+    assert history == history_again
+    other, _ = fitted("autodiff", 1)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(other))) > 1e-3
+
+
+def test_fit_with_dropout_gives_the_same_params_in_manual_and_autodiff_modes():
+    (manual, manual_history), (autodiff, autodiff_history) = fitted("manual", 0), fitted("autodiff", 0)
+    chex.assert_trees_all_close(manual, autodiff, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(manual_history["train_loss"], autodiff_history["train_loss"], rtol=1e-12)
+
+
+def test_equal_models_share_one_compiled_train_epoch():
+    before = fn.make_train_epoch.cache_info()
+    first = fn.make_train_epoch(dropout_fit_model(), MOMENTUM, "autodiff", 40)
+    second = fn.make_train_epoch(dropout_fit_model(), MOMENTUM, "autodiff", 40)
+    after = fn.make_train_epoch.cache_info()
+    assert first is second
+    assert after.hits >= before.hits + 1 and after.misses <= before.misses + 1
+
+
+# ----------------------------------------------------------------------------- per-layer activations
+def tanh_relu_by_hand(params, x):
+    """``relu(tanh(x W0 + b0) W1 + b1) W2 + b2`` in NumPy."""
+    (first, second, last) = [{name: np.asarray(leaf) for name, leaf in layer.items()} for layer in params]
+    hidden = np.tanh(np.asarray(x) @ first["W"] + first["b"])
+    hidden = np.maximum(hidden @ second["W"] + second["b"], 0)
+    return hidden @ last["W"] + last["b"]
+
+
+def test_per_layer_hidden_activations_are_applied_in_order():
+    model = fn.mlp([3, 4, 4, 2], hidden=["tanh", "relu"])
+    params = model.init(jax.random.key(0), jnp.float64)
+    params[1]["b"] = jnp.linspace(-0.5, 0.5, 4)  # some of the relu layer's inputs are negative
+    x = normal((32, 3))
+    expected = tanh_relu_by_hand(params, x)
+    np.testing.assert_allclose(model.forward(params, x), expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(model.logits(params, x, key=jax.random.key(0)), expected, rtol=1e-12, atol=1e-14)
+    for other in ("tanh", "relu"):
+        assert np.max(np.abs(fn.mlp([3, 4, 4, 2], hidden=other).forward(params, x) - expected)) > 1e-2, other
+
+
+def test_dense_layers_name_their_own_activations():
+    model = fn.mlp([3, 4, 4, 2], hidden=["tanh", "relu"], output="sigmoid", loss="logloss", dropout=0.1)
+    assert [layer.name for layer in model.layers] == ["dense", "dropout", "dense", "dropout", "dense"]
+    assert [dict(layer.config)["activation"] for layer in model.layers if layer.name == "dense"] == [
+        "tanh", "relu", "identity"]
+    assert model.hidden_activations == ("tanh", "relu")
+    assert model.describe() == "3-4(tanh)-dropout(0.1)-4(relu)-dropout(0.1)-2 → sigmoid, logloss"
+
+
+def test_mlp_takes_an_activation_value_for_every_hidden_layer():
+    # fn.activation's own docstring example: fn.mlp([2, 8, 1], hidden=mish)
+    mish = fn.activation("mish", lambda z: z * jnp.tanh(jax.nn.softplus(z)), lambda z: jnp.ones_like(z))
+    for hidden in (mish, fn.get_activation("tanh")):
+        model = fn.mlp([3, 4, 4, 2], hidden=hidden)
+        assert model.hidden_activations == (hidden.name, hidden.name)
+
+
+@pytest.mark.parametrize("hidden", [["tanh"], ["tanh", "relu", "gelu"], []])
+def test_a_hidden_list_of_the_wrong_length_is_rejected(hidden):
+    message = rf"`hidden` has {len(hidden)} activations but sizes \[3, 4, 4, 2\] has 2 hidden layers"
+    with pytest.raises(ValueError, match=message):
+        fn.mlp([3, 4, 4, 2], hidden=hidden)
+
+
+SOFTMAX_AS_HIDDEN = {
+    "mlp hidden list": lambda: fn.mlp([3, 4, 4, 2], hidden=["tanh", "softmax"]),
+    "dense": lambda: fn.dense(4, "softmax"),
+    "activation_layer": lambda: fn.activation_layer("softmax"),
+    "sequential item": lambda: fn.sequential(3, [fn.dense(4), "softmax", fn.dense(2)]),
+}
+
+
+@pytest.mark.parametrize("build", SOFTMAX_AS_HIDDEN)
+def test_softmax_is_rejected_anywhere_but_the_output(build):
+    with pytest.raises(ValueError, match="'softmax'.* output"):
+        SOFTMAX_AS_HIDDEN[build]()
+
+
+# ----------------------------------------------------------------------------- params and model values
+def init_shapes(model, dtype=jnp.float32):
+    """What ``model.init(key, dtype)`` returns, as shapes and dtypes (traced, not compiled)."""
+    return jax.eval_shape(functools.partial(model.init, dtype=dtype), jax.random.key(0))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32], ids=["float64", "float32"])
+def test_mlp_params_are_exactly_one_W_and_b_per_dense_layer(dtype):
+    params = init_shapes(fn.mlp([5, 7, 3, 2]), dtype)
+    expected = [{"W": jnp.zeros((5, 7), dtype), "b": jnp.zeros(7, dtype)},
+                {"W": jnp.zeros((7, 3), dtype), "b": jnp.zeros(3, dtype)},
+                {"W": jnp.zeros((3, 2), dtype), "b": jnp.zeros(2, dtype)}]
+    chex.assert_trees_all_equal_structs(params, expected)
+    chex.assert_trees_all_equal_shapes_and_dtypes(params, expected)
+
+
+def test_mlp_with_dropout_has_an_empty_dict_after_each_hidden_dense_layer():
+    params = init_shapes(fn.mlp([5, 7, 3, 2], dropout=0.5))
+    assert [{name: leaf.shape for name, leaf in layer.items()} for layer in params] == [
+        {"W": (5, 7), "b": (7,)}, {}, {"W": (7, 3), "b": (3,)}, {}, {"W": (3, 2), "b": (2,)}]
+
+
+EVERY_LAYER_KIND = fn.sequential(3, [fn.dense(4, "relu"), fn.layer_norm(), fn.dropout(0.3), fn.activation_layer("gelu"),
+                                     fn.dense(2, bias=False)], l2=0.1)
+
+
+def test_init_is_bit_identical_for_the_same_key_for_every_layer_kind():
+    params = EVERY_LAYER_KIND.init(jax.random.key(3), jnp.float64)
+    chex.assert_trees_all_equal(params, EVERY_LAYER_KIND.init(jax.random.key(3), jnp.float64))
+    assert [sorted(layer) for layer in params] == [["W", "b"], ["scale", "shift"], [], [], ["W"]]
+    np.testing.assert_array_equal(params[1]["scale"], np.ones(4))
+    np.testing.assert_array_equal(params[1]["shift"], np.zeros(4))
+    other = EVERY_LAYER_KIND.init(jax.random.key(4), jnp.float64)
+    assert not np.array_equal(params[0]["W"], other[0]["W"]) and not np.array_equal(params[4]["W"], other[4]["W"])
+
+
+MODEL_DESCRIPTIONS = {
+    "mlp": lambda: fn.mlp([3, 5, 5, 2], hidden=["tanh", "leaky_relu"], output="softmax", loss="cross_entropy",
+                          negative_slope=0.2, dropout=0.25, l2=0.01),
+    "sequential": lambda: fn.sequential(3, [fn.dense(4, "elu", bias=False), fn.layer_norm(0.01), fn.dropout(0.2),
+                                            "silu", fn.dense(2)], loss="huber", delta=0.5, l2=0.1),
+}
+
+
+@pytest.mark.parametrize("build", MODEL_DESCRIPTIONS)
+def test_a_model_built_twice_is_equal_and_hashes_equal(build):
+    first, second = MODEL_DESCRIPTIONS[build](), MODEL_DESCRIPTIONS[build]()
+    assert first == second and hash(first) == hash(second)
+    assert {first: "compiled"}[second] == "compiled"
+
+
+# the same layer spelled two ways: equal layers make equal models, which share compiled code
+SAME_LAYER = {
+    "dense default activation": (lambda: fn.dense(4), lambda: fn.dense(4, "identity", bias=True)),
+    "dense default initializer": (lambda: fn.dense(4, "relu"), lambda: fn.dense(4, "relu", initializer="he")),
+    "activation by name or value": (lambda: fn.activation_layer("tanh"),
+                                    lambda: fn.activation_layer(fn.get_activation("tanh"))),
+    "dropout rate by keyword": (lambda: fn.dropout(0.3), lambda: fn.dropout(rate=0.3)),
+    "layer_norm default epsilon": (lambda: fn.layer_norm(), lambda: fn.layer_norm(1e-5)),
+    "layer_norm epsilon by keyword": (lambda: fn.layer_norm(1e-5), lambda: fn.layer_norm(epsilon=1e-5)),
+}
+
+
+@pytest.mark.parametrize("spelling", SAME_LAYER)
+def test_the_same_layer_spelled_two_ways_is_equal(spelling):
+    first, second = (build() for build in SAME_LAYER[spelling])
+    assert first == second
+    assert fn.sequential(4, [first]) == fn.sequential(4, [second])
+
+
+def test_a_loaded_model_with_dropout_and_layer_norm_equals_the_saved_one(tmp_path):
+    model = fn.sequential(3, [fn.dense(4, "tanh"), fn.layer_norm(), fn.dropout(0.3), fn.dense(2)])
+    params = model.init(jax.random.key(0))
+    fn.save(tmp_path / "model.npz", model, params)
+    assert fn.load(tmp_path / "model.npz").model == model
+
+
+def test_a_loaded_float64_model_with_leaky_relu_and_elu_predicts_bit_identically(tmp_path):
+    model = fn.sequential(3, [fn.dense(4, fn.get_activation("leaky_relu", negative_slope=0.1)),
+                              fn.activation_layer(fn.get_activation("elu", alpha=0.7)), fn.dense(2)])
+    params = model.init(jax.random.key(0), jnp.float64)
+    fn.save(tmp_path / "model.npz", model, params)
+    loaded = fn.load(tmp_path / "model.npz")
+    x = normal((64, 3))
+    np.testing.assert_array_equal(loaded.model.forward(loaded.params, x), model.forward(params, x))
