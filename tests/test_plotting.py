@@ -42,9 +42,10 @@ def test_activations_example_writes_one_png_with_matching_derivatives(tmp_path, 
     out = run_script("examples/activations.py", "--out", str(tmp_path / "activations.png"))
     data = assert_png(tmp_path / "activations.png", min_bytes=30_000)
     width = int.from_bytes(data[16:20], "big")
-    assert width > 1000  # five panels side by side
+    height = int.from_bytes(data[20:24], "big")
+    assert width > 1000 and height > 400  # two rows of five panels
     differences = [float(line.split("= ")[1]) for line in out.splitlines() if "max |" in line]
-    assert len(differences) == 5 and max(differences) < 1e-6
+    assert len(differences) == 10 and max(differences) < 1e-6  # every elementwise activation
 
 
 def test_plotting_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
