@@ -37,6 +37,7 @@ the same description compares equal and shares compiled code.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -103,8 +104,6 @@ def materialise_transposes() -> bool:
     forward pass that both gradient modes share.  ``FUNCNET_DENSE_LAYOUT``
     (``columns`` or ``rows``) overrides the choice, for benchmarks.
     """
-    import os
-
     layout = os.environ.get("FUNCNET_DENSE_LAYOUT") or ("columns" if jax.default_backend() == "cpu" else "rows")
     return layout == "columns"
 
