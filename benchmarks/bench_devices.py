@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from bench_training import save_report
+from harness import add_results_dir_argument, save_report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -43,6 +43,7 @@ print(json.dumps({{"devices": jax.device_count(), "first_epoch_s": epochs[0], "s
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=4)
+    add_results_dir_argument(parser)
     args = parser.parse_args()
     rows = []
     for devices in (1, 2, 4):
@@ -57,7 +58,7 @@ def main():
             print(f"{row['devices']:>7} failed: {row['error']}")
             continue
         print(f"{row['devices']:>7} {row['steady_epoch_s']:>9.3f} {row['rows_per_s']:>10.0f} {row['first_epoch_s']:>14.2f}")
-    save_report("devices", {"rows": rows})
+    save_report("devices", {"rows": rows}, args.results_dir)
 
 
 if __name__ == "__main__":

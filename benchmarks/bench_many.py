@@ -11,17 +11,19 @@ compile times are reported apart.  Run it pinned like the other benchmarks:
 Writes benchmarks/results/many.json.
 """
 
+import argparse
 import time
 
 import jax
 import optax
 
 import funcnet as fn
-from bench_training import save_report
+from harness import add_results_dir_argument, save_report
 from peers import article_data
 
 EPOCHS = 3
 REPEATS = 3
+COUNTS = (1, 4, 16, 64)
 
 
 def timed(function):
@@ -31,11 +33,16 @@ def timed(function):
 
 
 def main():
-    x, y, _, _ = article_data(100_000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--counts", default=",".join(map(str, COUNTS)), help="numbers of models (default 1,4,16,64)")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows generated (80%% train)")
+    add_results_dir_argument(parser)
+    args = parser.parse_args()
+    x, y, _, _ = article_data(args.rows)
     model = fn.mlp([5, 10, 10, 1])
     optimizer = optax.adam(1e-3)
     rows = []
-    for count in (1, 4, 16, 64):
+    for count in map(int, args.counts.split(",")):
         keys = jax.random.split(jax.random.key(count), count)
         params = fn.stacked_init(model, keys)
         singles = [jax.tree.map(lambda leaf, i=i: leaf[i], params) for i in range(count)]
@@ -69,7 +76,7 @@ def main():
         print(f"{row['models']:>6} {row['sequential_s']:>13.3f} {row['vmapped_s']:>10.3f} "
               f"{row['vmapped_in_single_fits']:>8.1f} {row['vmapped_shared_key_s']:>13.3f} "
               f"{row['shared_key_in_single_fits']:>8.1f}")
-    save_report("many", {"epochs": EPOCHS, "rows": rows})
+    save_report("many", {"epochs": EPOCHS, "rows": rows}, args.results_dir)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,16 @@
 Every peer trains the same network on the same float32 data (the second
 article's workload, generated with NumPy from a fixed seed), with Adam
 (lr 1e-3), batch 64, every training row once per epoch, reshuffled each epoch.
-It reports the wall time of every epoch (the first includes compilation),
-the time from process start, and the test MSE.
+It reports the wall-clock and CPU time of every epoch (the first includes
+compilation), the time from process start, and the test MSE.
 
-Usage (normally through bench_training.py):
-    python benchmarks/peers.py PEER --sizes 5,10,10,1 --epochs 20 [--rows 100000]
+The funcnet peers can also train the same widths with dropout or layer
+normalisation (``--model dropout|layer_norm``, see ``funcnet_model``), and
+report the dense layers' layout (``FUNCNET_DENSE_LAYOUT``, default: columns
+on CPU).
+
+Usage (normally through bench_training.py, bench_layers.py, bench_layout.py):
+    python benchmarks/peers.py PEER --sizes 5,10,10,1 --epochs 20 [--rows 100000] [--model mlp]
 """
 
 import argparse
@@ -20,6 +25,8 @@ PROCESS_START = time.perf_counter()
 import numpy as np  # noqa: E402
 
 LEARNING_RATE, BATCH_SIZE = 1e-3, 64
+DROPOUT_RATE = 0.2
+MODELS = ("mlp", "dropout", "layer_norm")
 
 
 def article_data(rows, seed=42):
@@ -39,31 +46,72 @@ def article_data(rows, seed=42):
     return x[train], y[train], x[test], y[test]
 
 
+class Clock:
+    """Wall-clock and CPU-time stamps; ``durations()`` gives both per interval."""
+
+    def __init__(self):
+        self.stamps = [(time.perf_counter(), time.process_time())]
+
+    def stamp(self, *_):
+        self.stamps.append((time.perf_counter(), time.process_time()))
+
+    def durations(self):
+        pairs = list(zip(self.stamps, self.stamps[1:]))
+        return [b[0] - a[0] for a, b in pairs], [b[1] - a[1] for a, b in pairs]
+
+
 def timed_epochs(run_epoch, epochs):
-    """Call ``run_epoch(epoch)`` ``epochs`` times; each must block until its work is done."""
-    times = []
+    """Call ``run_epoch(epoch)`` ``epochs`` times (each must block until done): ``(wall, cpu)`` per epoch."""
+    clock = Clock()
     for epoch in range(epochs):
-        start = time.perf_counter()
         run_epoch(epoch)
-        times.append(time.perf_counter() - start)
-    return times
+        clock.stamp()
+    return clock.durations()
 
 
 # ---------------------------------------------------------------- funcnet
-def run_funcnet(grad, sizes, epochs, data):
+def funcnet_model(kind, sizes):
+    """The funcnet network of ``--model``: ``sizes`` with ReLU hidden layers, MSE.
+
+    * ``mlp``: ``fn.mlp(sizes)``.
+    * ``dropout``: ``fn.mlp(sizes, dropout=0.2)``: dropout after every hidden layer.
+    * ``layer_norm``: ``fn.sequential`` of ``dense(w, "relu"), layer_norm()`` for
+      every hidden width ``w``, then ``dense(sizes[-1])``.
+    """
+    import funcnet as fn
+
+    if kind == "mlp":
+        return fn.mlp(sizes, hidden="relu", output="identity", loss="mse")
+    if kind == "dropout":
+        return fn.mlp(sizes, hidden="relu", output="identity", loss="mse", dropout=DROPOUT_RATE)
+    if kind == "layer_norm":
+        hidden = [layer for width in sizes[1:-1] for layer in (fn.dense(width, "relu"), fn.layer_norm())]
+        return fn.sequential(sizes[0], hidden + [fn.dense(sizes[-1])], loss="mse")
+    raise ValueError(f"unknown model {kind!r}; expected one of {', '.join(MODELS)}")
+
+
+def run_funcnet(grad, sizes, epochs, data, kind="mlp"):
     import jax
     import optax
 
     import funcnet as fn
 
     x, y, x_test, y_test = data
-    model = fn.mlp(sizes, hidden="relu", output="identity", loss="mse")
+    model = funcnet_model(kind, sizes)
     params = model.init(jax.random.key(0))
-    stamps = [time.perf_counter()]
+    clock = Clock()
     params, _ = fn.fit(model, params, optax.adam(LEARNING_RATE), x, y, epochs=epochs,
-                       batch_size=BATCH_SIZE, key=jax.random.key(1), grad=grad,
-                       callback=lambda *_: stamps.append(time.perf_counter()))
-    return list(np.diff(stamps)), fn.evaluate(model, params, x_test, y_test)
+                       batch_size=BATCH_SIZE, key=jax.random.key(1), grad=grad, callback=clock.stamp)
+    return clock.durations(), fn.evaluate(model, params, x_test, y_test)
+
+
+def dense_layout():
+    """``columns`` or ``rows``: how funcnet's dense layers compute in this process (``None`` before layers)."""
+    try:
+        from funcnet.layers import materialise_transposes
+    except ImportError:  # version 1 (benchmarked by bench_versions.py) had no layers module
+        return None
+    return "columns" if materialise_transposes() else "rows"
 
 
 # ---------------------------------------------------------------- NumPy
@@ -285,8 +333,8 @@ def run_flax(sizes, epochs, data):
 
 
 PEERS = {
-    "funcnet-autodiff": lambda *a: run_funcnet("autodiff", *a),
-    "funcnet-manual": lambda *a: run_funcnet("manual", *a),
+    "funcnet-autodiff": lambda *a, **k: run_funcnet("autodiff", *a, **k),
+    "funcnet-manual": lambda *a, **k: run_funcnet("manual", *a, **k),
     "numpy": run_numpy,
     "torch": run_torch,
     "jax-step": run_jax_step,
@@ -302,21 +350,29 @@ def main():
     parser.add_argument("--sizes", default="5,10,10,1")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--model", choices=MODELS, default="mlp",
+                        help="funcnet peers only: plain MLP, with dropout, or with layer norm")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    is_funcnet = args.peer.startswith("funcnet-")
+    if args.model != "mlp" and not is_funcnet:
+        parser.error(f"--model {args.model} is only for the funcnet peers, not {args.peer}")
     data = article_data(args.rows)
     start = time.perf_counter()
     try:
-        times, test_mse = PEERS[args.peer](sizes, args.epochs, data)
+        options = {"kind": args.model} if is_funcnet else {}
+        (wall, cpu), test_mse = PEERS[args.peer](sizes, args.epochs, data, **options)
     except ImportError as error:
         print(json.dumps({"peer": args.peer, "skipped": f"not installed: {error.name}"}))
         return
-    print(json.dumps({
-        "peer": args.peer, "epoch_seconds": times, "test_mse": test_mse,
-        "train_seconds": time.perf_counter() - start,
-        "process_seconds": time.perf_counter() - PROCESS_START,
-        "train_rows": len(data[0]),
-    }))
+    report = {
+        "peer": args.peer, "model": args.model, "epoch_seconds": wall, "epoch_cpu_seconds": cpu,
+        "test_mse": test_mse, "train_seconds": time.perf_counter() - start,
+        "process_seconds": time.perf_counter() - PROCESS_START, "train_rows": len(data[0]),
+    }
+    if is_funcnet:
+        report["dense_layout"] = dense_layout()
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
