@@ -94,15 +94,21 @@ def materialise_transposes() -> bool:
     Inside :func:`dense` the products are written in the first article's
     column-major form, ``Zᵀ = Wᵀ Xᵀ``, so that the batch is the long,
     contiguous dimension of every product.  XLA:CPU's small-matrix dot path
-    is 1.3-2x faster that way (BENCHMARKS.md, "Layout"), but only when ``Wᵀ``
-    and ``Xᵀ`` exist as row-major buffers: left alone, XLA folds the
-    transposes back into the dot as transposed operands.  An optimisation
-    barrier keeps them.  GPUs' matrix libraries read transposed operands
-    natively, so elsewhere the transposes are left for XLA to fold, which
-    is the plain batch-first product.  The barrier changes no value, has the
-    identity's derivative (forward and reverse mode), and is used by the
-    forward pass that both gradient modes share.  ``FUNCNET_DENSE_LAYOUT``
-    (``columns`` or ``rows``) overrides the choice, for benchmarks.
+    is faster that way, but only when ``Wᵀ`` and ``Xᵀ`` exist as row-major
+    buffers: left alone, XLA folds the transposes back into the dot as
+    transposed operands.  An optimisation barrier keeps them.  Measured on
+    one core (BENCHMARKS.md, "Dense layout"): a 5-10-10-1 epoch is 1.2-1.5x
+    faster in both gradient modes, and 5-256-256-1 is 1.35x faster with the
+    hand-written backward; ``jax.grad`` on 5-256-256-1 is 1.4x *slower*,
+    because its backward contracts the materialised ``Wᵀ`` on its first
+    axis, which XLA:CPU computes with a generic kernel.  GPUs' matrix
+    libraries read transposed operands natively, so elsewhere the transposes
+    are left for XLA to fold: the plain batch-first product (not measured;
+    no GPU was lent).  The barrier changes no value and has the identity's
+    derivative in forward and reverse mode; both gradient modes run this
+    same forward.  ``FUNCNET_DENSE_LAYOUT=columns|rows`` overrides the
+    choice; it is read when a function is traced, so set it before the
+    first compile (``make_train_epoch`` caches compiled epochs).
     """
     layout = os.environ.get("FUNCNET_DENSE_LAYOUT") or ("columns" if jax.default_backend() == "cpu" else "rows")
     return layout == "columns"
