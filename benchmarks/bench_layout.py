@@ -21,17 +21,12 @@ Writes benchmarks/results/layout.json.
 import argparse
 
 from bench_training import WORKLOADS
-from harness import add_results_dir_argument, machine, run_rounds, save_report, span, training_rows
+from harness import add_results_dir_argument, compare_variants, machine, run_rounds, save_report, training_rows
 
 WORKLOADS = {**WORKLOADS, "mid": {"sizes": [5, 64, 64, 1], "epochs": 10}}
 ORDER = ["seed", "mid", "wide"]
 MODES = ["manual", "autodiff"]
 LAYOUTS = ["columns", "rows"]
-
-
-def cell(row):
-    """``wall (CPU)`` steady seconds per epoch of one run, or ``skipped``."""
-    return "skipped" if "skipped" in row else f"{row['steady_epoch_s']:.4f} ({row['steady_epoch_cpu_s']:.4f})"
 
 
 def main():
@@ -53,22 +48,9 @@ def main():
         rounds = run_rounds(configs, args.repeats, f"{workload} ")
         print(f"\n== {workload}: {'-'.join(map(str, sizes))}, {epochs} epochs, {args.repeats} rounds; "
               f"steady s/epoch, wall (CPU) ==")
-        summary = {}
-        for mode in modes:
-            for layout in LAYOUTS:
-                cells = [cell(r[f"{mode}/{layout}"]) for r in rounds]
-                print(f"  {mode:<9} {layout:<8} " + "  ".join(f"{cell:>17}" for cell in cells))
-            wall, cpu = [], []
-            for r in rounds:
-                columns, rows = r[f"{mode}/columns"], r[f"{mode}/rows"]
-                if "steady_epoch_s" in columns and "steady_epoch_s" in rows:
-                    wall.append(rows["steady_epoch_s"] / columns["steady_epoch_s"])
-                    cpu.append(rows["steady_epoch_cpu_s"] / columns["steady_epoch_cpu_s"])
-            summary[mode] = {"rows_over_columns": wall, "rows_over_columns_cpu": cpu}
-            if wall:
-                print(f"  {mode:<9} rows / columns: wall " + " ".join(f"{v:.2f}" for v in wall)
-                      + f" (range {span(wall)}), CPU " + " ".join(f"{v:.2f}" for v in cpu)
-                      + f" (range {span(cpu)})")
+        ratios = compare_variants(rounds, modes, LAYOUTS, "rows", "columns")
+        summary = {mode: {"rows_over_columns": r["ratio"], "rows_over_columns_cpu": r["ratio_cpu"]}
+                   for mode, r in ratios.items()}
         report["workloads"][workload] = {"sizes": sizes, "epochs": epochs, "rounds": rounds, "summary": summary}
     save_report("layout", report, args.results_dir)
 

@@ -20,7 +20,7 @@ import argparse
 import os
 
 from bench_training import WORKLOADS
-from harness import add_results_dir_argument, machine, run_rounds, save_report, span
+from harness import add_results_dir_argument, compare_variants, machine, run_rounds, save_report
 
 MODES = ["manual", "autodiff"]
 
@@ -33,11 +33,6 @@ def tree_env(directory):
         raise SystemExit(f"{directory!r} holds no funcnet package (expected {directory}/funcnet/__init__.py)")
     rest = os.environ.get("PYTHONPATH")
     return {"PYTHONPATH": os.path.abspath(directory) + (os.pathsep + rest if rest else "")}
-
-
-def cell(row):
-    """``wall (CPU)`` steady seconds per epoch of one run, or ``skipped``."""
-    return "skipped" if "skipped" in row else f"{row['steady_epoch_s']:.4f} ({row['steady_epoch_cpu_s']:.4f})"
 
 
 def main():
@@ -63,22 +58,9 @@ def main():
         rounds = run_rounds(configs, args.repeats, f"{workload} ")
         print(f"\n== {workload}: {'-'.join(map(str, sizes))}, {epochs} epochs, {args.repeats} rounds; "
               f"steady s/epoch, wall (CPU) ==")
-        summary = {}
-        for mode in modes:
-            for tree in trees:
-                cells = [cell(r[f"{mode}/{tree}"]) for r in rounds]
-                print(f"  {mode:<9} {tree:<9} " + "  ".join(f"{cell:>17}" for cell in cells))
-            wall, cpu = [], []
-            for r in rounds:
-                base, cand = r[f"{mode}/baseline"], r[f"{mode}/candidate"]
-                if "steady_epoch_s" in base and "steady_epoch_s" in cand:
-                    wall.append(cand["steady_epoch_s"] / base["steady_epoch_s"])
-                    cpu.append(cand["steady_epoch_cpu_s"] / base["steady_epoch_cpu_s"])
-            summary[mode] = {"candidate_over_baseline": wall, "candidate_over_baseline_cpu": cpu}
-            if wall:
-                print(f"  {mode:<9} candidate / baseline: wall " + " ".join(f"{v:.2f}" for v in wall)
-                      + f" (range {span(wall)}), CPU " + " ".join(f"{v:.2f}" for v in cpu)
-                      + f" (range {span(cpu)})")
+        ratios = compare_variants(rounds, modes, list(trees), "candidate", "baseline")
+        summary = {mode: {"candidate_over_baseline": r["ratio"], "candidate_over_baseline_cpu": r["ratio_cpu"]}
+                   for mode, r in ratios.items()}
         report["workloads"][workload] = {"sizes": sizes, "epochs": epochs, "rounds": rounds, "summary": summary}
     save_report("versions", report, args.results_dir)
 

@@ -117,6 +117,35 @@ def run_rounds(configs, repeats, label=""):
     return rounds
 
 
+def cell(row):
+    """``wall (CPU)`` steady seconds per epoch of one run, or ``skipped``."""
+    return "skipped" if "skipped" in row else f"{row['steady_epoch_s']:.4f} ({row['steady_epoch_cpu_s']:.4f})"
+
+
+def compare_variants(rounds, modes, variants, numerator, denominator):
+    """Print each ``mode/variant``'s cells per round and ``numerator / denominator`` per round.
+
+    Returns ``{mode: {"ratio": [wall ratio per round], "ratio_cpu": [...]}}``
+    over the rounds where both ran.
+    """
+    summary = {}
+    for mode in modes:
+        for variant in variants:
+            cells = [cell(r[f"{mode}/{variant}"]) for r in rounds]
+            print(f"  {mode:<9} {variant:<9} " + "  ".join(f"{text:>17}" for text in cells))
+        wall, cpu = [], []
+        for r in rounds:
+            top, bottom = r[f"{mode}/{numerator}"], r[f"{mode}/{denominator}"]
+            if "steady_epoch_s" in top and "steady_epoch_s" in bottom:
+                wall.append(top["steady_epoch_s"] / bottom["steady_epoch_s"])
+                cpu.append(top["steady_epoch_cpu_s"] / bottom["steady_epoch_cpu_s"])
+        summary[mode] = {"ratio": wall, "ratio_cpu": cpu}
+        if wall:
+            print(f"  {mode:<9} {numerator} / {denominator}: wall " + " ".join(f"{v:.2f}" for v in wall)
+                  + f" (range {span(wall)}), CPU " + " ".join(f"{v:.2f}" for v in cpu) + f" (range {span(cpu)})")
+    return summary
+
+
 def span(values, digits=2):
     """``"a–b"`` (the range of ``values``), or one number when they agree at this precision."""
     low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"

@@ -16,7 +16,6 @@ computed from ``Z`` (stable log-loss and cross-entropy).
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp

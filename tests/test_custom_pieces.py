@@ -16,25 +16,7 @@ import optax
 import pytest
 
 import funcnet as fn
-
-
-@pytest.fixture(autouse=True)
-def strict_dtype_promotion():
-    """No silent float32/float64 mixing (equinox's strict test setup)."""
-    with jax.numpy_dtype_promotion("strict"):
-        yield
-
-
-def mish(z):
-    """``z tanh(softplus z)``."""
-    return z * jnp.tanh(jax.nn.softplus(z))
-
-
-def d_mish(z):
-    """``tanh(sp) + z (1 − tanh² sp) σ(z)`` with ``sp = softplus z``."""
-    t = jnp.tanh(jax.nn.softplus(z))
-    return t + z * (1 - t) * (1 + t) * jax.nn.sigmoid(z)
-
+from test_derivative_checks import d_mish, mish, strict_dtype_promotion  # noqa: F401 (autouse fixture)
 
 MISH = fn.activation("mish", mish, d_mish)
 LOGCOSH = fn.loss("logcosh", lambda a, y: jnp.mean(jnp.log(jnp.cosh(a - y)), axis=-1),
