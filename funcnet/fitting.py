@@ -16,6 +16,7 @@ from funcnet import checks, sharding
 from funcnet.data import split_count
 from funcnet.early_stopping import EarlyStopping
 from funcnet.engine import as_arrays, make_train_epoch, prepare
+from funcnet.layer_stats import check_track, layer_stats, stats_key, stats_rows
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -121,6 +122,7 @@ def fit(
     mesh=None,
     sample_weight=None,
     class_weight=None,
+    track=None,
 ):
     """Train ``model`` with mini-batch gradient descent; every row is visited once per epoch.
 
@@ -157,10 +159,24 @@ def fit(
         state replicated, gradients all-reduced by XLA (see
         :mod:`funcnet.sharding` for the batch-size rule).  Gives the same
         params as one device, up to float32 summation order.
+      track: ``None`` (default: nothing extra is computed) or ``"layers"``:
+        after every epoch, one compiled call computes each layer's gradient
+        norm, update-to-param ratio, activation mean and standard deviation
+        and dead-ReLU fraction (:mod:`funcnet.layer_stats`) on the training
+        rows (at most 4096 of them, evenly spaced: :func:`~funcnet.layer_stats.stats_rows`),
+        with the epoch's params, the fit's ``grad`` mode and, for dropout,
+        the key ``stats_key(key, epoch)``.  It reads the params and changes
+        nothing: the params trained are the same bits as without it.
 
     Returns:
       ``(params, history)``; ``history["train_loss"]`` and ``history["val_loss"]``
       are lists with one float per epoch (``val_loss`` empty without validation).
+      With ``track="layers"``, ``history["layer_stats"]`` has one entry per
+      epoch: a list with one dict of floats per layer, ``{"epoch", "layer",
+      "name", "grad_norm", "update_ratio", "activation_mean",
+      "activation_std", "dead_fraction"}`` (see :func:`funcnet.layer_stats.layer_stats`);
+      it is plain JSON, so checkpoints keep it.  A ``history`` passed in keeps
+      its ``"layer_stats"`` and new epochs are appended.
 
     Raises:
       ValueError: for bad data or arguments (see :mod:`funcnet.checks`).
@@ -171,7 +187,7 @@ def fit(
         validation_split=validation_split, validation_data=validation_data, grad=grad,
         opt_state=opt_state, verbose=verbose, callback=callback, initial_epoch=initial_epoch,
         history=history, patience=patience, mesh=mesh, sample_weight=sample_weight,
-        class_weight=class_weight,
+        class_weight=class_weight, track=track,
     )
     return params, history
 
@@ -179,7 +195,7 @@ def fit(
 def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
               validation_split=0.0, validation_data=None, grad="autodiff",
               opt_state=None, verbose=False, callback=None, initial_epoch=0, history=None,
-              patience=None, mesh=None, sample_weight=None, class_weight=None):
+              patience=None, mesh=None, sample_weight=None, class_weight=None, track=None):
     """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed."""
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -189,6 +205,7 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     if patience is not None and validation_data is None and not validation_split:
         raise ValueError("`patience` needs validation data: pass validation_split > 0 or validation_data")
     checks.check_key(key, "key", "fit")
+    tracking = check_track(track)
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
     checks.check_params(model, params)
     checks.check_data(model, x, y)
@@ -205,8 +222,14 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
         validation = as_arrays(model, params, *validation_data)
         if mesh is not None:
             validation = _place_on_mesh(mesh, validation)
-    history = {"train_loss": list((history or {}).get("train_loss", [])),
-               "val_loss": list((history or {}).get("val_loss", []))}
+    history_in = history or {}
+    history = {"train_loss": list(history_in.get("train_loss", [])),
+               "val_loss": list(history_in.get("val_loss", []))}
+    if tracking or "layer_stats" in history_in:
+        history["layer_stats"] = list(history_in.get("layer_stats", []))
+    if tracking:
+        sample = stats_rows(train[0].shape[0])
+        stats_sample = tuple(array[sample] for array in train)
     stopper = None if patience is None else EarlyStopping(patience)
     best_params = params
     for epoch in range(initial_epoch, epochs):
@@ -223,6 +246,10 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
                 "are in this exception's `.params`.",
                 epoch=epoch, params=params, opt_state=opt_state, history=history,
             )
+        if tracking:
+            history["layer_stats"].append(layer_stats(
+                model, params, new_params, *stats_sample, grad=grad, epoch=epoch,
+                key=stats_key(key, epoch) if model.needs_key else None))
         params, opt_state = new_params, new_opt_state
         history["train_loss"].append(train_loss)
         if validation is not None:

@@ -6,7 +6,12 @@ matplotlib is an optional extra: ``pip install "funcnet[plot]"``.
 from __future__ import annotations
 
 
-def _figure(width=6.4, height=4.0):
+def headless_figure(width: float = 6.4, height: float = 4.0):
+    """A matplotlib ``Figure`` of ``width × height`` inches at 100 dpi on the Agg canvas: no display, no pyplot.
+
+    Raises:
+      ImportError: naming the ``funcnet[plot]`` extra when matplotlib is missing.
+    """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -31,7 +36,7 @@ def plot_history(history: dict, path, title: str = "learning curve") -> None:
     train = list(history.get("train_loss", []))
     if not train:
         raise ValueError("`history` has no 'train_loss' values to plot")
-    figure = _figure()
+    figure = headless_figure()
     axes = figure.add_subplot()
     epochs = range(1, len(train) + 1)
     axes.plot(epochs, train, marker="o", markersize=3, label="train")
@@ -62,7 +67,7 @@ def plot_activations(rows, path) -> None:
     """
     columns = min(len(rows), 5)
     grid_rows = -(-len(rows) // columns)
-    figure = _figure(width=3.2 * columns, height=3.0 * grid_rows)
+    figure = headless_figure(width=3.2 * columns, height=3.0 * grid_rows)
     for index, (name, z, values, manual, autodiff) in enumerate(rows):
         axes = figure.add_subplot(grid_rows, columns, index + 1)
         axes.plot(z, values, label=f"{name}(z)")

@@ -34,14 +34,15 @@ def write_csv(path, header, rows):
     path.write_text(",".join(header) + "\n" + "\n".join(",".join(map(str, row)) for row in rows) + "\n")
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["gradcheck"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["gradcheck"], ["explain"]])
 def test_every_command_has_complete_help_with_an_example(tmp_path, command):
     out = run(tmp_path, *command, "--help").stdout
     assert "example" in out and "funcnet " in out
     if command == ["train"]:
         for option in ["--data", "--csv", "--target", "--layers", "--hidden", "--task", "--optimizer", "--lr",
                        "--epochs", "--batch-size", "--validation-split", "--grad", "--seed", "--save",
-                       "--plot", "--checkpoint-every", "--resume", "--patience", "--quiet", "--jsonl"]:
+                       "--plot", "--checkpoint-every", "--resume", "--patience", "--quiet", "--jsonl",
+                       "--dropout", "--l2", "--plot-stats", "--track-stats", "--plot-boundary"]:
             assert option in out, option
 
 

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="funcnet", description="Train and use small neural networks (funcnet on JAX).",
         epilog="examples:\n  funcnet train --data regression --save model.npz\n"
-               "  funcnet predict --checkpoint model.npz --csv new.csv\n  funcnet gradcheck --data xor",
+               "  funcnet predict --checkpoint model.npz --csv new.csv\n  funcnet gradcheck --data xor\n"
+               "  funcnet explain --example article",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "sgd 0.1, 1500 epochs, full batch; csv: 16,16 relu, adam 1e-3).",
         epilog="examples:\n"
                "  funcnet train --data regression --epochs 20 --save model.npz --plot curve.png\n"
-               "  funcnet train --data xor --grad manual\n"
+               "  funcnet train --data xor --grad manual --plot-boundary xor.png\n"
+               "  funcnet train --data regression --hidden tanh,gelu --dropout 0.1 --plot-stats stats.png\n"
                "  funcnet train --csv data.csv --target y --layers 32,32 --optimizer adamw --lr 3e-3\n"
                "  funcnet train --resume model.npz --epochs 40      # continue to epoch 40\n"
                "  funcnet train --data regression --jsonl > log.jsonl")
@@ -70,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, metavar="N",
                        help="also write the checkpoint every N epochs (needs --save)")
     train.add_argument("--plot", metavar="PNG", help="write the learning curve (needs funcnet[plot])")
+    train.add_argument("--track-stats", action="store_true",
+                       help="compute per-layer statistics after every epoch (gradient norm, update ratio, "
+                            "activation mean/std, dead ReLU fraction on up to 4096 training rows); they go "
+                            "into the checkpoint's history and every --jsonl epoch record as \"layer_stats\"")
+    train.add_argument("--plot-stats", metavar="PNG",
+                       help="write the per-layer statistics per epoch, one panel each (implies --track-stats; "
+                            "needs funcnet[plot])")
+    train.add_argument("--plot-boundary", metavar="PNG",
+                       help="write the decision boundary over the data (classifiers on 2 features, e.g. "
+                            "--data xor; needs funcnet[plot])")
     output = train.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print only the final summary")
     output.add_argument("--jsonl", action="store_true", help="one JSON object per line, for scripts")
@@ -98,4 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check the built-in model for this dataset at fresh params")
     gradcheck.add_argument("--batch", type=int, default=32, help="random rows to check on")
     gradcheck.add_argument("--seed", type=int, default=0)
+
+    explain = commands.add_parser(
+        "explain", help="print backprop step by step: every Z, A, dZ, dW, db, by hand and by jax.grad",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Trace one batch through a network, in float64: for every layer the forward and\n"
+                    "backward quantities with their equations, shapes and numbers, each computed by the\n"
+                    "hand-written backprop and by jax.grad, and the difference between the two.",
+        epilog="examples:\n  funcnet explain --example article      # the second article's worked example\n"
+               "  funcnet explain --example xor --seed 1\n"
+               "  funcnet explain --checkpoint model.npz --csv data.csv --rows 3")
+    explained = explain.add_mutually_exclusive_group()
+    explained.add_argument("--example", choices=["article", "xor"],
+                           help="a built-in network: the second article's 1-2-1 ReLU example (the default) "
+                                "or a fresh 2-3-1 tanh/sigmoid network on the four XOR rows")
+    explained.add_argument("--checkpoint", metavar="PATH", help="a saved model, traced on rows of --csv")
+    explain.add_argument("--csv", metavar="FILE", help="with --checkpoint: the rows (the model's feature "
+                                                       "columns by name, and the target column)")
+    explain.add_argument("--target", metavar="COLUMN",
+                         help="with --checkpoint: the target column (default: the one the model was trained on)")
+    explain.add_argument("--rows", type=int, metavar="N", help="trace the first N rows (default: 5, or all "
+                                                              "of an example's)")
+    explain.add_argument("--precision", type=int, default=4, metavar="DIGITS",
+                         help="digits after the decimal point (default 4)")
+    explain.add_argument("--seed", type=int, default=0, metavar="N", help="init of --example xor, and dropout masks")
     return parser

@@ -87,6 +87,9 @@ class Reporter:
         record = {"epoch": epoch + 1, "epochs": self.epochs, "train_loss": history["train_loss"][-1],
                   "val_loss": history["val_loss"][-1] if history["val_loss"] else None,
                   "elapsed_s": round(elapsed, 3), "eta_s": round(eta, 3)}
+        stats = history.get("layer_stats")
+        if stats and stats[-1] and stats[-1][0].get("epoch") == epoch:  # tracked (--track-stats) this epoch
+            record["layer_stats"] = stats[-1]
         if self.mode == "jsonl":
             print(json.dumps(record), flush=True)
         elif self.mode == "lines":
@@ -125,6 +128,8 @@ def run_train(args) -> int:
 
     if not args.no_cache:
         enable_compilation_cache()
+    if args.plot_stats and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot_stats))):
+        raise UserError(f"--plot-stats: the folder of {args.plot_stats!r} does not exist")
     if args.resume:
         saved = load_checkpoint(args.resume, "--resume: ")
         config = dict(saved.config)
@@ -135,6 +140,9 @@ def run_train(args) -> int:
     else:
         config = train_config(args)
     x, y, feature_names, task, num_classes = load_dataset(config)
+    if args.plot_boundary and (x.shape[1] != 2 or task == "regression"):
+        raise UserError(f"--plot-boundary needs a classifier on 2 features, but this run is {task} on "
+                        f"{x.shape[1]} feature(s) ({', '.join(feature_names)})")
     model_args = task_model_args(task, num_classes)
     model = fn.mlp([x.shape[1], *config["layer_sizes"], model_args["outputs"]], hidden=config["hidden"],
                    dropout=config.get("dropout", 0.0), l2=config.get("l2", 0.0),
@@ -185,7 +193,8 @@ def run_train(args) -> int:
             model, params, optimizer, x_train, y_train, epochs=config["epochs"],
             batch_size=config["batch_size"], key=fit_key, validation_split=config["validation_split"],
             grad=config["grad"], opt_state=opt_state, callback=on_epoch, initial_epoch=initial_epoch,
-            history=history, patience=config["patience"])
+            history=history, patience=config["patience"],
+            track="layers" if args.track_stats or args.plot_stats else None)
     except fn.NonFiniteLossError as error:
         latest.update(params=error.params, opt_state=error.opt_state, history=error.history)
         save(latest)
@@ -219,6 +228,18 @@ def run_train(args) -> int:
         summary["predictions"] = [round(float(p), 4) for p in predictions[:, 0]]
     if args.plot:
         fn.plot_history(history, args.plot, title=f"{config['data']}: {'-'.join(map(str, model.sizes))}")
+    if args.plot_stats:
+        from funcnet.layer_stats import plot_layer_stats
+
+        plot_layer_stats(history, args.plot_stats, title=f"{config['data']}: {model.describe()}")
+    if args.plot_boundary:  # all rows in the data's own units; the grid is standardised like training was
+        from funcnet.decision_boundary import plot_decision_boundary
+
+        plot_decision_boundary(
+            model, params, x, y, args.plot_boundary, feature_names=feature_names,
+            padding=0.5 if standardizer is None else 0.1 * np.ptp(x, axis=0),  # 10% of each feature's range
+            transform=None if standardizer is None else (lambda points: np.asarray(standardizer.apply(points))),
+            title=f"{config['data']}: {'-'.join(map(str, model.sizes))} decision boundary")
     if mode == "jsonl":
         print(json.dumps(summary), flush=True)
     else:
@@ -239,4 +260,8 @@ def run_train(args) -> int:
             print(f"saved checkpoint to {args.save}")
         if args.plot:
             print(f"wrote learning curve to {args.plot}")
+        if args.plot_stats:
+            print(f"wrote layer statistics to {args.plot_stats}")
+        if args.plot_boundary:
+            print(f"wrote decision boundary to {args.plot_boundary}")
     return 0

@@ -1,0 +1,592 @@
+"""A step-by-step trace of backprop: every layer's forward and backward numbers, by hand and by autodiff.
+
+The second article prints every ``Z``, ``A``, ``dZ``, ``dW`` and ``db`` of its
+small network for one input.  :func:`trace_backprop` prints the same for any
+funcnet network, and computes every number twice:
+
+* **manual**: the hand-written fold of :mod:`funcnet.backprop`, written out
+  as a loop so that it can record what passes between the layers.  Forward,
+  ``Y⁽ˡ⁾, cacheˡ = f_l.forward(θ_l, Y⁽ˡ⁻¹⁾, keyˡ)``; then, from the output
+  gradient ``dZ = δ / m`` (:func:`funcnet.backprop.output_gradient`),
+  ``dθ_l, dY⁽ˡ⁻¹⁾ = f_l.backward(θ_l, cacheˡ, dY⁽ˡ⁾)`` for ``l = L … 1``,
+  and ``dW += λ W`` (:func:`funcnet.backprop.add_l2_gradient`).  These are
+  the calls that ``model.manual_grad`` makes, in the same order, with the
+  same keys (:func:`funcnet.backprop.layer_keys`); nothing is re-derived.
+  A dense layer computes ``g(X W + b)`` in one call, so its ``Z`` and ``dZ``
+  are not passed between layers: the trace gets ``Z`` from the linear part
+  of the same layer (``fn.dense(units)``, the same products), and the
+  hand-written ``dZ = dA ⊙ g'(Z)`` from the layer's activation's ``backward``.
+* **autodiff**: ``jax.grad`` of the model's loss, run through the same
+  forward with a zero perturbation ``ε`` added to every intermediate
+  (``Z + ε_Z``, ``A + ε_A`` for a dense layer, ``Y + ε_Y`` for the others).
+  Since ``∂L/∂ε = ∂L/∂(what ε was added to)``, one ``jax.value_and_grad``
+  over ``(params, x, ε)`` gives every ``dA``, ``dZ``, ``dY``, ``dX`` and
+  parameter gradient at once, as JAX's VJPs of the forward.  Here a dense
+  layer's ``Z = X W + b`` is written batch-first and ``A = g(Z)``; every
+  other layer runs its own ``forward``.
+
+When a hand-written ``backward`` (or an activation's ``g'``) is wrong, the two
+columns part at the first quantity it computes, and every quantity after it
+inherits the difference: :meth:`BackpropTrace.first_difference` names it.
+
+For a dense layer ``l`` with input ``X`` (the previous layer's output, ``m`` rows):
+
+    Z = X W + b          (m, n)        A = g(Z)             (m, n)
+    dA = ∂L/∂A           (m, n)        dZ = dA ⊙ g'(Z)      (m, n)
+    dW = Xᵀ dZ + λ W     (n_in, n)     db = Σ_rows dZ       (n,)
+    dX = dZ Wᵀ           (m, n_in)
+
+and at the output, ``dA = δ / m`` with ``δ_i = ∂ℓ_i/∂A_i`` (``δ · w / Σw``
+with sample weights): the ``1/m`` is applied once there, so ``dW`` and
+``db`` are the exact gradients of the mean loss (the second article sums
+``dW`` over the batch but averages ``db``; see :mod:`funcnet.backprop`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funcnet import backprop, checks
+from funcnet.activations import Activation, get_activation
+from funcnet.gradcheck import leaf_difference
+from funcnet.layers import dense
+
+Array = jax.Array
+
+__all__ = ["BackpropTrace", "LayerTrace", "TracedQuantity", "trace_backprop", "worked_example_network"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TracedQuantity:
+    """One number of the trace (an array), computed by hand and by autodiff.
+
+    Attributes:
+      name: the quantity within its layer: ``"Z"``, ``"A"``, ``"dA"``,
+        ``"dZ"``, ``"dW"``, ``"db"``, ``"dX"``; ``"Y"``, ``"dY"`` and
+        ``"d<leaf>"`` for other layers; ``"loss"`` (and ``"prediction"``
+        for a non-identity output activation) on the last layer.
+      label: the name as printed, with the layer's number: ``"dW2"``.
+      equation: how it is computed, e.g. ``"dZ1 = dA1 ⊙ relu'(Z1)"``.
+      phase: ``"forward"``, ``"loss"`` or ``"backward"``.
+      manual: the hand-written fold's value (NumPy).
+      autodiff: the value by ``jax.grad`` of the perturbed forward (NumPy).
+      shape: the arrays' shape.
+      max_abs: ``max|manual − autodiff|``.
+      max_rel: ``max_abs / max(max|manual|, max|autodiff|, tiny)``, as
+        :func:`funcnet.compare_grad_trees` measures it.
+    """
+
+    name: str
+    label: str
+    equation: str
+    phase: str
+    manual: np.ndarray
+    autodiff: np.ndarray
+    shape: tuple
+    max_abs: float
+    max_rel: float
+
+    def as_dict(self) -> dict:
+        """The fields as a plain dict (arrays stay NumPy)."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerTrace:
+    """The traced quantities of one layer, forward ones first.
+
+    Attributes:
+      index: the layer's position in ``model.layers`` and ``params`` (from 0);
+        it is printed as ``layer index + 1``, the articles' numbering.
+      kind: the layer's name: ``"dense"``, ``"dropout"``, ... or your own.
+      description: e.g. ``"dense(2, relu)"``.
+      quantities: the :class:`TracedQuantity` values, in the order computed.
+
+    ``layer_trace["dW"]`` is the quantity named ``dW``.
+    """
+
+    index: int
+    kind: str
+    description: str
+    quantities: tuple
+
+    def __getitem__(self, name: str) -> TracedQuantity:
+        for quantity in self.quantities:
+            if quantity.name == name:
+                return quantity
+        raise KeyError(f"layer {self.index + 1} ({self.description}) has no quantity {name!r}; it has "
+                       f"{', '.join(q.name for q in self.quantities)}")
+
+    def names(self) -> tuple:
+        """The names of the quantities, in order."""
+        return tuple(quantity.name for quantity in self.quantities)
+
+    def as_dict(self) -> dict:
+        """``{"index", "kind", "description", "quantities": {name: quantity.as_dict()}}``."""
+        return {"index": self.index, "kind": self.kind, "description": self.description,
+                "quantities": {quantity.name: quantity.as_dict() for quantity in self.quantities}}
+
+
+@dataclasses.dataclass(frozen=True)
+class BackpropTrace:
+    """What :func:`trace_backprop` returns: one :class:`LayerTrace` per layer, and the loss.
+
+    Attributes:
+      layers: the :class:`LayerTrace` of every layer, first to last.
+      loss: the loss by the hand-written fold (the value ``model.manual_grad`` returns).
+      model_description: ``model.describe()``.
+      dtype: the dtype the trace ran in.
+
+    ``str(trace)`` is :meth:`format` with its defaults.
+    """
+
+    layers: tuple
+    loss: float
+    model_description: str
+    dtype: str
+
+    @property
+    def max_difference(self) -> float:
+        """The largest ``max_rel`` over every quantity of every layer (0 when all agree exactly)."""
+        return max(quantity.max_rel for layer in self.layers for quantity in layer.quantities)
+
+    def first_difference(self, tolerance: float = 1e-8):
+        """Where the hand-written backprop first departs from autodiff, in the order it computes.
+
+        The forward quantities layer by layer, the loss, then the backward
+        ones from the output down: the first whose ``max_rel`` exceeds
+        ``tolerance`` (the default suits float64; use ~1e-4 in float32) is
+        where a wrong ``backward`` or ``g'`` is; everything after it
+        inherits the difference.
+
+        Returns:
+          ``(layer_trace, quantity)``, or ``None`` when the columns agree everywhere.
+        """
+        for layer, quantity in self._in_computation_order():
+            if not quantity.max_rel <= tolerance:  # NaN counts as a difference
+                return layer, quantity
+        return None
+
+    def _in_computation_order(self):
+        for phase, layers in (("forward", self.layers), ("loss", self.layers[-1:]),
+                              ("backward", tuple(reversed(self.layers)))):
+            for layer in layers:
+                for quantity in layer.quantities:
+                    if quantity.phase == phase:
+                        yield layer, quantity
+
+    @property
+    def output_delta(self) -> TracedQuantity:
+        """The output gradient ``δ / m``: the last layer's ``dA`` (or ``dY``)."""
+        last = self.layers[-1]
+        return last["dA"] if last.kind == "dense" else last["dY"]
+
+    def as_dict(self) -> dict:
+        """Plain data for code: ``{"loss", "max_difference", "model", "dtype", "layers": [...]}``."""
+        return {"loss": self.loss, "max_difference": self.max_difference, "model": self.model_description,
+                "dtype": self.dtype, "layers": [layer.as_dict() for layer in self.layers]}
+
+    def format(self, precision: int = 4, max_rows: int = 5) -> str:
+        """The trace as text, step by step as the second article prints it.
+
+        First the forward pass layer by layer, then the loss, then the
+        backward pass from the output down.  Each quantity gets its equation,
+        its shape, its numbers (the manual column; the first ``max_rows``
+        rows, ``precision`` digits after the point) and ``Δ``, its largest
+        difference from the autodiff column (absolute, and relative to the
+        quantity's scale).
+
+        Args:
+          precision: digits after the decimal point.
+          max_rows: rows of each array to show (the rest are counted).
+        """
+        if precision < 0 or max_rows < 1:
+            raise ValueError(f"`precision` must be >= 0 and `max_rows` >= 1, got {precision} and {max_rows}")
+        rows = self.layers[0]["dX"].shape[0]
+        lines = [f"Backprop trace of {self.model_description}: {rows} row{'s' if rows > 1 else ''}, {self.dtype}",
+                 "numbers: the hand-written backprop; manual − autodiff: its largest difference from jax.grad"]
+        lines.append("\nForward")
+        for layer in self.layers:
+            lines.append(f"  layer {layer.index + 1} · {layer.description}")
+            lines += _format_quantities(layer, ("forward",), precision, max_rows)
+        lines.append("\nLoss")
+        lines += _format_quantities(self.layers[-1], ("loss",), precision, max_rows)
+        lines.append("\nBackward")
+        for layer in reversed(self.layers):
+            lines.append(f"  layer {layer.index + 1} · {layer.description}")
+            lines += _format_quantities(layer, ("backward",), precision, max_rows,
+                                        skip_incoming=layer is not self.layers[-1])
+        lines.append(f"\nlargest relative difference, manual vs autodiff: {self.max_difference:.1e}")
+        first = self.first_difference()
+        if first is not None:
+            layer, quantity = first
+            lines.append(f"first above 1e-8, in the order of computation: {quantity.label} in layer "
+                         f"{layer.index + 1} · {layer.description} ({quantity.equation})")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def _format_quantities(layer, phases, precision, max_rows, skip_incoming=False) -> list:
+    lines = []
+    for quantity in layer.quantities:
+        if quantity.phase not in phases:
+            continue
+        if skip_incoming and quantity.name in ("dA", "dY"):
+            lines.append(f"    {quantity.label}: from layer {layer.index + 2}, above")
+            continue
+        lines.append(f"    {quantity.equation}")
+        lines.append(f"      shape {quantity.shape} · manual − autodiff: {quantity.max_abs:.1e} "
+                     f"(relative {quantity.max_rel:.1e})")
+        lines += ["      " + line for line in _format_array(quantity.manual, precision, max_rows)]
+    return lines
+
+
+def _format_array(values: np.ndarray, precision: int, max_rows: int) -> list:
+    values = np.asarray(values)
+    hidden = 0
+    if values.ndim >= 2 and values.shape[0] > max_rows:
+        values, hidden = values[:max_rows], values.shape[0] - max_rows
+    text = np.array2string(values, precision=precision, suppress_small=True, floatmode="maxprec")
+    lines = text.splitlines()
+    if hidden:
+        lines.append(f"... {hidden} more row{'s' if hidden > 1 else ''}")
+    return lines
+
+
+# ----------------------------------------------------------------------------- the trace
+def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTrace:
+    """Every layer's forward and backward quantities, by hand-written backprop and by ``jax.grad``.
+
+    For a dense layer ``l`` (input ``X``, ``m`` rows, ``n`` units; ``λ = model.l2``):
+
+        Z = X W + b   (m, n)      A = g(Z)         (m, n)
+        dA = ∂L/∂A    (m, n)      dZ = dA ⊙ g'(Z)  (m, n)
+        dW = Xᵀ dZ + λ W          db = Σ_rows dZ   dX = dZ Wᵀ   (m, n_in)
+
+    for any other layer ``Y = f(X)``, ``dY = ∂L/∂Y``, each parameter leaf's
+    gradient and ``dX``; at the output ``dA = δ / m`` (``δ ⊙ w / Σw`` with
+    ``weights``) with ``δ_i = ∂ℓ_i/∂A_i``, and the loss
+    ``L = (1/m) Σ ℓ_i + (λ/2) Σ ‖W‖²``.  The manual column is the
+    hand-written fold (each layer's ``backward``, in reverse), the autodiff
+    column ``jax.grad`` with respect to zero perturbations added to every
+    ``Z``, ``A`` and ``Y``; see :mod:`funcnet.trace`.  Run it in float64
+    (``jax.config.update("jax_enable_x64", True)`` and float64 params and
+    ``x``) for the two columns to agree to ~1e-15; in float32 they agree to ~1e-6.
+
+    A dense layer with your own activation (:func:`funcnet.activation`)
+    keeps that activation inside the layer only; the trace then applies
+    the layer itself to the identity matrix (``X = I_m``, ``W = Z``,
+    ``b = 0``, which gives ``g(Z)`` exactly, and ``dW = dZ``), an ``m × m``
+    array: trace a few rows.
+
+    Args:
+      model: a :class:`funcnet.Network`.
+      params: its params, one dict per layer.
+      x: inputs ``(m, n_in)``; a handful of rows reads best.
+      y: targets ``(m, k)`` (integer classes ``(m,)`` for cross-entropy).
+      weights: optional per-sample weights ``(m,)``.
+      key: a ``jax.random`` key for dropout; required when the model has
+        dropout, and both columns see the same masks.
+
+    Returns:
+      a :class:`BackpropTrace`; ``print(trace)`` shows it step by step and
+      ``trace.as_dict()`` gives plain data.
+
+    Example:
+      >>> model, params, x, y = worked_example_network()
+      >>> trace = trace_backprop(model, params, x, y)
+      >>> trace.layers[1]["A"].manual.ravel().round(6).tolist()
+      [8.92, 12.04, 4.0, 4.0, 4.864]
+      >>> trace.layers[1]["dW"].equation
+      'dW2 = A1ᵀ dZ2'
+      >>> trace.max_difference < 1e-12
+      True
+    """
+    checks.check_params(model, params)
+    checks.check_inputs(model, x)
+    checks.check_targets(model, x, y)
+    checks.check_weights(x, weights)
+    if model.needs_key and key is None:
+        raise ValueError("this model has dropout, so trace_backprop (training mode) needs `key=`, e.g. "
+                         "trace_backprop(model, params, x, y, key=jax.random.key(0))")
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(jax.tree.leaves(params)[0].dtype if jax.tree.leaves(params) else jnp.float32)
+    manual, autodiff = _both_sides(model, params, x, y, weights, backprop.layer_keys(model.layers, key))
+    activations = _dense_activations(model, x.shape[0], x.dtype)
+    layers = [_layer_trace(model, index, manual, autodiff, activations[index], key, weights)
+              for index in range(len(model.layers))]
+    return BackpropTrace(tuple(layers), float(manual["loss"]), model.describe(), str(manual["loss"].dtype))
+
+
+@functools.partial(jax.jit, static_argnums=0)  # one compiled program per model and shapes, not op by op
+def _both_sides(model, params, x, y, weights, keys):
+    activations = _dense_activations(model, x.shape[0], x.dtype)
+    manual = _manual_side(model, params, x, y, weights, keys, activations)
+    return manual, _autodiff_side(model, params, x, y, weights, keys, activations, manual)
+
+
+def _dense_activations(model, rows: int, dtype) -> list:
+    """The activation of every dense layer (see :func:`_dense_activation`), ``None`` for other layers."""
+    return [_dense_activation(layer, rows, dtype) if layer.name == "dense" else None for layer in model.layers]
+
+
+def _manual_side(model, params, x, y, weights, keys, activations) -> dict:
+    """The hand-written fold, recording each layer's input, output, incoming gradient and VJP."""
+    inputs, outputs, caches = [], [], []
+    for layer, layer_params, layer_key in zip(model.layers, params, keys):
+        output, cache = layer.forward(layer_params, x, layer_key)
+        inputs.append(x)
+        outputs.append(output)
+        caches.append(cache)
+        x = output
+    loss = backprop.weighted_mean(model.loss_fn.per_sample(x, y, model.output_fn), weights)
+    if model.l2:
+        loss = loss + backprop.l2_penalty(params, model.l2)
+    count = len(model.layers)
+    incoming, grads, input_grads = [None] * count, [None] * count, [None] * count
+    upstream = backprop.output_gradient(model, x, y, weights)
+    for index in reversed(range(len(model.layers))):
+        incoming[index] = upstream
+        grads[index], upstream = model.layers[index].backward(params[index], caches[index], upstream)
+        input_grads[index] = upstream
+    if model.l2:
+        grads = backprop.add_l2_gradient(grads, params, model.l2)
+    linear, pre_activation_grads = [None] * count, [None] * count
+    for index, (layer, act) in enumerate(zip(model.layers, activations)):
+        if act is not None:  # Z by the layer's own linear products, dZ by its activation's hand-written VJP
+            config = dict(layer.config)
+            linear_part = dense(config["units"], bias=config["bias"])
+            linear[index] = linear_part.forward(params[index], inputs[index], None)[0]
+            pre_activation_grads[index] = act.backward(linear[index], incoming[index])
+    return {"loss": loss, "inputs": inputs, "outputs": outputs, "incoming": incoming, "grads": grads,
+            "input_grads": input_grads, "Z": linear, "dZ": pre_activation_grads,
+            "prediction": model.output_fn.apply(x)}
+
+
+def _autodiff_side(model, params, x, y, weights, keys, activations, manual) -> dict:
+    """``jax.value_and_grad`` of the loss with zero perturbations added to every ``Z``, ``A`` and ``Y``."""
+
+    def perturbed_loss(params, x, perturbations):
+        values = []
+        for layer, layer_params, layer_key, act, epsilon in zip(model.layers, params, keys, activations,
+                                                                perturbations):
+            if act is not None:
+                z = x @ layer_params["W"]                                     # Z = X W + b, batch-first
+                z = (z + layer_params["b"] if "b" in layer_params else z) + epsilon["Z"]
+                x = act.apply(z) + epsilon["A"]                               # A = g(Z)
+                values.append({"Z": z, "A": x})
+            else:
+                x = layer.forward(layer_params, x, layer_key)[0] + epsilon["Y"]
+                values.append({"Y": x})
+        value = backprop.weighted_mean(model.loss_fn.per_sample(x, y, model.output_fn), weights)
+        if model.l2:
+            value = value + backprop.l2_penalty(params, model.l2)
+        return value, (values, model.output_fn.apply(x))
+
+    zeros = [{"Z": jnp.zeros_like(manual["Z"][index]), "A": jnp.zeros_like(manual["outputs"][index])}
+             if act is not None else {"Y": jnp.zeros_like(manual["outputs"][index])}
+             for index, act in enumerate(activations)]
+    (loss, (values, prediction)), (grads, input_grad, perturbation_grads) = jax.value_and_grad(
+        perturbed_loss, argnums=(0, 1, 2), has_aux=True)(params, x, zeros)
+    return {"loss": loss, "values": values, "prediction": prediction, "grads": grads, "input_grad": input_grad,
+            "perturbation_grads": perturbation_grads}
+
+
+def _dense_activation(layer, rows: int, dtype) -> Activation:
+    """The activation ``g`` inside a dense layer, as an :class:`Activation`.
+
+    A built-in one is rebuilt from the layer's config.  Your own cannot be
+    (only its name is kept), so it is read off the layer itself: with
+    ``X = I_m``, ``W = Z`` and ``b = 0`` the layer computes ``g(I Z) = g(Z)``
+    exactly, and its hand-written backward returns ``dW = Iᵀ dZ = dZ``.
+    """
+    config = dict(layer.config)
+    if layer.builtin:
+        parameter = config.get("activation_parameter")
+        if parameter is None:
+            return get_activation(config["activation"])
+        return get_activation(config["activation"], negative_slope=parameter, alpha=parameter)
+    identity = jnp.eye(rows, dtype=dtype)
+
+    def params_for(z):
+        return {"W": z, "b": jnp.zeros(z.shape[1], z.dtype)} if config["bias"] else {"W": z}
+
+    def apply(z):
+        return layer.forward(params_for(z), identity, None)[0]
+
+    def backward(z, upstream):
+        _, cache = layer.forward(params_for(z), identity, None)
+        return layer.backward(params_for(z), cache, upstream)[0]["W"]
+
+    return Activation(config["activation"], apply, None, backward, builtin=False)
+
+
+# ----------------------------------------------------------------------------- the records
+def _quantity(name, label, equation, phase, manual, autodiff) -> TracedQuantity:
+    manual, autodiff = np.asarray(manual), np.asarray(autodiff)
+    max_abs, max_rel = leaf_difference(manual, autodiff)
+    return TracedQuantity(name, label, equation, phase, manual, autodiff, tuple(manual.shape), max_abs, max_rel)
+
+
+def _output_name(model, index) -> str:
+    """The printed name of layer ``index``'s output: ``A2`` for dense, ``Y3`` otherwise, ``X`` before layer 1."""
+    if index < 0:
+        return "X"
+    return f"{_prefix(model.layers[index])}{index + 1}"
+
+
+def _describe(layer, act) -> str:
+    config = dict(layer.config)
+    if layer.name == "dense":
+        inside = f"{config['units']}" + ("" if act.name == "identity" else f", {act.name}")
+        return f"dense({inside}{'' if config['bias'] else ', no bias'})"
+    if layer.name == "activation":
+        return f"activation({config['activation']})"
+    if layer.name == "dropout":
+        return f"dropout({config['rate']:g})"
+    if layer.name == "layer_norm":
+        return f"layer_norm(ε={config['epsilon']:g})"
+    return f"{layer.name} (your own layer)"
+
+
+_DELTAS = {  # δ_i = ∂ℓ_i/∂Z_i for the built-in losses with their usual outputs; {z}: the output's name
+    ("mse", "identity"): "2 ({z}_i − y_i){per_k}",
+    ("mae", "identity"): "sign({z}_i − y_i){per_k}",
+    ("huber", "identity"): "clip({z}_i − y_i, −δ_H, δ_H){per_k}",
+    ("logloss", "sigmoid"): "(σ({z}_i) − y_i){per_k}",
+    ("cross_entropy", "softmax"): "softmax({z}_i) − y_i (one-hot)",
+}
+
+
+def _loss_equations(model, name, weights) -> tuple:
+    """The loss's and the output delta's equations, for the last layer's output ``name``."""
+    mean = "Σ_i w_i ℓ_i / Σ_i w_i" if weights is not None else "(1/m) Σ_i ℓ_i"
+    output = model.output_fn.name
+    loss = (f"L = {mean}{' + (λ/2) Σ ‖W‖²' if model.l2 else ''},   ℓ_i = {model.loss_fn.name}"
+            f"({name}_i{'' if output == 'identity' else f' → {output}'}, y_i)")
+    generic = "∂ℓ_i/∂{z}_i"
+    delta = _DELTAS.get((model.loss_fn.name, output), generic) if model.loss_fn.builtin else generic
+    delta = delta.format(z=name, per_k="" if model.n_out == 1 else " / k")
+    scale = "δ ⊙ w / Σw" if weights is not None else "δ / m"
+    return loss, f"d{name} = {scale},   δ_i = {delta}   (output gradient)"
+
+
+def _layer_trace(model, index, manual, autodiff, act, key, weights) -> LayerTrace:
+    layer, number, last = model.layers[index], index + 1, index == len(model.layers) - 1
+    source, output = _output_name(model, index - 1), _output_name(model, index)
+    perturbation_grads = autodiff["perturbation_grads"]
+    below = model.layers[index - 1] if index else None  # dX is ∂L/∂(the perturbation of the layer below's output)
+    input_grad = autodiff["input_grad"] if below is None else perturbation_grads[index - 1][_prefix(below)]
+    l2 = model.l2 != 0
+    config = dict(layer.config)
+    quantities = []
+
+    def add(name, label, equation, phase, manual_value, autodiff_value):
+        quantities.append(_quantity(name, label, equation, phase, manual_value, autodiff_value))
+
+    loss_equation, delta_equation = _loss_equations(model, output, weights)
+    incoming_equation = delta_equation if last else f"d{output} = ∂L/∂{output}, from layer {number + 1}"
+    if act is not None:
+        bias = " + b{0}".format(number) if config["bias"] else ""
+        add("Z", f"Z{number}", f"Z{number} = {source} W{number}{bias}", "forward",
+            manual["Z"][index], autodiff["values"][index]["Z"])
+        add("A", output, f"{output} = {act.name}(Z{number})", "forward",
+            manual["outputs"][index], autodiff["values"][index]["A"])
+    else:
+        add("Y", output, f"{output} = {_forward_equation(layer, config, source, number, key)}", "forward",
+            manual["outputs"][index], autodiff["values"][index]["Y"])
+    if last:
+        add("loss", "L", loss_equation, "loss", manual["loss"], autodiff["loss"])
+        if model.output_fn.name != "identity":
+            add("prediction", "ŷ", f"ŷ = {model.output_fn.name}({output})", "loss",
+                manual["prediction"], autodiff["prediction"])
+    incoming_name = "dA" if act is not None else "dY"
+    add(incoming_name, f"d{output}", incoming_equation, "backward",
+        manual["incoming"][index], perturbation_grads[index][incoming_name[1:]])
+    if act is not None:
+        add("dZ", f"dZ{number}", f"dZ{number} = d{output} ⊙ {act.name}'(Z{number})", "backward",
+            manual["dZ"][index], perturbation_grads[index]["Z"])
+    for leaf in manual["grads"][index]:
+        add(f"d{leaf}", f"d{leaf}{number}", _leaf_equation(layer, config, leaf, source, number, l2), "backward",
+            manual["grads"][index][leaf], autodiff["grads"][index][leaf])
+    add("dX", f"d{source}", _input_equation(layer, config, source, output, number, act, key), "backward",
+        manual["input_grads"][index], input_grad)
+    return LayerTrace(index, layer.name, _describe(layer, act), tuple(quantities))
+
+
+def _forward_equation(layer, config, source, number, key) -> str:
+    if layer.name == "activation":
+        return f"{config['activation']}({source})"
+    if layer.name == "dropout":
+        if key is None or config["rate"] == 0.0:
+            return f"{source}   (dropout off)"
+        keep = 1.0 - config["rate"]
+        return f"M{number} ⊙ {source} / {keep:g},   M{number} ~ Bernoulli({keep:g}) from the key"
+    if layer.name == "layer_norm":
+        return f"γ{number} ⊙ ({source} − μ) / √(σ² + ε) + β{number},   μ, σ² per row"
+    return f"{layer.name}({source})"
+
+
+def _leaf_equation(layer, config, leaf, source, number, l2) -> str:
+    penalty = f" + λ {leaf}{number}" if l2 and leaf == "W" else ""
+    output = _prefix(layer) + str(number)
+    if layer.name == "dense":
+        if leaf == "W":
+            return f"dW{number} = {source}ᵀ dZ{number}{penalty}"
+        return f"db{number} = Σ_rows dZ{number}"
+    if layer.name == "layer_norm":
+        if leaf == "scale":
+            return f"dγ{number} = Σ_rows d{output} ⊙ X̂,   X̂ = ({source} − μ) / √(σ² + ε)"
+        return f"dβ{number} = Σ_rows d{output}"
+    return f"d{leaf}{number} = ∂L/∂{leaf}{number}   ({layer.name}'s backward){penalty}"
+
+
+def _prefix(layer) -> str:
+    """A layer's output letter, also the key of its output perturbation: ``A`` for dense, else ``Y``."""
+    return "A" if layer.name == "dense" else "Y"
+
+
+def _input_equation(layer, config, source, output, number, act, key) -> str:
+    if act is not None:
+        return f"d{source} = dZ{number} W{number}ᵀ"
+    if layer.name == "activation":
+        return f"d{source} = d{output} ⊙ {config['activation']}'({source})"
+    if layer.name == "dropout":
+        if key is None or config["rate"] == 0.0:
+            return f"d{source} = d{output}"
+        return f"d{source} = M{number} ⊙ d{output} / {1.0 - config['rate']:g}"
+    if layer.name == "layer_norm":
+        return (f"d{source} = (dX̂ − mean(dX̂) − X̂ ⊙ mean(dX̂ ⊙ X̂)) / √(σ² + ε),   "
+                f"dX̂ = d{output} ⊙ γ{number}")
+    return f"d{source} = ∂L/∂{source}   ({layer.name}'s backward)"
+
+
+# ----------------------------------------------------------------------------- the article's network
+def worked_example_network(dtype=jnp.float64):
+    """The second article's worked example: ``(model, params, x, y)``.
+
+    A 1-2-1 network, ReLU hidden layer, identity output, mean squared error,
+    five samples (``examples/worked_example.py`` walks through it)::
+
+        x = [10, 20, −20, −40, −3]ᵀ (5, 1)      y = [9, 13, 5, −2, −1]ᵀ (5, 1)
+        W1 = [[.73, .2]] (1, 2)   b1 = [4, 2]   W2 = [[.4], [.1]] (2, 1)   b2 = [4]
+
+    Its output is ``[8.92, 12.04, 4, 4, 4.864]``.  Float64 needs
+    ``jax.config.update("jax_enable_x64", True)``.
+    """
+    from funcnet.model import mlp
+
+    model = mlp([1, 2, 1], hidden="relu", output="identity", loss="mse")
+    x = jnp.array([[10.0], [20.0], [-20.0], [-40.0], [-3.0]], dtype)
+    y = jnp.array([[9.0], [13.0], [5.0], [-2.0], [-1.0]], dtype)
+    params = [{"W": jnp.array([[0.73, 0.2]], dtype), "b": jnp.array([4.0, 2.0], dtype)},
+              {"W": jnp.array([[0.4], [0.1]], dtype), "b": jnp.array([4.0], dtype)}]
+    return model, params, x, y
