@@ -21,7 +21,7 @@ Writes benchmarks/results/layers.json.
 
 import argparse
 
-from harness import add_results_dir_argument, machine, run_rounds, save_report, span, training_rows
+from harness import add_results_dir_argument, compare_variants, machine, run_rounds, save_report, training_rows
 
 MODELS = ["mlp", "dropout", "layer_norm"]
 MODES = ["manual", "autodiff"]
@@ -46,31 +46,11 @@ def main():
 
     print(f"\n== {'-'.join(map(str, sizes))}, {training_rows(args.rows):,} training rows, batch 64, Adam 1e-3, "
           f"{args.epochs} epochs, {args.repeats} rounds; steady s/epoch (CPU s/epoch) ==")
-    header = f"{'model':<11} {'grad':<9} " + " ".join(f"{'round ' + str(i + 1):>17}" for i in range(args.repeats))
-    print(header)
-    summary = {}
-    for model in models:
-        for mode in MODES:
-            cells = []
-            for round_ in rounds:
-                row = round_[f"{model}/{mode}"]
-                cells.append("skipped" if "skipped" in row else
-                             f"{row['steady_epoch_s']:.4f} ({row['steady_epoch_cpu_s']:.4f})")
-            print(f"{model:<11} {mode:<9} " + " ".join(f"{cell:>17}" for cell in cells))
-        wall, cpu = [], []
-        for round_ in rounds:
-            manual, autodiff = round_[f"{model}/manual"], round_[f"{model}/autodiff"]
-            if "steady_epoch_s" in manual and "steady_epoch_s" in autodiff:
-                wall.append(manual["steady_epoch_s"] / autodiff["steady_epoch_s"])
-                cpu.append(manual["steady_epoch_cpu_s"] / autodiff["steady_epoch_cpu_s"])
-        summary[model] = {"manual_over_autodiff": wall, "manual_over_autodiff_cpu": cpu,
-                          "target": TARGET, "met_every_round": bool(wall) and max(wall) <= TARGET}
-    print(f"\nmanual / autodiff per round (target ≤ {TARGET:.2f})")
-    for model, entry in summary.items():
-        wall, cpu = entry["manual_over_autodiff"], entry["manual_over_autodiff_cpu"]
-        if wall:
-            print(f"  {model:<11} wall " + " ".join(f"{v:.2f}" for v in wall) + f"  range {span(wall)}"
-                  f"   CPU " + " ".join(f"{v:.2f}" for v in cpu) + f"  range {span(cpu)}")
+    ratios = compare_variants(rounds, models, MODES, "manual", "autodiff")
+    summary = {model: {"manual_over_autodiff": r["ratio"], "manual_over_autodiff_cpu": r["ratio_cpu"],
+                       "target": TARGET, "met_every_round": bool(r["ratio"]) and max(r["ratio"]) <= TARGET}
+               for model, r in ratios.items()}
+    print(f"target: manual / autodiff ≤ {TARGET:.2f} in every round")
     report = {"sizes": sizes, "epochs": args.epochs, "models": models, "train_rows": training_rows(args.rows),
               "rounds": rounds, "summary": summary, "machine": machine()}
     save_report("layers", report, args.results_dir)
