@@ -43,6 +43,8 @@ How this maps to the articles:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -59,13 +61,20 @@ def layer_keys(layers, key) -> list:
             for index, layer in enumerate(layers)]
 
 
-def forward(layers, params, x: Array, key=None):
-    """Run ``x`` through every layer: ``(Z, caches)``, with ``Z`` the last layer's output ``(m, k)``."""
-    caches = []
+def forward_steps(layers, params, x: Array, key=None):
+    """Run ``x`` through every layer: ``([X⁽¹⁾ … X⁽ᴸ⁾], [cache¹ … cacheᴸ])``; ``X⁽ᴸ⁾ = Z`` is ``(m, k)``."""
+    outputs, caches = [], []
     for layer, layer_params, layer_key in zip(layers, params, layer_keys(layers, key)):
         x, cache = layer.forward(layer_params, x, layer_key)
+        outputs.append(x)
         caches.append(cache)
-    return x, caches
+    return outputs, caches
+
+
+def forward(layers, params, x: Array, key=None):
+    """``(Z, caches)``: the last layer's output ``(m, k)`` and every layer's cache."""
+    outputs, caches = forward_steps(layers, params, x, key)
+    return outputs[-1], caches
 
 
 def infer(layers, params, x: Array) -> Array:
@@ -75,17 +84,27 @@ def infer(layers, params, x: Array) -> Array:
     return x
 
 
-def backward(layers, params, caches, dz: Array) -> list:
+def backward_steps(layers, params, caches, dz: Array):
     """The reversed fold: each layer's hand-written ``backward`` from the output gradient ``dZ`` down.
 
     Returns:
-      gradients with the structure of ``params``.  The first layer's ``dX``
-      is computed and dropped (under ``jit``, XLA removes it).
+      ``(grads, incoming, input_grads)``: gradients with the structure of
+      ``params``; ``incoming[l] = dX⁽ˡ⁾``, the gradient arriving at layer ``l``
+      from above; ``input_grads[l] = dX⁽ˡ⁻¹⁾``, what layer ``l`` passes down
+      (the first layer's is computed and, under ``jit``, removed by XLA when unused).
     """
-    grads = [None] * len(layers)
-    for index in reversed(range(len(layers))):
+    count = len(layers)
+    grads, incoming, input_grads = [None] * count, [None] * count, [None] * count
+    for index in reversed(range(count)):
+        incoming[index] = dz
         grads[index], dz = layers[index].backward(params[index], caches[index], dz)
-    return grads
+        input_grads[index] = dz
+    return grads, incoming, input_grads
+
+
+def backward(layers, params, caches, dz: Array) -> list:
+    """The gradients of :func:`backward_steps`, with the structure of ``params``."""
+    return backward_steps(layers, params, caches, dz)[0]
 
 
 def weighted_mean(values: Array, weights: Array | None) -> Array:
@@ -119,6 +138,43 @@ def add_l2_gradient(grads, params, strength: float):
             for layer_grads, layer in zip(grads, params)]
 
 
+class ManualSteps(NamedTuple):
+    """Everything the hand-written backprop computes (``manual_value_and_grad`` keeps the first two).
+
+    Attributes:
+      value: the objective ``L`` (with the L2 term).
+      grads: ``∂L/∂θ``, the structure of ``params``.
+      outputs: ``X⁽ˡ⁾`` each layer returned; ``outputs[-1]`` is ``Z``.
+      caches: each layer's cache.
+      incoming: ``dX⁽ˡ⁾`` arriving at each layer (``incoming[-1] = dZ = δ / m``).
+      input_grads: ``dX⁽ˡ⁻¹⁾`` each layer passed down.
+    """
+
+    value: Array
+    grads: list
+    outputs: list
+    caches: list
+    incoming: list
+    input_grads: list
+
+
+def manual_steps(model, params, x: Array, y: Array, weights=None, key=None) -> ManualSteps:
+    """One forward fold, the loss, the output gradient, the reversed fold and the L2 gradient, kept step by step.
+
+    This is the one hand-written backprop; :func:`manual_value_and_grad` and
+    :func:`funcnet.trace_backprop` both run it.
+    """
+    outputs, caches = forward_steps(model.layers, params, x, key)
+    z_out = outputs[-1]
+    value = weighted_mean(model.loss_fn.per_sample(z_out, y, model.output_fn), weights)
+    grads, incoming, input_grads = backward_steps(model.layers, params, caches,
+                                                  output_gradient(model, z_out, y, weights))
+    if model.l2:
+        value = value + l2_penalty(params, model.l2)
+        grads = add_l2_gradient(grads, params, model.l2)
+    return ManualSteps(value, grads, outputs, caches, incoming, input_grads)
+
+
 def manual_value_and_grad(model, params, x: Array, y: Array, weights=None, key=None):
     """Mean loss and its gradient by hand-written backprop: one forward, one backward.
 
@@ -127,10 +183,5 @@ def manual_value_and_grad(model, params, x: Array, y: Array, weights=None, key=N
       equals ``jax.value_and_grad(model.loss)(params, x, y, weights, key=key)``
       up to rounding.
     """
-    z_out, caches = forward(model.layers, params, x, key)
-    value = weighted_mean(model.loss_fn.per_sample(z_out, y, model.output_fn), weights)
-    grads = backward(model.layers, params, caches, output_gradient(model, z_out, y, weights))
-    if model.l2:
-        value = value + l2_penalty(params, model.l2)
-        grads = add_l2_gradient(grads, params, model.l2)
-    return value, grads
+    steps = manual_steps(model, params, x, y, weights, key)
+    return steps.value, steps.grads

@@ -4,14 +4,12 @@ The second article prints every ``Z``, ``A``, ``dZ``, ``dW`` and ``db`` of its
 small network for one input.  :func:`trace_backprop` prints the same for any
 funcnet network, and computes every number twice:
 
-* **manual**: the hand-written fold of :mod:`funcnet.backprop`, written out
-  as a loop so that it can record what passes between the layers.  Forward,
-  ``Y⁽ˡ⁾, cacheˡ = f_l.forward(θ_l, Y⁽ˡ⁻¹⁾, keyˡ)``; then, from the output
-  gradient ``dZ = δ / m`` (:func:`funcnet.backprop.output_gradient`),
+* **manual**: the one hand-written backprop, :func:`funcnet.backprop.manual_steps`,
+  which ``model.manual_grad`` also runs and which keeps what passes between
+  the layers.  Forward, ``Y⁽ˡ⁾, cacheˡ = f_l.forward(θ_l, Y⁽ˡ⁻¹⁾, keyˡ)``;
+  then, from the output gradient ``dZ = δ / m``,
   ``dθ_l, dY⁽ˡ⁻¹⁾ = f_l.backward(θ_l, cacheˡ, dY⁽ˡ⁾)`` for ``l = L … 1``,
-  and ``dW += λ W`` (:func:`funcnet.backprop.add_l2_gradient`).  These are
-  the calls that ``model.manual_grad`` makes, in the same order, with the
-  same keys (:func:`funcnet.backprop.layer_keys`); nothing is re-derived.
+  and ``dW += λ W``; nothing is re-derived.
   A dense layer computes ``g(X W + b)`` in one call, so its ``Z`` and ``dZ``
   are not passed between layers: the trace gets ``Z`` from the linear part
   of the same layer (``fn.dense(units)``, the same products), and the
@@ -319,7 +317,7 @@ def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTr
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(jax.tree.leaves(params)[0].dtype if jax.tree.leaves(params) else jnp.float32)
-    manual, autodiff = _both_sides(model, params, x, y, weights, backprop.layer_keys(model.layers, key))
+    manual, autodiff = _both_sides(model, params, x, y, weights, key)
     activations = _dense_activations(model, x.shape[0], x.dtype)
     layers = [_layer_trace(model, index, manual, autodiff, activations[index], key, weights)
               for index in range(len(model.layers))]
@@ -327,9 +325,10 @@ def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTr
 
 
 @functools.partial(jax.jit, static_argnums=0)  # one compiled program per model and shapes, not op by op
-def _both_sides(model, params, x, y, weights, keys):
+def _both_sides(model, params, x, y, weights, key):
     activations = _dense_activations(model, x.shape[0], x.dtype)
-    manual = _manual_side(model, params, x, y, weights, keys, activations)
+    manual = _manual_side(model, params, x, y, weights, key, activations)
+    keys = backprop.layer_keys(model.layers, key)  # the keys manual_steps derives, for the same masks
     return manual, _autodiff_side(model, params, x, y, weights, keys, activations, manual)
 
 
@@ -338,27 +337,10 @@ def _dense_activations(model, rows: int, dtype) -> list:
     return [_dense_activation(layer, rows, dtype) if layer.name == "dense" else None for layer in model.layers]
 
 
-def _manual_side(model, params, x, y, weights, keys, activations) -> dict:
-    """The hand-written fold, recording each layer's input, output, incoming gradient and VJP."""
-    inputs, outputs, caches = [], [], []
-    for layer, layer_params, layer_key in zip(model.layers, params, keys):
-        output, cache = layer.forward(layer_params, x, layer_key)
-        inputs.append(x)
-        outputs.append(output)
-        caches.append(cache)
-        x = output
-    loss = backprop.weighted_mean(model.loss_fn.per_sample(x, y, model.output_fn), weights)
-    if model.l2:
-        loss = loss + backprop.l2_penalty(params, model.l2)
-    count = len(model.layers)
-    incoming, grads, input_grads = [None] * count, [None] * count, [None] * count
-    upstream = backprop.output_gradient(model, x, y, weights)
-    for index in reversed(range(len(model.layers))):
-        incoming[index] = upstream
-        grads[index], upstream = model.layers[index].backward(params[index], caches[index], upstream)
-        input_grads[index] = upstream
-    if model.l2:
-        grads = backprop.add_l2_gradient(grads, params, model.l2)
+def _manual_side(model, params, x, y, weights, key, activations) -> dict:
+    """The hand-written backprop (:func:`funcnet.backprop.manual_steps`), plus each dense layer's Z and dZ."""
+    steps = backprop.manual_steps(model, params, x, y, weights, key)
+    inputs, incoming, count = [x, *steps.outputs[:-1]], steps.incoming, len(model.layers)
     linear, pre_activation_grads = [None] * count, [None] * count
     for index, (layer, act) in enumerate(zip(model.layers, activations)):
         if act is not None:  # Z by the layer's own linear products, dZ by its activation's hand-written VJP
@@ -366,9 +348,9 @@ def _manual_side(model, params, x, y, weights, keys, activations) -> dict:
             linear_part = dense(config["units"], bias=config["bias"])
             linear[index] = linear_part.forward(params[index], inputs[index], None)[0]
             pre_activation_grads[index] = act.backward(linear[index], incoming[index])
-    return {"loss": loss, "inputs": inputs, "outputs": outputs, "incoming": incoming, "grads": grads,
-            "input_grads": input_grads, "Z": linear, "dZ": pre_activation_grads,
-            "prediction": model.output_fn.apply(x)}
+    return {"loss": steps.value, "inputs": inputs, "outputs": steps.outputs, "incoming": incoming,
+            "grads": steps.grads, "input_grads": steps.input_grads, "Z": linear, "dZ": pre_activation_grads,
+            "prediction": model.output_fn.apply(steps.outputs[-1])}
 
 
 def _autodiff_side(model, params, x, y, weights, keys, activations, manual) -> dict:
