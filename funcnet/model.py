@@ -22,7 +22,8 @@ import jax.numpy as jnp
 
 from funcnet import backprop, checks
 from funcnet.activations import Activation, get_activation
-from funcnet.layers import Layer, as_layer, dense, dropout
+from funcnet.layers import Layer, as_layer, dense
+from funcnet.layers import dropout as dropout_layer  # mlp's `dropout` argument is the rate
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
 
 Array = jax.Array
@@ -353,12 +354,10 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
     for width, act in zip(sizes[1:-1], activations):
         layers.append(dense(width, act))
         if rate:
-            layers.append(_dropout_layer(rate))
+            layers.append(dropout_layer(rate))
     # the last dense layer's initialiser follows the output activation, as for a hidden layer's
     layers.append(dense(sizes[-1], "identity", initializer=output_fn.initializer))
     model = Network(sizes[0], tuple(layers), output_fn, loss_fn, _check_l2(l2))
     _check_outputs(model.n_out, loss_fn)
     return model
 
-
-_dropout_layer = dropout

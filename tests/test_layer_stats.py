@@ -241,7 +241,9 @@ def test_cli_plot_stats_writes_the_png_and_jsonl_records_carry_layer_stats(tmp_p
     assert not any("layer_stats" in json.loads(line) for line in capsys.readouterr().out.splitlines())
 
 
-def test_cli_plot_stats_checks_its_folder_before_training(tmp_path, capsys):
-    argv = ["train", "--data", "xor", "--epochs", "1", "--no-cache", "--plot-stats", str(tmp_path / "no" / "s.png")]
+@pytest.mark.parametrize("flag", ["--plot-stats", "--plot-boundary"])
+def test_cli_plot_flags_check_their_folder_before_training(tmp_path, capsys, flag):
+    argv = ["train", "--data", "xor", "--epochs", "1", "--no-cache", flag, str(tmp_path / "no" / "s.png")]
     assert cli.main(argv) == cli.EXIT_BAD_INPUT
-    assert "--plot-stats: the folder of" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert f"{flag}: the folder of" in captured.err and "epoch 1/1" not in captured.out

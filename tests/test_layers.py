@@ -277,3 +277,56 @@ def test_a_loaded_float64_model_with_leaky_relu_and_elu_predicts_bit_identically
     loaded = fn.load(tmp_path / "model.npz")
     x = normal((64, 3))
     np.testing.assert_array_equal(loaded.model.forward(loaded.params, x), model.forward(params, x))
+
+
+def _layer_without_params(name):
+    return fn.layer(name, lambda key, n, dtype: {}, lambda p, x: (x, None), lambda p, c, dy: ({}, dy))
+
+
+@pytest.mark.parametrize("build, error, message", [
+    (lambda: fn.dense(0), ValueError, r"dense `units` must be a positive integer, got 0"),
+    (lambda: fn.dense(3.5), ValueError, r"dense `units` must be a positive integer, got 3.5"),
+    (lambda: fn.dense(3, initializer="lecun"), ValueError, r"dense `initializer` must be 'he' or 'glorot', got 'lecun'"),
+    (lambda: fn.dense(3, "softmax"), ValueError, r"dense: activation 'softmax' is not elementwise"),
+    (lambda: fn.layer_norm(0.0), ValueError, r"layer_norm `epsilon` must be positive, got 0.0"),
+    (lambda: _layer_without_params(""), ValueError, r"`name` must be a non-empty string, got ''"),
+    (lambda: fn.layer("noop", None, None, None), TypeError, r"layer 'noop': `init` must be a callable, got NoneType"),
+    (lambda: fn.activation("", jnp.tanh, jnp.tanh), ValueError, r"`name` must be a non-empty string, got ''"),
+    (lambda: fn.activation("tanh", jnp.tanh, jnp.tanh), ValueError, r"`name='tanh'` is a built-in activation"),
+    (lambda: fn.activation("mine", jnp.tanh, jnp.tanh, initializer="lecun"), ValueError,
+     r"`initializer` must be one of he, glorot, got 'lecun'"),
+    (lambda: fn.loss("", jnp.mean, jnp.mean), ValueError, r"`name` must be a non-empty string, got ''"),
+    (lambda: fn.loss("mse", jnp.mean, jnp.mean), ValueError, r"`name='mse'` is a built-in loss"),
+    (lambda: fn.sequential(3, []), ValueError, r"`layers` is empty; a network needs at least one layer"),
+    (lambda: fn.sequential(3, [fn.dense(2), 7]), TypeError,
+     r"`layers`: expected a layer \(fn.dense\(...\), fn.dropout\(...\), ...\) or an activation name, got int: 7"),
+    (lambda: fn.sequential(0, [fn.dense(2)]), ValueError, r"`n_in` must be a positive integer, got 0"),
+])
+def test_bad_layer_and_piece_arguments_are_rejected_by_name(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_a_checkpoint_naming_an_unknown_layer_kind_is_rejected():
+    from funcnet.layers import layer_from_config
+    with pytest.raises(ValueError, match=r"unknown layer kind 'conv'; funcnet builds dense, activation, dropout, "
+                                         r"layer_norm"):
+        layer_from_config("conv", {})
+
+
+@pytest.mark.parametrize("key, message", [
+    (1.7, r"`key` must be a jax.random key, got 1.7; make one with jax.random.key\(0\) and pass it as "
+          r"fit\(\.\.\., key=jax.random.key\(0\)\)"),
+    (None, r"`key` must be a jax.random key, got None"),
+    (np.zeros(3, np.uint32), r"`key` must be a jax.random key, got an array of uint32 and shape \(3,\)"),
+])
+def test_fit_rejects_anything_but_a_random_key_and_shows_how_to_make_one(key, message):
+    model = fn.mlp([2, 1])
+    with pytest.raises(ValueError, match=message):
+        fn.fit(model, model.init(jax.random.key(0)), optax.sgd(0.1), np.zeros((4, 2)), np.zeros((4, 1)),
+               epochs=1, key=key)
+
+
+def test_model_init_names_the_key_it_needs():
+    with pytest.raises(ValueError, match=r"`key` must be a jax.random key, got 0; .* model.init\(\.\.\., key="):
+        fn.mlp([2, 1]).init(0)

@@ -128,8 +128,9 @@ def run_train(args) -> int:
 
     if not args.no_cache:
         enable_compilation_cache()
-    if args.plot_stats and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot_stats))):
-        raise UserError(f"--plot-stats: the folder of {args.plot_stats!r} does not exist")
+    for flag, path in (("--plot-stats", args.plot_stats), ("--plot-boundary", args.plot_boundary)):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UserError(f"{flag}: the folder of {path!r} does not exist")
     if args.resume:
         saved = load_checkpoint(args.resume, "--resume: ")
         config = dict(saved.config)
