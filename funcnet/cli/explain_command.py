@@ -28,11 +28,19 @@ def check_explain_args(args) -> None:
 
 
 def run_explain(args) -> int:
-    """``funcnet explain``: trace one batch through a network and print every step; returns 0."""
+    """``funcnet explain``: trace one batch through a network and print every step; returns 0.
+
+    It runs inside ``jax.enable_x64(True)``, switched back afterwards.
+    """
     check_explain_args(args)
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(True):
+        return _explain(args)
+
+
+def _explain(args) -> int:
+    import jax
     import jax.numpy as jnp
 
     from funcnet.trace import trace_backprop

@@ -8,11 +8,18 @@ from funcnet.cli.checkpoints import load_checkpoint
 def run_gradcheck(args) -> int:
     """``funcnet gradcheck``: print the per-leaf table of max relative differences.
 
-    Returns 0 when manual backprop and ``jax.grad`` agree to 1e-8, else 1.
+    Returns 0 when manual backprop and ``jax.grad`` agree to 1e-8, else 1.  It runs
+    inside ``jax.enable_x64(True)``, which is switched back afterwards, so a
+    caller's float32 mode is left as it was.
     """
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(True):
+        return _gradcheck_table(args)
+
+
+def _gradcheck_table(args) -> int:
+    import jax
     import jax.numpy as jnp
     import numpy as np
 
