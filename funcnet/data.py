@@ -98,7 +98,7 @@ class Standardizer(NamedTuple):
 
     def apply(self, x: Array) -> Array:
         """Standardise ``x`` (batch, features) with the stored statistics."""
-        return (x - self.mean) / self.scale
+        return (x - self.mean[None, :]) / self.scale[None, :]
 
 
 def fit_standardizer(x: Array) -> Standardizer:
