@@ -1,4 +1,12 @@
-"""Test setup: float64 available everywhere (float32 tests ask for it explicitly)."""
+"""Test setup: JAX's strict settings, float32 by default, float64 only where a test asks.
+
+* ``jax_numpy_rank_promotion="raise"``: no implicit broadcasting between arrays of
+  different rank anywhere in the library or the tests.
+* x64 is **off** (JAX's default).  A test that needs float64 carries
+  ``@pytest.mark.x64`` (or a module sets ``pytestmark = pytest.mark.x64``); the
+  whole test, fixtures included, then runs inside ``jax.enable_x64(True)`` and
+  the mode is switched back afterwards, so it cannot leak into other tests.
+"""
 
 import os
 import sys
@@ -6,9 +14,55 @@ import sys
 import jax
 import pytest
 
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Run ``@pytest.mark.x64`` tests (setup, call and teardown) with float64 on; check nothing leaks."""
+    if item.get_closest_marker("x64") is not None:
+        with jax.enable_x64(True):
+            yield
+    else:
+        yield
+    assert not jax.config.jax_enable_x64, f"{item.nodeid} left jax_enable_x64 switched on"
+
+
+class CliResult:
+    """What one in-process ``funcnet`` command returned and printed."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli_run(tmp_path, capsys, monkeypatch):
+    """Run ``funcnet ARGS`` in this process (``funcnet.cli.main``) in ``tmp_path``.
+
+    Every command shares this process's compiled programs, which is what makes
+    the CLI tests cheap.  JAX's persistent compilation cache is left off (it is
+    global configuration); ``test_cli.py`` covers it through the console script.
+    ``--help`` and argparse errors exit through ``SystemExit``; its code is returned.
+    """
+    from funcnet import cli
+    from funcnet.cli import train_command
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_command, "enable_compilation_cache", lambda: None)
+
+    def run(*args, expect=0):
+        capsys.readouterr()
+        try:
+            code = cli.main([str(arg) for arg in args])
+        except SystemExit as exit_:
+            code = exit_.code
+        out, err = capsys.readouterr()
+        assert code == expect, out + err
+        return CliResult(code, out, err)
+
+    return run
 
 
 @pytest.fixture

@@ -1,4 +1,10 @@
-"""The `funcnet` console script, run for real in subprocesses."""
+"""The ``funcnet`` command.
+
+Commands run in this process through ``funcnet.cli.main(argv)`` (the ``cli_run``
+fixture in conftest), so they share compiled programs.  Real subprocesses remain
+only where the point is the process: the console script and ``python -m funcnet``
+(with its persistent compilation cache), Ctrl-C, and a kill.
+"""
 
 import json
 import os
@@ -23,7 +29,7 @@ def cli_env(tmp_path):
     return dict(os.environ, JAX_PLATFORMS="cpu", FUNCNET_CACHE_DIR=str(tmp_path / "cache"))
 
 
-def run(tmp_path, *args, expect=0, timeout=300):
+def run_console_script(tmp_path, *args, expect=0, timeout=300):
     completed = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=timeout,
                                env=cli_env(tmp_path), cwd=tmp_path)
     assert completed.returncode == expect, completed.stdout + completed.stderr
@@ -35,8 +41,8 @@ def write_csv(path, header, rows):
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["gradcheck"], ["explain"]])
-def test_every_command_has_complete_help_with_an_example(tmp_path, command):
-    out = run(tmp_path, *command, "--help").stdout
+def test_every_command_has_complete_help_with_an_example(cli_run, tmp_path, command):
+    out = cli_run(*command, "--help").stdout
     assert "example" in out and "funcnet " in out
     if command == ["train"]:
         for option in ["--data", "--csv", "--target", "--layers", "--hidden", "--task", "--optimizer", "--lr",
@@ -46,8 +52,8 @@ def test_every_command_has_complete_help_with_an_example(tmp_path, command):
             assert option in out, option
 
 
-def test_train_regression_saves_plots_and_reports_test_error(tmp_path):
-    out = run(tmp_path, "train", "--data", "regression", "--epochs", "3", "--save", "model.npz",
+def test_train_regression_saves_plots_and_reports_test_error(cli_run, tmp_path):
+    out = cli_run("train", "--data", "regression", "--epochs", "3", "--save", "model.npz",
               "--plot", "curve.png").stdout
     assert len([line for line in out.splitlines() if line.startswith("epoch ")]) == 3
     assert "ETA" in out and "test MSE" in out
@@ -57,26 +63,26 @@ def test_train_regression_saves_plots_and_reports_test_error(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_jsonl_mode_prints_one_parsable_record_per_epoch(tmp_path):
-    out = run(tmp_path, "train", "--data", "regression", "--epochs", "2", "--jsonl", "--grad", "autodiff").stdout
+def test_jsonl_mode_prints_one_parsable_record_per_epoch(cli_run, tmp_path):
+    out = cli_run("train", "--data", "regression", "--epochs", "2", "--jsonl", "--grad", "autodiff").stdout
     records = [json.loads(line) for line in out.splitlines()]
     assert [r.get("epoch") for r in records[:2]] == [1, 2]
     assert records[-1]["event"] == "done" and records[-1]["test_loss"] < 1000
 
 
-def test_quiet_mode_prints_only_the_summary(tmp_path):
-    out = run(tmp_path, "train", "--data", "xor", "--quiet").stdout
+def test_quiet_mode_prints_only_the_summary(cli_run, tmp_path):
+    out = cli_run("train", "--data", "xor", "--quiet").stdout
     assert out.startswith("done: 1500 epochs")
     predictions = json.loads(out.splitlines()[-1].split(": ", 1)[1])
     assert [p > 0.5 for p in predictions] == [False, True, True, False]
 
 
-def test_csv_training_prediction_and_gradcheck(tmp_path):
+def test_csv_training_prediction_and_gradcheck(cli_run, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 3))
     label = (x[:, 0] + x[:, 1] > 0).astype(int)
     write_csv(tmp_path / "train.csv", ["u", "v", "w", "label"], np.column_stack([x, label]).tolist())
-    out = run(tmp_path, "train", "--csv", "train.csv", "--target", "label", "--epochs", "30",
+    out = cli_run("train", "--csv", "train.csv", "--target", "label", "--epochs", "30",
               "--lr", "1e-2", "--save", "clf.npz").stdout
     assert "logloss" in out and "test accuracy" in out
     accuracy = float(out.split("test accuracy ")[1].split()[0].rstrip(","))
@@ -85,26 +91,26 @@ def test_csv_training_prediction_and_gradcheck(tmp_path):
     assert saved.model.output_activation == "sigmoid" and saved.config["features"] == ["u", "v", "w"]
     # columns in another order, target absent: prediction finds features by name
     write_csv(tmp_path / "new.csv", ["w", "v", "u"], [[0, 2, 2], [0, -2, -2]])
-    run(tmp_path, "predict", "--checkpoint", "clf.npz", "--csv", "new.csv", "--out", "pred.csv")
+    cli_run("predict", "--checkpoint", "clf.npz", "--csv", "new.csv", "--out", "pred.csv")
     lines = (tmp_path / "pred.csv").read_text().splitlines()
     assert lines[0] == "label,probability" and [line.split(",")[0] for line in lines[1:]] == ["1", "0"]
-    table = run(tmp_path, "gradcheck", "--checkpoint", "clf.npz").stdout
+    table = cli_run("gradcheck", "--checkpoint", "clf.npz").stdout
     assert "manual-autodiff" in table and "largest manual vs autodiff difference" in table
 
 
-def test_predictions_apply_the_saved_standardisation_bit_for_bit(tmp_path):
-    run(tmp_path, "train", "--data", "regression", "--epochs", "1", "--save", "m.npz", "--quiet")
+def test_predictions_apply_the_saved_standardisation_bit_for_bit(cli_run, tmp_path):
+    cli_run("train", "--data", "regression", "--epochs", "1", "--save", "m.npz", "--quiet")
     rows = [[0.5, 1.0, -1.0, 2.0, 1.0], [-1.0, 0.0, 0.3, 1.0, 0.0]]
     write_csv(tmp_path / "x.csv", ["a", "b", "c", "d", "e"], rows)
-    out = run(tmp_path, "predict", "--checkpoint", "m.npz", "--csv", "x.csv").stdout.splitlines()
+    out = cli_run("predict", "--checkpoint", "m.npz", "--csv", "x.csv").stdout.splitlines()
     saved = fn.load(tmp_path / "m.npz")
     expected = fn.predict(saved.model, saved.params, saved.standardizer.apply(np.array(rows, np.float32)))
     assert out[0] == "prediction"
     np.testing.assert_array_equal([float(v) for v in out[1:]], np.asarray(expected)[:, 0])
 
 
-def test_gradcheck_on_a_built_in_model(tmp_path):
-    out = run(tmp_path, "gradcheck", "--data", "xor").stdout
+def test_gradcheck_on_a_built_in_model(cli_run, tmp_path):
+    out = cli_run("gradcheck", "--data", "xor").stdout
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == 4 and all(float(row[-3]) < 1e-12 for row in rows)
 
@@ -125,33 +131,33 @@ def test_gradcheck_on_a_built_in_model(tmp_path):
         (["train", "--data", "xor", "--patience", "3"], "--patience needs a validation split"),
     ],
 )
-def test_bad_input_exits_2_with_a_message(tmp_path, args, message):
+def test_bad_input_exits_2_with_a_message(cli_run, tmp_path, args, message):
     (tmp_path / "bad.csv").write_text("x,y\n1,2\nabc,3\n")
     (tmp_path / "good.csv").write_text("x,y\n1,2\n3,4\n5,6\n7,8\n9,10\n")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    completed = run(tmp_path, *args, expect=2)
+    completed = cli_run(*args, expect=2)
     assert message in completed.stderr, completed.stderr
 
 
-def test_predict_names_missing_feature_columns(tmp_path):
-    run(tmp_path, "train", "--data", "regression", "--epochs", "1", "--save", "m.npz", "--quiet")
+def test_predict_names_missing_feature_columns(cli_run, tmp_path):
+    cli_run("train", "--data", "regression", "--epochs", "1", "--save", "m.npz", "--quiet")
     write_csv(tmp_path / "x.csv", ["a", "b"], [[1, 2]])
-    completed = run(tmp_path, "predict", "--checkpoint", "m.npz", "--csv", "x.csv", expect=2)
+    completed = cli_run("predict", "--checkpoint", "m.npz", "--csv", "x.csv", expect=2)
     assert "lacks the feature columns ['c', 'd', 'e']" in completed.stderr
 
 
-def test_divergence_exits_3_and_saves_the_last_finite_state(tmp_path):
-    completed = run(tmp_path, "train", "--data", "regression", "--optimizer", "sgd", "--lr", "1e4",
+def test_divergence_exits_3_and_saves_the_last_finite_state(cli_run, tmp_path):
+    completed = cli_run("train", "--data", "regression", "--optimizer", "sgd", "--lr", "1e4",
                     "--epochs", "5", "--save", "diverged.npz", expect=3)
     assert "training diverged" in completed.stderr and "learning rate" in completed.stderr
     saved = fn.load(tmp_path / "diverged.npz")
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(saved.params))
 
 
-def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
-    run(tmp_path, "train", "--data", "regression", "--epochs", "4", "--save", "full.npz", "--quiet")
-    run(tmp_path, "train", "--data", "regression", "--epochs", "2", "--save", "part.npz", "--quiet")
-    out = run(tmp_path, "train", "--resume", "part.npz", "--epochs", "4", "--save", "resumed.npz").stdout
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(cli_run, tmp_path):
+    cli_run("train", "--data", "regression", "--epochs", "4", "--save", "full.npz", "--quiet")
+    cli_run("train", "--data", "regression", "--epochs", "2", "--save", "part.npz", "--quiet")
+    out = cli_run("train", "--resume", "part.npz", "--epochs", "4", "--save", "resumed.npz").stdout
     assert "epoch 3/4" in out and "epoch 1/4" not in out
     assert len(fn.load(tmp_path / "part.npz").history["train_loss"]) == 2  # the input is left as it was
     full, resumed = fn.load(tmp_path / "full.npz"), fn.load(tmp_path / "resumed.npz")
@@ -213,12 +219,17 @@ def test_periodic_checkpoints_survive_a_kill(tmp_path):
     assert len(saved.history["train_loss"]) == 2
 
 
-def test_early_stopping_option_reports_the_best_epoch(tmp_path):
-    out = run(tmp_path, "train", "--data", "regression", "--epochs", "3", "--patience", "5").stdout
-    assert "best epoch" in out
+def test_early_stopping_reports_the_best_epoch_and_saves_its_params(cli_run, tmp_path):
+    out = cli_run("train", "--data", "regression", "--epochs", "4", "--patience", "2", "--save", "m.npz").stdout
+    saved = fn.load(tmp_path / "m.npz")
+    best = int(np.argmin(saved.history["val_loss"]))
+    assert saved.history["best_epoch"] == best and f"best epoch {best + 1}" in out
 
 
-def test_python_dash_m_runs_the_same_command(tmp_path):
+def test_console_script_and_python_dash_m_run_with_the_persistent_compilation_cache(tmp_path):
+    out = run_console_script(tmp_path, "train", "--data", "xor", "--epochs", "2", "--quiet").stdout
+    assert out.startswith("done: 2 epochs")
+    assert any(files for _, _, files in os.walk(tmp_path / "cache")), "no compiled program was cached"
     completed = subprocess.run([sys.executable, "-m", "funcnet", "gradcheck", "--data", "xor"],
                                capture_output=True, text=True, env=cli_env(tmp_path), timeout=120)
     assert completed.returncode == 0 and "largest manual vs autodiff difference" in completed.stdout
