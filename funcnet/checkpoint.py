@@ -17,7 +17,11 @@ that piece's name; loading it needs the model: ``fn.load(path, model=model)``.
 * ``opt_state/<i>``: the optimizer state's leaves.  The state's *structure*
   is not stored (that would need pickle): ``load(path, optimizer=opt)``
   rebuilds it from ``opt.init(params)`` and checks that every leaf fits.
-* ``standardizer/mean``, ``standardizer/scale``: the data standardisation.
+* ``standardizer/mean``, ``standardizer/scale``: the data standardisation
+  (float64 since version 3; float32 in older files, which load as they were).
+* ``last_params/<i>``, ``last_opt_state/<i>`` (version 3, optional): with early
+  stopping, ``params``/``opt_state`` are the best epoch's, and these are the
+  state after the last epoch run, which a resumed run continues from.
 
 Writes go to a temporary file in the same folder, are flushed and fsynced,
 then renamed over the target: a crash mid-save leaves the previous checkpoint
@@ -44,8 +48,8 @@ from funcnet.losses import get_loss
 from funcnet.model import Network, mlp, sequential
 
 FORMAT = "funcnet-checkpoint"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class CheckpointError(ValueError):
@@ -62,6 +66,8 @@ class Checkpoint(NamedTuple):
     standardizer: Standardizer | None
     config: dict
     metadata: dict
+    last_params: Any = None
+    last_opt_state: Any = None
 
 
 def model_description(model: Network) -> dict:
@@ -112,7 +118,7 @@ def model_from_description(description: dict) -> Network:
 
 
 def save(path, model: Network, params, *, opt_state=None, history=None, standardizer=None,
-         config=None, metadata=None) -> None:
+         config=None, metadata=None, last_params=None, last_opt_state=None) -> None:
     """Write a checkpoint atomically to ``path`` (``.npz``).
 
     Args:
@@ -124,11 +130,19 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
       standardizer: the :class:`~funcnet.data.Standardizer` applied to inputs.
       config: training settings (JSON-able), e.g. what the CLI needs to resume.
       metadata: anything else JSON-able.
+      last_params, last_opt_state: with early stopping (``params`` and
+        ``opt_state`` the best epoch's), the state after the last epoch run,
+        to resume from; :func:`load` returns them as ``last_params`` and
+        ``last_opt_state``.
     """
     param_leaves = jax.tree.leaves(params)
     arrays = {f"params/{i}": np.asarray(leaf) for i, leaf in enumerate(param_leaves)}
     opt_leaves = jax.tree.leaves(opt_state) if opt_state is not None else []
     arrays.update({f"opt_state/{i}": np.asarray(leaf) for i, leaf in enumerate(opt_leaves)})
+    last_param_leaves = jax.tree.leaves(last_params) if last_params is not None else []
+    arrays.update({f"last_params/{i}": np.asarray(leaf) for i, leaf in enumerate(last_param_leaves)})
+    last_opt_leaves = jax.tree.leaves(last_opt_state) if last_opt_state is not None else []
+    arrays.update({f"last_opt_state/{i}": np.asarray(leaf) for i, leaf in enumerate(last_opt_leaves)})
     if standardizer is not None:
         arrays["standardizer/mean"] = np.asarray(standardizer.mean)
         arrays["standardizer/scale"] = np.asarray(standardizer.scale)
@@ -136,6 +150,8 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
         "format": FORMAT, "version": VERSION, "model": model_description(model),
         "num_params": len(param_leaves),
         "num_opt_state": len(opt_leaves) if opt_state is not None else None,
+        "num_last_params": len(last_param_leaves) if last_params is not None else None,
+        "num_last_opt_state": len(last_opt_leaves) if last_opt_state is not None else None,
         "history": history or {}, "config": config or {}, "metadata": metadata or {},
     }
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
@@ -235,21 +251,35 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
             f"shapes {[a.shape for a in leaves]}"
         )
     params = jax.tree.unflatten(jax.tree.structure(template), leaves)
-    opt_state = None
-    if optimizer is not None and header["num_opt_state"] is not None:
-        fresh = jax.tree.leaves(optimizer.init(params))
-        structure = jax.tree.structure(optimizer.init(params))
-        opt_leaves = _leaves(arrays, "opt_state", header["num_opt_state"], path)
-        if len(fresh) != len(opt_leaves) or any(
-                np.shape(a) != np.shape(b) for a, b in zip(fresh, opt_leaves)):
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} optimizer state ({len(opt_leaves)} arrays) does not fit the "
-                f"given optimizer's state ({len(fresh)} arrays): it was saved with another optimizer"
-            )
-        opt_state = jax.tree.unflatten(structure, opt_leaves)
+    opt_state = _opt_state(arrays, "opt_state", header["num_opt_state"], optimizer, params, path)
+    last_params = None
+    if header.get("num_last_params") is not None:
+        last_leaves = _leaves(arrays, "last_params", header["num_last_params"], path)
+        if len(last_leaves) != len(expected) or any(a.shape != b.shape for a, b in zip(last_leaves, expected)):
+            raise CheckpointError(f"checkpoint {str(path)!r} last_params do not match its model "
+                                  f"{saved_model.describe()}: shapes {[a.shape for a in last_leaves]}")
+        last_params = jax.tree.unflatten(jax.tree.structure(template), last_leaves)
+    last_opt_state = _opt_state(arrays, "last_opt_state", header.get("num_last_opt_state"), optimizer,
+                                params, path)
     standardizer = None
-    if "standardizer/mean" in arrays:
-        standardizer = Standardizer(jnp.asarray(arrays["standardizer/mean"]),
-                                    jnp.asarray(arrays["standardizer/scale"]))
+    if "standardizer/mean" in arrays:  # NumPy, as stored: float64 statistics stay float64
+        standardizer = Standardizer(np.asarray(arrays["standardizer/mean"]),
+                                    np.asarray(arrays["standardizer/scale"]))
     return Checkpoint(saved_model, params, opt_state, header["history"], standardizer,
-                      header["config"], header["metadata"])
+                      header["config"], header["metadata"], last_params, last_opt_state)
+
+
+def _opt_state(arrays, prefix, count, optimizer, params, path):
+    """The optimizer state stored under ``prefix``, rebuilt with ``optimizer.init(params)``'s structure."""
+    if optimizer is None or count is None:
+        return None
+    fresh = jax.tree.leaves(optimizer.init(params))
+    structure = jax.tree.structure(optimizer.init(params))
+    opt_leaves = _leaves(arrays, prefix, count, path)
+    if len(fresh) != len(opt_leaves) or any(
+            np.shape(a) != np.shape(b) for a, b in zip(fresh, opt_leaves)):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} optimizer state ({len(opt_leaves)} arrays) does not fit the "
+            f"given optimizer's state ({len(fresh)} arrays): it was saved with another optimizer"
+        )
+    return jax.tree.unflatten(structure, opt_leaves)

@@ -91,23 +91,96 @@ def train_test_split(key: jax.Array, x, y, test_fraction: float = 0.2):
 
 
 class Standardizer(NamedTuple):
-    """Per-feature ``mean`` and ``scale``: ``apply(x) = (x - mean) / scale``."""
+    """Per-feature ``mean`` and ``scale``: ``apply(x) = (x - mean) / scale``.
+
+    :func:`fit_standardizer` stores both as NumPy float64 arrays (shape ``(features,)``).
+    """
 
     mean: Array
     scale: Array
 
     def apply(self, x: Array) -> Array:
-        """Standardise ``x`` (batch, features) with the stored statistics."""
-        return (x - self.mean[None, :]) / self.scale[None, :]
+        """Standardise ``x`` (batch, features) with the stored statistics; the result has ``x``'s dtype.
+
+        Host data (NumPy, lists) is computed on the host in the wider of the
+        statistics' and ``x``'s precision — float64 statistics, float64
+        arithmetic, whatever ``x`` is — and returned in ``x``'s float dtype
+        (float32 for integers).  Statistics stored as float32 (checkpoints of
+        funcnet 0.2 and earlier) applied to float32 ``x`` give the same bits as
+        they always did.  JAX arrays (and traced values) are computed with JAX
+        in ``x``'s dtype.
+        """
+        import numpy as np
+
+        if isinstance(x, jax.Array):
+            mean = jnp.asarray(self.mean, x.dtype)
+            scale = jnp.asarray(self.scale, x.dtype)
+            return (x - mean[None, :]) / scale[None, :]
+        values = np.asarray(x)
+        dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.dtype(np.float32)
+        mean, scale = np.asarray(self.mean), np.asarray(self.scale)
+        work = np.result_type(mean.dtype, scale.dtype, dtype)
+        if work != np.float64:  # float32 statistics: JAX's arithmetic, as funcnet 0.2 computed it
+            wide = (jnp.asarray(values, work) - jnp.asarray(mean, work)[None, :]) / jnp.asarray(scale, work)[None, :]
+            return np.asarray(wide).astype(dtype)
+        return ((values.astype(work) - mean.astype(work)[None, :]) / scale.astype(work)[None, :]).astype(dtype)
 
 
-def fit_standardizer(x: Array) -> Standardizer:
-    """Mean and standard deviation of each column of ``x``, fitted on training rows only.
+# A column whose standard deviation is at most this many units of rounding of its
+# largest magnitude (in the data's own precision) is constant up to rounding.
+CONSTANT_COLUMN_ULPS = 16
 
-    Constant columns get scale 1 (instead of a division by zero).
+
+def fit_standardizer(x: Array, names=None) -> Standardizer:
+    """Mean and standard deviation of each column of ``x`` ``(n, features)``, in float64.
+
+        mean_j = Σ_i x_ij / n,   std_j = sqrt(Σ_i (x_ij - mean_j)² / n)
+
+    computed on the host in float64 whatever ``x``'s dtype, so float32 data
+    cannot overflow or lose the small differences of large values.  Fit on
+    training rows only.
+
+    A column that is constant up to rounding — ``std_j ≤ 16 · eps · max_i |x_ij|``
+    with ``eps`` the machine epsilon of ``x``'s dtype (e.g. every value 0.1 in
+    float32) — gets scale 1 instead of a tiny scale that would blow rounding
+    noise up into huge inputs; an exactly constant column likewise.
+
+    Args:
+      x: the training features ``(n, features)``.
+      names: optional column names for error messages (default ``column 0``, ...).
+
+    Returns:
+      a :class:`Standardizer` of two NumPy float64 arrays ``(features,)``.
+
+    Raises:
+      ValueError: ``x`` has a NaN or infinite value, or a column's statistics do
+        not fit ``x``'s dtype (float32 overflow); the message names the column.
     """
-    std = jnp.std(x, axis=0)
-    return Standardizer(jnp.mean(x, axis=0), jnp.where(std > 0, std, 1.0))
+    import numpy as np
+
+    values = np.asarray(x)
+    dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.dtype(np.float64)
+    wide = values.astype(np.float64)
+    if wide.ndim != 2 or wide.shape[0] == 0:
+        raise ValueError(f"`x` must have shape (rows, features) with at least one row, got {wide.shape}")
+    label = (lambda j: repr(names[j])) if names is not None else (lambda j: f"column {j}")
+    finite = np.isfinite(wide)
+    if not finite.all():
+        row, column = np.argwhere(~finite)[0]
+        raise ValueError(f"{label(column)} of `x` has the value {wide[row, column]} at row {row}; "
+                         "standardisation needs finite values")
+    mean = wide.mean(axis=0)
+    std = wide.std(axis=0)
+    largest = np.abs(wide).max(axis=0)
+    constant = std <= CONSTANT_COLUMN_ULPS * np.finfo(dtype).eps * largest
+    scale = np.where(constant, 1.0, std)
+    limit = float(np.finfo(dtype).max)
+    too_large = (np.abs(mean) > limit) | (scale > limit) | (largest > limit)
+    if too_large.any():
+        column = int(np.argmax(too_large))
+        raise ValueError(f"{label(column)} of `x` overflows {dtype.name}: values up to "
+                         f"{largest[column]:.3g}, largest {dtype.name} is {limit:.3g}")
+    return Standardizer(mean, scale)
 
 
 def map_in_chunks(fn, arrays: tuple, chunk_size: int) -> Array:

@@ -5,6 +5,10 @@
         stopper = stopper.update(val_loss, epoch)
         if stopper.improved: best_params = params
         if stopper.should_stop: break
+
+The state is a function of the validation losses alone, so a resumed run
+rebuilds it from its history with :func:`replay`; only the best epoch's params
+(and optimizer state) must be kept beside it.
 """
 
 from __future__ import annotations
@@ -44,3 +48,15 @@ class EarlyStopping(NamedTuple):
     def should_stop(self) -> bool:
         """Whether ``patience`` epochs have passed without improvement."""
         return self.epochs_without_improvement >= self.patience
+
+
+def replay(patience: int, losses, min_delta: float = 0.0) -> EarlyStopping:
+    """The state after updating a fresh ``EarlyStopping(patience, min_delta)`` with ``losses``, epoch 0 first.
+
+    ``replay(p, history["val_loss"])`` is exactly the state an uninterrupted run
+    had after those epochs: what a resumed run continues from.
+    """
+    stopper = EarlyStopping(patience, min_delta)
+    for epoch, loss in enumerate(losses):
+        stopper = stopper.update(float(loss), epoch)
+    return stopper

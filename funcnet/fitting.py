@@ -14,7 +14,7 @@ import jax
 
 from funcnet import checks, sharding
 from funcnet.data import split_count
-from funcnet.early_stopping import EarlyStopping
+from funcnet.early_stopping import EarlyStopping, replay
 from funcnet.engine import as_arrays, make_train_epoch, prepare
 from funcnet.layer_stats import check_track, layer_stats, stats_key, stats_rows
 
@@ -123,6 +123,7 @@ def fit(
     sample_weight=None,
     class_weight=None,
     track=None,
+    best=None,
 ):
     """Train ``model`` with mini-batch gradient descent; every row is visited once per epoch.
 
@@ -153,7 +154,16 @@ def fit(
       history: a history to continue (copied, not modified).
       patience: early stopping: stop after this many epochs without a lower
         validation loss and return the params of the best epoch (needs
-        validation data).  ``history["best_epoch"]`` records which.
+        validation data).  ``history["best_epoch"]`` records which (0-based).
+        :func:`fit_state` returns that epoch's optimizer state with them.
+        Resuming (``initial_epoch > 0``), the early-stopping counters are
+        rebuilt from ``history["val_loss"]`` (:func:`funcnet.early_stopping.replay`),
+        so the resumed run stops where the uninterrupted one does; a run that
+        had already stopped runs no more epochs.
+      best: resuming with ``patience``: ``(params, opt_state)`` of the best
+        epoch so far, as :func:`fit_state` returned them or a checkpoint
+        stored them.  Needed unless the best epoch is the last one run
+        (then it is ``(params, opt_state)``).
       mesh: a ``jax.sharding.Mesh`` with a ``"data"`` axis: data-parallel
         training, every batch split over the devices, params and optimizer
         state replicated, gradients all-reduced by XLA (see
@@ -187,7 +197,7 @@ def fit(
         validation_split=validation_split, validation_data=validation_data, grad=grad,
         opt_state=opt_state, verbose=verbose, callback=callback, initial_epoch=initial_epoch,
         history=history, patience=patience, mesh=mesh, sample_weight=sample_weight,
-        class_weight=class_weight, track=track,
+        class_weight=class_weight, track=track, best=best,
     )
     return params, history
 
@@ -195,8 +205,13 @@ def fit(
 def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
               validation_split=0.0, validation_data=None, grad="autodiff",
               opt_state=None, verbose=False, callback=None, initial_epoch=0, history=None,
-              patience=None, mesh=None, sample_weight=None, class_weight=None, track=None):
-    """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed."""
+              patience=None, mesh=None, sample_weight=None, class_weight=None, track=None, best=None):
+    """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed.
+
+    With ``patience``, ``params`` and ``opt_state`` are both the best epoch's
+    (``history["best_epoch"]``): continuing from them repeats what followed
+    that epoch.  The last epoch's state is what ``callback`` saw last.
+    """
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
@@ -230,9 +245,12 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     if tracking:
         sample = stats_rows(train[0].shape[0])
         stats_sample = tuple(array[sample] for array in train)
-    stopper = None if patience is None else EarlyStopping(patience)
-    best_params = params
-    for epoch in range(initial_epoch, epochs):
+    stopper = None if patience is None else _resumed_stopper(patience, history, initial_epoch, best)
+    best_params, best_opt_state = (params, opt_state) if best is None else best
+    if stopper is not None and stopper.best_epoch >= 0:
+        history["best_epoch"] = stopper.best_epoch
+    first_epoch = epochs if stopper is not None and stopper.should_stop else initial_epoch  # had stopped
+    for epoch in range(first_epoch, epochs):
         new_params, new_opt_state, train_loss, val_loss = train_epoch(
             params, opt_state, *train[:2], key, epoch, *(validation or ()),
             **({} if len(train) == 2 else {"sample_weight": train[2]}),
@@ -259,7 +277,8 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
             print(f"epoch {epoch + 1}/{epochs}  train_loss {train_loss:.6g}{shown}", flush=True)
         if stopper is not None:
             stopper = stopper.update(val_loss, epoch)
-            best_params = params if stopper.improved else best_params
+            if stopper.improved:
+                best_params, best_opt_state = params, opt_state
             history["best_epoch"] = stopper.best_epoch
         if callback is not None and callback(epoch, params, opt_state, history):
             break
@@ -269,7 +288,23 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
                       f"{stopper.best_epoch + 1} (val_loss {stopper.best_loss:.6g})", flush=True)
             break
     if stopper is not None:
-        params = best_params
+        params, opt_state = best_params, best_opt_state
     return params, opt_state, history
+
+
+def _resumed_stopper(patience, history, initial_epoch, best):
+    """The early-stopping state after the ``initial_epoch`` epochs already in ``history``."""
+    losses = history["val_loss"]
+    if initial_epoch == 0:
+        return EarlyStopping(patience)
+    if len(losses) != initial_epoch:
+        raise ValueError(f"resuming with `patience` at `initial_epoch={initial_epoch}` needs the "
+                         f"{initial_epoch} validation losses so far in history['val_loss'], got {len(losses)}")
+    stopper = replay(patience, losses)
+    if best is None and stopper.best_epoch != initial_epoch - 1:
+        raise ValueError(f"resuming with `patience`: the best epoch so far is epoch {stopper.best_epoch + 1}, "
+                         f"not the last one run ({initial_epoch}); pass best=(params, opt_state) of that epoch, "
+                         "as fit_state returned them or a checkpoint stored them")
+    return stopper
 
 
