@@ -6,8 +6,9 @@
     funcnet gradcheck --checkpoint model.npz
     funcnet explain --example article
 
-Exit codes: 0 done, 2 bad arguments or data, 3 training diverged (NaN/inf),
-130 interrupted with Ctrl-C.
+Exit codes: 0 done, 2 bad arguments or data (or an output that could not be
+written), 3 training diverged (NaN/inf), 130 interrupted with Ctrl-C, 141 the
+reader of the output went away (``funcnet predict ... | head``), quietly.
 
 One module per job: :mod:`~funcnet.cli.parser` (the options),
 :mod:`~funcnet.cli.csv_data` (datasets and CSV files), :mod:`~funcnet.cli.train_command`,
@@ -19,21 +20,29 @@ One module per job: :mod:`~funcnet.cli.parser` (the options),
 
 from __future__ import annotations
 
+import os
 import sys
 
-from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
+from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
 from funcnet.cli.explain_command import run_explain
 from funcnet.cli.gradcheck_command import run_gradcheck
 from funcnet.cli.parser import build_parser
 from funcnet.cli.predict_command import run_predict
 from funcnet.cli.train_command import run_train
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "UserError", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_BROKEN_PIPE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "UserError", "main"]
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``funcnet`` console script and ``python -m funcnet``."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``funcnet`` console script and ``python -m funcnet``; returns the exit status.
+
+    Usage errors return argparse's status 2 (and ``--help`` 0) instead of
+    raising ``SystemExit``, so ``main`` can be called in-process.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
     try:
         return {"train": run_train, "predict": run_predict, "gradcheck": run_gradcheck,
                 "explain": run_explain}[args.command](args)
@@ -43,3 +52,20 @@ def main(argv=None) -> int:
     except ValueError as error:  # the library's input checks
         print(f"funcnet {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # train defers Ctrl-C once training starts; this is start-up
+        done = "before training started; nothing saved" if args.command == "train" else "(Ctrl-C)"
+        print(f"funcnet {args.command}: interrupted {done}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `funcnet predict ... | head`: the reader has gone, end quietly
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. captured in-process)
+        pass

@@ -1,44 +1,258 @@
-"""The data a ``funcnet train`` run learns from: a built-in dataset or a numeric CSV file."""
+"""The data a ``funcnet train`` run learns from: a built-in dataset or a CSV file.
+
+Reading a CSV (:func:`read_table`): UTF-8, with or without the byte-order mark
+Excel writes; a header row of distinct column names; one row per line.  Feature
+columns must hold numbers: the first missing, NaN, infinite or too large
+(beyond float32) value is reported by its CSV line and column.
+
+The task (:func:`choose_task`), when ``--task auto``:
+
+* a target with text labels ("yes"/"no", "cat"/"dog"/...) is a classification:
+  binary with two labels, multiclass with more;
+* a numeric target with exactly two distinct values (0/1, 1/2, -1/1, ...) is binary;
+* a numeric target with a value that is not a whole number is a regression;
+* a numeric target of three or more whole numbers is ambiguous (class ids or a
+  count?): an error that asks for ``--task multiclass`` or ``--task regression``.
+  So no number of classes makes a run switch silently between the two.
+
+Classes are the distinct labels of the whole target column, sorted (numbers by
+value, text alphabetically), and are encoded as ``0..k-1`` in that order; the
+list is saved in the checkpoint and ``predict`` writes the original labels.
+
+Standardisation statistics are computed in float64 on the training rows
+(:func:`funcnet.fit_standardizer`) and applied in float64 before the features
+become float32, the same way by ``train`` and ``predict``
+(:func:`standardize_features`).
+"""
 
 from __future__ import annotations
 
 import csv
-from typing import TYPE_CHECKING
+import hashlib
+import io
+from typing import TYPE_CHECKING, NamedTuple
 
 from funcnet.cli.errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np
 
+FLOAT32_MAX = 3.4028234663852886e38
+MAX_LISTED = 6  # labels listed in a message before "..."
+
+
+class Table(NamedTuple):
+    """A CSV file as text: header ``names``, data rows of cells, and each row's line number in the file."""
+
+    path: str
+    names: list
+    rows: list
+    lines: list
+
+
+def read_table(path: str) -> Table:
+    """The header and rows of a CSV file, as text; errors name the file and the line."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # strips the byte-order mark Excel writes
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise UserError(f"{path}, line {line}: byte 0x{raw[error.start]:02x} is not UTF-8; save the file as "
+                        "UTF-8 (CSV UTF-8 in Excel)") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if not header or not any(name.strip() for name in header):
+            raise UserError(f"{path}: the file is empty; expected a header row and numeric rows")
+        names = [name.strip() for name in header]
+        seen = {}
+        for index, name in enumerate(names):
+            if name in seen:
+                raise UserError(f"{path}, line 1: columns {seen[name] + 1} and {index + 1} are both named "
+                                f"{name!r}; column names must be distinct")
+            seen[name] = index
+        rows, lines = [], []
+        while True:
+            row = next(reader, None)
+            if row is None:
+                break
+            if not row or (len(row) == 1 and not row[0].strip() and len(names) > 1):
+                continue
+            if len(row) != len(names):
+                raise UserError(f"{path}, line {reader.line_num}: {len(row)} values but the header has "
+                                f"{len(names)} columns")
+            rows.append([cell.strip() for cell in row])
+            lines.append(reader.line_num)
+    except csv.Error as error:
+        raise UserError(f"{path}, line {reader.line_num}: not valid CSV ({error})") from None
+    if not rows:
+        raise UserError(f"{path}: no data rows after the header")
+    return Table(path, names, rows, lines)
+
+
+def _parse(cells):
+    """``(values float64, problem code per cell)``: 0 fine, 1 missing, 2 not a number."""
+    import numpy as np
+
+    values = np.empty(len(cells))
+    problems = np.zeros(len(cells), np.int8)
+    for index, cell in enumerate(cells):
+        if not cell:
+            values[index], problems[index] = np.nan, 1
+            continue
+        try:
+            values[index] = float(cell)
+        except ValueError:
+            values[index], problems[index] = np.nan, 2
+    return values, problems
+
+
+def numeric_columns(table: Table, names, role: str = "feature") -> np.ndarray:
+    """The named columns as a float64 array ``(rows, len(names))``, every value finite and within float32.
+
+    The first bad cell in file order (line, then column) is reported: missing,
+    not a number, NaN, +inf/-inf, or too large for float32.
+    """
+    import numpy as np
+
+    indices = [table.names.index(name) for name in names]
+    columns = [_parse([row[i] for row in table.rows]) for i in indices]
+    values = np.stack([c[0] for c in columns], axis=1) if columns else np.empty((len(table.rows), 0))
+    problems = np.stack([c[1] for c in columns], axis=1) if columns else np.zeros((len(table.rows), 0))
+    with np.errstate(invalid="ignore"):
+        bad = (problems > 0) | ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        cell, value = table.rows[row][indices[column]], values[row, column]
+        where = f"{table.path}, line {table.lines[row]}, column {names[column]!r}"
+        if problems[row, column] == 1:
+            raise UserError(f"{where}: missing value; every {role} needs a number (remove the row or fill it in)")
+        if problems[row, column] == 2:
+            raise UserError(f"{where}: {cell!r} is not a number; {role} columns must be numeric")
+        if np.isnan(value):
+            raise UserError(f"{where}: {cell!r} is NaN (a missing value); remove the row or fill it in")
+        if np.isinf(value):
+            raise UserError(f"{where}: {cell!r} is {'+' if value > 0 else '-'}inf; every {role} must be finite")
+        raise UserError(f"{where}: {cell} is too large for float32 (largest magnitude {FLOAT32_MAX:.4g}); "
+                        "rescale the column")
+    return values
+
 
 def read_csv(path: str) -> tuple[list[str], np.ndarray]:
     """A numeric CSV with a header row: ``(column names, float64 array (rows, columns))``."""
+    table = read_table(path)
+    return table.names, numeric_columns(table, table.names, role="value")
+
+
+class Target(NamedTuple):
+    """A target column: float64 ``values`` (numbers) or ``None``, and its text ``labels`` per row."""
+
+    name: str
+    values: np.ndarray | None
+    labels: list
+    lines: list
+    path: str
+
+
+def read_target(table: Table, name: str) -> Target:
+    """The target column: numbers when every cell is one, otherwise text labels (class names)."""
     import numpy as np
 
-    try:
-        with open(path, newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if not header:
-                raise UserError(f"{path}: the file is empty; expected a header row and numeric rows")
-            rows = []
-            for line_number, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise UserError(f"{path}, line {line_number}: {len(row)} values but the header has "
-                                    f"{len(header)} columns")
-                try:
-                    rows.append([float(value) for value in row])
-                except ValueError:
-                    bad = next(i for i, value in enumerate(row) if not _is_number(value))
-                    raise UserError(f"{path}, line {line_number}, column {header[bad]!r}: {row[bad]!r} is "
-                                    "not a number; all columns must be numeric") from None
-    except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror}") from None
-    if not rows:
-        raise UserError(f"{path}: no data rows after the header")
-    return [name.strip() for name in header], np.array(rows)
+    column = table.names.index(name)
+    cells = [row[column] for row in table.rows]
+    for row, cell in enumerate(cells):
+        if not cell:
+            raise UserError(f"{table.path}, line {table.lines[row]}, column {name!r}: missing target value; "
+                            "remove the row or fill it in")
+    values, problems = _parse(cells)
+    if problems.any():  # text labels
+        return Target(name, None, cells, table.lines, table.path)
+    numbers = numeric_columns(table, [name], role="target")[:, 0]
+    return Target(name, numbers, cells, table.lines, table.path)
+
+
+def _label(value):
+    """A class label as JSON keeps it: text, an int for whole numbers, else a float."""
+    if isinstance(value, str):
+        return value
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def _listed(labels) -> str:
+    shown = [str(label) for label in labels[:MAX_LISTED]]
+    return ", ".join(shown + (["..."] if len(labels) > MAX_LISTED else []))
+
+
+class Task(NamedTuple):
+    """The chosen task, why, its classes (labels of ids ``0..k-1``; empty for regression) and the encoded ``y``."""
+
+    task: str
+    reason: str
+    classes: list
+    y: np.ndarray
+
+
+def choose_task(target: Target, requested: str = "auto") -> Task:
+    """Decide regression / binary / multiclass (rule in the module docstring) and encode ``y``.
+
+    ``y`` is float32 ``(n, 1)`` for regression and binary (0/1 for the two
+    classes in sorted order), int32 ``(n,)`` class ids for multiclass.
+    """
+    import numpy as np
+
+    quoted = f"target {target.name!r}"
+    text = target.values is None
+    distinct = sorted(set(target.labels)) if text else sorted(set(target.values.tolist()))
+    whole = text or all(float(v).is_integer() for v in distinct)
+    if requested == "auto":
+        if text:
+            task = "binary" if len(distinct) == 2 else "multiclass"
+            reason = f"{quoted} holds text labels, {len(distinct)} distinct"
+        elif len(distinct) == 2:
+            task, reason = "binary", f"{quoted} has exactly two distinct values"
+        elif not whole:
+            row = next(i for i, v in enumerate(target.values) if not float(v).is_integer())
+            task = "regression"
+            reason = f"{quoted} has values that are not whole numbers (e.g. {target.labels[row]} on line " \
+                     f"{target.lines[row]})"
+        else:
+            raise UserError(
+                f"--task auto cannot tell whether {quoted} holds class ids or numbers to predict (a count, "
+                f"an amount): its {len(distinct)} distinct values are whole numbers "
+                f"({_listed([_label(v) for v in distinct])}); pass --task multiclass to treat them as "
+                f"classes or --task regression to predict them as numbers")
+        if len(distinct) < 2 and task != "regression":
+            raise UserError(f"{quoted} has a single value {distinct[0]!r}; a classifier needs two classes")
+    else:
+        task, reason = requested, f"--task {requested}"
+        if task == "regression" and text:
+            row = next(i for i, label in enumerate(target.labels) if not _is_number(label))
+            raise UserError(f"--task regression needs a numeric target, but {quoted} has "
+                            f"{target.labels[row]!r} on line {target.lines[row]} of {target.path}")
+        if task == "binary" and len(distinct) != 2:
+            raise UserError(f"--task binary needs exactly two distinct values in {quoted}; found "
+                            f"{len(distinct)}: {_listed([_label(v) for v in distinct])}")
+        if task == "multiclass":
+            if not whole:
+                row = next(i for i, v in enumerate(target.values) if not float(v).is_integer())
+                raise UserError(f"--task multiclass needs class labels (whole numbers or text), but {quoted} "
+                                f"has {target.labels[row]} on line {target.lines[row]} of {target.path}")
+            if len(distinct) < 2:
+                raise UserError(f"--task multiclass needs two or more classes; {quoted} has only "
+                                f"{_label(distinct[0])!r}")
+    if task == "regression":
+        return Task(task, reason, [], target.values.astype(np.float32).reshape(-1, 1))
+    classes = [_label(v) for v in distinct]
+    index = {value: i for i, value in enumerate(distinct)}
+    ids = np.array([index[v] for v in (target.labels if text else target.values.tolist())], np.int32)
+    if task == "binary":
+        return Task(task, reason, classes, ids.astype(np.float32).reshape(-1, 1))
+    return Task(task, reason, classes, ids)
 
 
 def _is_number(text: str) -> bool:
@@ -49,18 +263,6 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def infer_task(target_values) -> str:
-    """regression, binary ({0, 1} only) or multiclass (integers 0..k-1, 3 <= k <= 50)."""
-    import numpy as np
-
-    unique = np.unique(target_values)
-    if set(unique.tolist()) <= {0.0, 1.0}:
-        return "binary"
-    if np.all(unique == np.round(unique)) and unique.min() >= 0 and 3 <= unique.max() + 1 <= 50:
-        return "multiclass"
-    return "regression"
-
-
 def task_model_args(task: str, num_classes: int) -> dict:
     """Output width, activation and loss for a task."""
     return {"regression": dict(outputs=1, output="identity", loss="mse"),
@@ -68,29 +270,78 @@ def task_model_args(task: str, num_classes: int) -> dict:
             "multiclass": dict(outputs=num_classes, output="softmax", loss="cross_entropy")}[task]
 
 
-def load_dataset(config: dict):
-    """``(x, y, feature_names, task, num_classes)`` for a run config (built-in or CSV), as NumPy."""
+def fingerprint(x, target_values) -> dict:
+    """``{"rows", "sha256"}``: SHA-256 of the float64 features and the targets in file order, and the row count.
+
+    Another file, other rows, or the same rows in another order give another
+    fingerprint: what ``--resume`` checks before it re-splits the data.
+    """
+    import numpy as np
+
+    digest = hashlib.sha256()
+    features = np.ascontiguousarray(x, dtype=np.float64)
+    digest.update(f"{features.shape[0]}x{features.shape[1]}\n".encode())
+    digest.update(features.tobytes())
+    if isinstance(target_values, list):
+        digest.update("\x1f".join(map(str, target_values)).encode())
+    else:
+        digest.update(np.ascontiguousarray(target_values, dtype=np.float64).tobytes())
+    return {"rows": int(features.shape[0]), "sha256": digest.hexdigest()}
+
+
+class Dataset(NamedTuple):
+    """What a run trains on: float64 features ``x`` in file order, the encoded ``y``, and how it was read."""
+
+    x: np.ndarray
+    y: np.ndarray
+    feature_names: list
+    task: str
+    reason: str
+    classes: list
+    fingerprint: dict
+
+
+def load_dataset(config: dict, csv_path: str | None = None) -> Dataset:
+    """The :class:`Dataset` of a run config: built-in (``config["data"]``) or the CSV at ``csv_path``."""
     import jax
     import numpy as np
 
     import funcnet as fn
 
     if config["data"] == "xor":
-        x, y = fn.xor_data()
-        return np.asarray(x), np.asarray(y), ["x1", "x2"], "binary", 2
+        x, y = (np.asarray(a) for a in fn.xor_data())
+        return Dataset(x.astype(np.float64), y, ["x1", "x2"], "binary", "the built-in XOR data", [0, 1],
+                       fingerprint(x, y))
     if config["data"] == "regression":
-        x, y = fn.make_regression_data(jax.random.key(42), 100_000)
-        return np.asarray(x), np.asarray(y), ["a", "b", "c", "d", "e"], "regression", 1
-    names, table = read_csv(config["csv"])
-    if config["target"] not in names:
-        raise UserError(f"--target {config['target']!r} is not a column of {config['csv']}; "
-                        f"columns: {', '.join(names)}")
-    column = names.index(config["target"])
-    y = table[:, column]
-    x = np.delete(table, column, axis=1)
-    if x.shape[1] == 0:
-        raise UserError(f"{config['csv']} has no feature columns besides the target")
-    task = infer_task(y) if config["task"] == "auto" else config["task"]
-    num_classes = int(y.max()) + 1 if task == "multiclass" else 1
-    y = y.astype(np.int32) if task == "multiclass" else y.reshape(-1, 1)
-    return x.astype(np.float32), y, [n for i, n in enumerate(names) if i != column], task, num_classes
+        x, y = (np.asarray(a) for a in fn.make_regression_data(jax.random.key(42), 100_000))
+        return Dataset(x.astype(np.float64), y, ["a", "b", "c", "d", "e"], "regression",
+                       "the built-in regression data", [], fingerprint(x, y))
+    table = read_table(csv_path)
+    if config["target"] not in table.names:
+        raise UserError(f"--target {config['target']!r} is not a column of {csv_path}; "
+                        f"columns: {', '.join(table.names)}")
+    feature_names = [name for name in table.names if name != config["target"]]
+    if not feature_names:
+        raise UserError(f"{csv_path} has no feature columns besides the target")
+    x = numeric_columns(table, feature_names)
+    target = read_target(table, config["target"])
+    chosen = choose_task(target, config["task"])
+    values = target.labels if target.values is None else target.values
+    return Dataset(x, chosen.y, feature_names, chosen.task, chosen.reason, chosen.classes,
+                   fingerprint(x, values))
+
+
+def standardize_features(standardizer, x) -> np.ndarray:
+    """Float32 features for the model from float64 ``x``, standardised as in training.
+
+    float64 statistics (funcnet ≥ 0.3) are applied in float64, then rounded
+    to float32; float32 statistics (older checkpoints) to float32 ``x``, as
+    funcnet 0.2 did, so old checkpoints predict the same bits.
+    """
+    import numpy as np
+
+    if standardizer is None:
+        return np.asarray(x, np.float32)
+    if np.asarray(standardizer.mean).dtype == np.float64:
+        return np.asarray(standardizer.apply(np.asarray(x, np.float64)), np.float32)
+    return np.asarray(standardizer.apply(np.asarray(x, np.float32)), np.float32)

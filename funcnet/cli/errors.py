@@ -1,6 +1,6 @@
 """What the ``funcnet`` command reports without a traceback, and its exit codes."""
 
-EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 3, 130, 141
 
 
 class UserError(Exception):

@@ -14,6 +14,10 @@ def run_gradcheck(args) -> int:
     """
     import jax
 
+    from funcnet.cli.errors import UserError
+
+    if args.batch < 1:
+        raise UserError(f"--batch must be at least 1 (random rows to check on), got {args.batch}")
     with jax.enable_x64(True):
         return _gradcheck_table(args)
 

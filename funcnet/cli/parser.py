@@ -44,13 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     source = train.add_mutually_exclusive_group()
     source.add_argument("--data", choices=["regression", "xor"],
                         help="built-in dataset: the second article's regression (100,000 rows) or XOR")
-    source.add_argument("--csv", metavar="FILE", help="your own CSV: header row, numeric columns")
-    source.add_argument("--resume", metavar="CHECKPOINT",
-                        help="continue a run saved with --save (same data, optimizer state and key)")
+    source.add_argument("--csv", metavar="FILE",
+                        help="your own CSV: header row, numeric feature columns (UTF-8); with --resume: "
+                             "where the run's data file is now (checked against the checkpoint)")
+    train.add_argument("--resume", metavar="CHECKPOINT",
+                       help="continue a run saved with --save (same data, optimizer state and key); only "
+                            "--epochs, --lr and --grad may change")
     train.add_argument("--target", metavar="COLUMN", help="the CSV column to predict (required with --csv)")
-    train.add_argument("--task", choices=TASKS, default="auto",
+    train.add_argument("--task", choices=TASKS,
                        help="output and loss: regression (identity, mse), binary (sigmoid, logloss), "
-                            "multiclass (softmax, cross_entropy); auto decides from the target column")
+                            "multiclass (softmax, cross_entropy); auto (default): text labels or two "
+                            "distinct values -> classes, non-whole numbers -> regression, 3+ whole "
+                            "numbers -> asks you to choose")
     train.add_argument("--layers", help="hidden layer widths, comma-separated (e.g. 10,10)")
     train.add_argument("--hidden", metavar="ACTIVATION[,ACTIVATION...]",
                        help="hidden activation, or one per hidden layer comma-separated (e.g. tanh,gelu): "
@@ -64,14 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, help="rows per step")
     train.add_argument("--validation-split", type=float, help="fraction of training rows held out")
     train.add_argument("--test-split", type=float, help="fraction of all rows held out as the test set")
-    train.add_argument("--grad", choices=["manual", "autodiff"], default="manual",
+    train.add_argument("--grad", choices=["manual", "autodiff"],
                        help="hand-written backprop or jax.grad (default manual)")
-    train.add_argument("--seed", type=int, default=0, help="seed for init, splits and shuffling")
+    train.add_argument("--seed", type=int, help="seed for init, splits and shuffling (default 0)")
     train.add_argument("--patience", type=int, help="early stopping: epochs without a lower val loss")
     train.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
     train.add_argument("--checkpoint-every", type=int, metavar="N",
                        help="also write the checkpoint every N epochs (needs --save)")
-    train.add_argument("--plot", metavar="PNG", help="write the learning curve (needs funcnet[plot])")
+    train.add_argument("--plot", metavar="PNG", help="write the learning curve (.png; needs funcnet[plot])")
     train.add_argument("--track-stats", action="store_true",
                        help="compute per-layer statistics after every epoch (gradient norm, update ratio, "
                             "activation mean/std, dead ReLU fraction on up to 4096 training rows); they go "

@@ -6,50 +6,67 @@ import csv
 import sys
 
 from funcnet.cli.checkpoints import load_checkpoint
-from funcnet.cli.csv_data import read_csv
+from funcnet.cli.csv_data import numeric_columns, read_table, standardize_features
 from funcnet.cli.errors import UserError
+from funcnet.cli.output_paths import check_output_path
+
+
+def _text(label) -> str:
+    """A class label as the training CSV had it: text as is, whole numbers without ``.0``."""
+    return label if isinstance(label, str) else str(label)
 
 
 def run_predict(args) -> int:
     """``funcnet predict``: write the saved model's predictions for ``--csv`` as CSV; returns 0.
 
-    Features are found by column name and standardised as in training; classifiers write the
-    label and the probabilities, regressions the outputs.
+    Features are found by column name and standardised as in training
+    (:func:`~funcnet.cli.csv_data.standardize_features`); classifiers write the
+    label, in the training data's own labels (the checkpoint's ``classes``),
+    and the probabilities; regressions the outputs.
     """
     import numpy as np
 
     import funcnet as fn
 
+    if args.out:
+        check_output_path("--out", args.out, example="predictions.csv")
     saved = load_checkpoint(args.checkpoint)
-    names, table = read_csv(args.csv)
+    table = read_table(args.csv)
     features = saved.config.get("features") or [f"x{i}" for i in range(saved.model.sizes[0])]
-    missing = [name for name in features if name not in names]
+    missing = [name for name in features if name not in table.names]
     if missing:
         raise UserError(f"{args.csv} lacks the feature columns {missing} that the model was trained on "
                         f"(it needs {features})")
-    x = table[:, [names.index(name) for name in features]].astype(np.float32)
-    if saved.standardizer is not None:
-        x = np.asarray(saved.standardizer.apply(x))
+    x = standardize_features(saved.standardizer, numeric_columns(table, features))
     try:
         outputs = np.asarray(fn.predict(saved.model, saved.params, x))
     except ValueError as error:
         raise UserError(str(error)) from None
+    classes = saved.config.get("classes") or None
     if saved.model.output_activation == "softmax":
-        header = ["label"] + [f"p_{k}" for k in range(outputs.shape[1])]
-        rows = [[int(np.argmax(row)), *row] for row in outputs]
+        names = classes or list(range(outputs.shape[1]))
+        header = ["label"] + [f"p_{_text(name)}" for name in names]
+        rows = [[_text(names[int(np.argmax(row))]), *map(repr, map(float, row))] for row in outputs]
     elif saved.model.output_activation == "sigmoid":
+        names = classes or [0, 1]
         header = ["label", "probability"]
-        rows = [[int(row[0] > 0.5), row[0]] for row in outputs]
+        rows = [[_text(names[int(row[0] > 0.5)]), repr(float(row[0]))] for row in outputs]
     else:
         header = ["prediction"] if outputs.shape[1] == 1 else [f"prediction_{k}" for k in range(outputs.shape[1])]
-        rows = outputs.tolist()
-    handle = open(args.out, "w", newline="") if args.out else sys.stdout
-    try:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows([[value if isinstance(value, int) else repr(float(value)) for value in row]
-                          for row in rows])
-    finally:
-        if args.out:
-            handle.close()
+        rows = [[repr(float(value)) for value in row] for row in outputs]
+    if args.out:
+        try:
+            with open(args.out, "w", newline="") as handle:
+                _write(handle, header, rows)
+        except OSError as error:
+            raise UserError(f"--out {args.out!r}: cannot write ({error.strerror or error})") from None
+    else:
+        _write(sys.stdout, header, rows)
+        sys.stdout.flush()
     return 0
+
+
+def _write(handle, header, rows) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(header)
+    writer.writerows(rows)

@@ -1,16 +1,39 @@
-"""``funcnet train``: build the model for the data, fit it, report, save and plot."""
+"""``funcnet train``: build the model for the data, fit it, report, save and plot.
+
+Every output path is checked before any work (:mod:`~funcnet.cli.output_paths`);
+Ctrl-C is deferred to the end of the running compiled call
+(:mod:`~funcnet.cli.interrupts`); a checkpoint that cannot be written at the
+end goes to a fallback path, after the summary is printed.
+
+``--resume`` continues a saved run exactly: its data must have the
+fingerprint the checkpoint recorded, only ``--epochs``, ``--lr`` and
+``--grad`` may change (and the header says so), and any other flag that would
+change the run is an error unless it repeats the saved value.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import sys
 import time
 
 from funcnet.cli.checkpoints import load_checkpoint
-from funcnet.cli.csv_data import load_dataset, task_model_args
-from funcnet.cli.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
+from funcnet.cli.csv_data import load_dataset, standardize_features, task_model_args
+from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
+from funcnet.cli.interrupts import DeferredInterrupt
+from funcnet.cli.output_paths import check_matplotlib, check_output_path, fallback_paths
 from funcnet.cli.parser import DATASET_DEFAULTS
+
+# Flags that define a run: on --resume they must repeat the saved value (or be left out).
+RUN_FLAGS = {"data": "--data", "target": "--target", "task": "--task", "layers": "--layers",
+             "hidden": "--hidden", "dropout": "--dropout", "l2": "--l2", "optimizer": "--optimizer",
+             "batch_size": "--batch-size", "validation_split": "--validation-split",
+             "test_split": "--test-split", "seed": "--seed", "patience": "--patience"}
+# Flags a resumed run applies: safe to change between epochs (the optimizer state keeps its structure).
+RESUME_CHANGES = {"epochs": "--epochs", "lr": "--lr", "grad": "--grad"}
 
 
 def make_optimizer(name: str, learning_rate: float):
@@ -24,13 +47,49 @@ def make_optimizer(name: str, learning_rate: float):
             "adamw": lambda: optax.adamw(learning_rate)}[name]()
 
 
+def layer_widths(text) -> list[int]:
+    """``--layers``: comma-separated positive widths, e.g. ``"10,10"`` → ``[10, 10]``."""
+    try:
+        widths = [int(width) for width in str(text).split(",") if width.strip()]
+    except ValueError:
+        raise UserError(f"--layers must be comma-separated integers, got {text!r}") from None
+    bad = [width for width in widths if width < 1]
+    if bad:
+        raise UserError(f"--layers: every hidden layer needs at least 1 unit, got {bad[0]} in {text!r}")
+    return widths
+
+
+def check_settings(config: dict) -> None:
+    """The numeric flags, checked with their flag names."""
+    learning_rate = config["lr"]
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise UserError(f"--lr must be a positive finite number, got {learning_rate}")
+    if config["epochs"] < 1:
+        raise UserError(f"--epochs must be at least 1, got {config['epochs']}")
+    if config["batch_size"] < 1:
+        raise UserError(f"--batch-size must be at least 1, got {config['batch_size']}")
+    for name, flag in (("validation_split", "--validation-split"), ("test_split", "--test-split")):
+        if not 0.0 <= config[name] < 1.0:
+            raise UserError(f"{flag} must be in [0, 1), got {config[name]}")
+    if config["patience"] is not None and config["patience"] < 1:
+        raise UserError(f"--patience must be at least 1, got {config['patience']}")
+    if config["patience"] is not None and not config["validation_split"]:
+        raise UserError("--patience needs a validation split (--validation-split > 0)")
+
+
 def train_config(args) -> dict:
     """The full run configuration: data source plus every setting, defaults filled in per dataset."""
     if args.csv and not args.target:
         raise UserError("--csv needs --target COLUMN: the column to predict")
+    if args.target and not args.csv:
+        raise UserError(f"--target {args.target!r} needs --csv FILE: the built-in datasets have their own target")
+    if args.task and not args.csv:
+        raise UserError(f"--task {args.task} applies to --csv data; the built-in --data "
+                        f"{args.data or 'regression'} has its own task")
     data = "csv" if args.csv else (args.data or "regression")
-    config = dict(DATASET_DEFAULTS[data], data=data, csv=args.csv, target=args.target, task=args.task,
-                  grad=args.grad, seed=args.seed, patience=args.patience)
+    config = dict(DATASET_DEFAULTS[data], data=data, csv=args.csv, target=args.target,
+                  task=args.task or "auto", task_flag=args.task or "auto", grad=args.grad or "manual",
+                  seed=0 if args.seed is None else args.seed, patience=args.patience)
     for name in ("layers", "hidden", "optimizer", "lr", "epochs", "batch_size", "validation_split", "test_split"):
         if getattr(args, name) is not None:
             config[name] = getattr(args, name)
@@ -41,17 +100,11 @@ def train_config(args) -> dict:
         raise UserError(f"--dropout must be in [0, 1), got {config['dropout']}")
     if not 0.0 <= config["l2"] < float("inf"):
         raise UserError(f"--l2 must be a non-negative number, got {config['l2']}")
-    try:
-        config["layer_sizes"] = [int(width) for width in str(config["layers"]).split(",") if width.strip()]
-    except ValueError:
-        raise UserError(f"--layers must be comma-separated integers, got {config['layers']!r}") from None
+    config["layer_sizes"] = layer_widths(config["layers"])
     config["hidden"] = hidden_activations(config["hidden"], len(config["layer_sizes"]))
-    if config["epochs"] < 1:
-        raise UserError(f"--epochs must be at least 1, got {config['epochs']}")
+    check_settings(config)
     if args.checkpoint_every is not None and (args.checkpoint_every < 1 or not args.save):
         raise UserError("--checkpoint-every N needs N >= 1 and --save PATH")
-    if config["patience"] is not None and not config["validation_split"]:
-        raise UserError("--patience needs a validation split (--validation-split > 0)")
     return config
 
 
@@ -70,6 +123,94 @@ def hidden_activations(text, num_hidden: int):
         raise UserError(f"--hidden has {len(names)} activations but --layers has {num_hidden} hidden layers; "
                         "give one for all or one per layer")
     return names
+
+
+def _per_layer(hidden, num_hidden: int) -> list:
+    return [hidden] * num_hidden if isinstance(hidden, str) else list(hidden)
+
+
+def resume_config(args, saved_config: dict) -> tuple[dict, list[str]]:
+    """The saved run's config with the changes ``--resume`` allows; ``(config, header notes)``.
+
+    A run-defining flag (:data:`RUN_FLAGS`) must repeat the saved value;
+    ``--epochs``, ``--lr`` and ``--grad`` are applied and reported.
+    """
+    config = dict(saved_config)
+    config.setdefault("patience", None)
+    config.setdefault("seed", 0)
+    config.setdefault("dropout", 0.0)
+    config.setdefault("l2", 0.0)
+    for name, flag in RUN_FLAGS.items():
+        given = getattr(args, name, None)
+        if given is None:
+            continue
+        saved = config.get(name)
+        if name == "layers":
+            same = layer_widths(given) == list(config["layer_sizes"])
+            saved = ",".join(map(str, config["layer_sizes"]))
+        elif name == "hidden":
+            widths = len(config["layer_sizes"])
+            same = _per_layer(hidden_activations(given, widths), widths) == _per_layer(config["hidden"], widths)
+            saved = config["hidden"] if isinstance(config["hidden"], str) else ",".join(config["hidden"])
+        elif name == "task":
+            same = given in (config.get("task"), config.get("task_flag"))
+        elif name in ("dropout", "l2", "validation_split", "test_split"):
+            same = saved is not None and float(given) == float(saved)
+        else:
+            same = given == saved
+        if not same:
+            raise UserError(f"--resume: {flag} {given} would change the saved run, which was trained with "
+                            f"{flag} {saved}; leave {flag} out to continue it, or start a new run without "
+                            f"--resume (a resumed run may change only --epochs, --lr and --grad)")
+    if args.csv and config.get("data") != "csv":
+        raise UserError(f"--resume: --csv {args.csv} given, but {args.resume} was trained on the built-in "
+                        f"--data {config.get('data')}")
+    notes = []
+    for name, flag in RESUME_CHANGES.items():
+        given = getattr(args, name, None)
+        if given is not None and given != config.get(name):
+            if name != "epochs":
+                notes.append(f"{flag} {given} (the saved run used {config.get(name)})")
+            config[name] = given
+    check_settings(config)
+    if args.checkpoint_every is not None and (args.checkpoint_every < 1 or not args.save):
+        raise UserError("--checkpoint-every N needs N >= 1 and --save PATH")
+    return config, notes
+
+
+def resume_data_path(args, config: dict) -> str:
+    """Where the resumed run's CSV is: ``--csv``, or the checkpoint's path (relative: to the checkpoint's folder)."""
+    if args.csv:
+        return args.csv
+    recorded = config.get("csv")
+    if not recorded:
+        raise UserError(f"--resume: {args.resume} does not record its data file; pass --csv FILE")
+    if os.path.isabs(recorded):
+        path = recorded
+    else:
+        path = os.path.join(os.path.dirname(os.path.abspath(args.resume)), recorded)
+        if not os.path.exists(path) and "data_fingerprint" not in config and os.path.exists(recorded):
+            path = recorded  # funcnet <= 0.2 recorded the path relative to the working folder
+    if not os.path.exists(path):
+        raise UserError(f"--resume: the training data {recorded!r}, the path recorded in the checkpoint "
+                        f"{args.resume} (relative to its folder: {path}), does not exist; if the file moved, "
+                        "pass --csv NEW_PATH")
+    return path
+
+
+def check_fingerprint(args, config: dict, fingerprint: dict, data_path: str | None) -> str | None:
+    """Raise unless the data is what the checkpoint was trained on; a note for checkpoints without a fingerprint."""
+    saved = config.get("data_fingerprint")
+    source = data_path or f"the built-in --data {config['data']}"
+    if saved is None:
+        return f"{args.resume} has no data fingerprint (written by funcnet 0.2 or earlier); {source} is not checked"
+    if saved != fingerprint:
+        raise UserError(
+            f"--resume: {source} is not the data {args.resume} was trained on: it has {fingerprint['rows']} rows "
+            f"and fingerprint {fingerprint['sha256'][:16]}…, the checkpoint's data had {saved['rows']} rows and "
+            f"{saved['sha256'][:16]}… (SHA-256 of the features and targets in file order); resuming on other or "
+            "reordered rows would re-split them and put test rows into training")
+    return None
 
 
 class Reporter:
@@ -114,107 +255,228 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+def check_outputs(args) -> None:
+    """Every file the run will write, checked before any work: folders, writability, suffixes, matplotlib."""
+    if args.save:
+        check_output_path("--save", args.save, example="model.npz")
+    for flag, path in (("--plot", args.plot), ("--plot-stats", args.plot_stats),
+                       ("--plot-boundary", args.plot_boundary)):
+        if path:
+            check_output_path(flag, path, suffix=".png", example=flag.lstrip("-"))
+            check_matplotlib(flag)
+
+
 def run_train(args) -> int:
     """``funcnet train``: fit, report each epoch, save and plot; returns the exit status.
 
     0 when done, :data:`EXIT_DIVERGED` when the loss stops being finite (the last finite state is
-    saved with ``--save``), :data:`EXIT_INTERRUPTED` on Ctrl-C (the last completed epoch is saved).
+    saved with ``--save``), :data:`EXIT_INTERRUPTED` on Ctrl-C (the last completed epoch is saved),
+    :data:`EXIT_BAD_INPUT` when an output could not be written at the end (the checkpoint then goes
+    to a fallback path that the message names).
     """
-    import jax
+    with DeferredInterrupt("Ctrl-C: stopping when the epoch in progress has finished (the first one "
+                           "compiles), then saving") as interrupt:
+        return _train(args, interrupt)
+
+
+def _train(args, interrupt: DeferredInterrupt) -> int:
     import numpy as np
 
     import funcnet as fn
-    from funcnet import checkpoint
+    from funcnet.data import split_count
 
     if not args.no_cache:
         enable_compilation_cache()
-    for flag, path in (("--plot-stats", args.plot_stats), ("--plot-boundary", args.plot_boundary)):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise UserError(f"{flag}: the folder of {path!r} does not exist")
+    check_outputs(args)
+    notes = []
     if args.resume:
         saved = load_checkpoint(args.resume, "--resume: ")
-        config = dict(saved.config)
-        if not config.get("data"):
+        if not saved.config.get("data"):
             raise UserError(f"--resume: {args.resume} was not written by `funcnet train` (no run config)")
-        if args.epochs is not None:
-            config["epochs"] = args.epochs
+        config, changes = resume_config(args, saved.config)
+        data_path = resume_data_path(args, config) if config["data"] == "csv" else None
+        config["task"] = config.get("task") or "auto"
     else:
-        config = train_config(args)
-    x, y, feature_names, task, num_classes = load_dataset(config)
+        config, changes = train_config(args), []
+        data_path = config["csv"]
+    dataset = load_dataset(config, data_path)
+    if args.resume:
+        note = check_fingerprint(args, config, dataset.fingerprint, data_path)
+        notes += [note] if note else []
+        dataset = dataset._replace(reason=config.get("task_reason") or dataset.reason)
+    x, task = dataset.x, dataset.task
     if args.plot_boundary and (x.shape[1] != 2 or task == "regression"):
         raise UserError(f"--plot-boundary needs a classifier on 2 features, but this run is {task} on "
-                        f"{x.shape[1]} feature(s) ({', '.join(feature_names)})")
-    model_args = task_model_args(task, num_classes)
+                        f"{x.shape[1]} feature(s) ({', '.join(dataset.feature_names)})")
+    model_args = task_model_args(task, len(dataset.classes))
     model = fn.mlp([x.shape[1], *config["layer_sizes"], model_args["outputs"]], hidden=config["hidden"],
                    dropout=config.get("dropout", 0.0), l2=config.get("l2", 0.0),
                    output=model_args["output"], loss=model_args["loss"])
     optimizer = make_optimizer(config["optimizer"], config["lr"])
+    import jax
+
     key = jax.random.key(config["seed"])
     data_key, init_key, fit_key = jax.random.split(key, 3)
+    y = dataset.y
     if config["test_split"]:
+        split_count(len(x), config["test_split"], "--test-split")
         x_train, x_test, y_train, y_test = (np.asarray(a) for a in fn.train_test_split(
             data_key, x, y, config["test_split"]))
     else:
         x_train, x_test, y_train, y_test = x, None, y, None
+    split_count(len(x_train), config["validation_split"], "--validation-split")
     standardizer = None
     if config["data"] != "xor":
-        standardizer = fn.fit_standardizer(x_train)
-        x_train = np.asarray(standardizer.apply(x_train))
-        x_test = np.asarray(standardizer.apply(x_test)) if x_test is not None else None
-    config.update(features=feature_names, task=task)
+        standardizer = fn.fit_standardizer(x_train, names=dataset.feature_names)
+    x_train = standardize_features(standardizer, x_train)
+    x_test = standardize_features(standardizer, x_test) if x_test is not None else None
+    config.update(features=dataset.feature_names, task=task, task_reason=dataset.reason,
+                  classes=dataset.classes, data_fingerprint=dataset.fingerprint)
+    csv_file = os.path.abspath(data_path) if data_path else None
 
-    params, opt_state, history, initial_epoch = model.init(init_key), None, None, 0
+    def config_for(path):
+        """The config as saved in ``path``: the CSV's path relative to the checkpoint's folder."""
+        saved_config = dict(config)
+        if csv_file:
+            saved_config["csv"] = os.path.relpath(csv_file, os.path.dirname(os.path.abspath(path)))
+        return saved_config
+
+    params, opt_state, history, initial_epoch, best = model.init(init_key), None, None, 0, None
     if args.resume:
         saved = load_checkpoint(args.resume, "--resume: ", model=model, optimizer=optimizer)
-        params, opt_state, history = saved.params, saved.opt_state, saved.history
+        history = saved.history
         initial_epoch = len(history.get("train_loss", []))
+        if saved.last_params is not None:  # early stopping: params are the best epoch's
+            params, opt_state = saved.last_params, saved.last_opt_state
+            best = (saved.params, saved.opt_state)
+        else:
+            params, opt_state = saved.params, saved.opt_state
+    interrupt.raise_if_requested()  # Ctrl-C during start-up: exit 130 before any training
 
     mode = "jsonl" if args.jsonl else "quiet" if args.quiet else "lines"
     reporter = Reporter(mode, config["epochs"], initial_epoch)
+    patience = config["patience"]
     latest = {"params": params, "opt_state": opt_state, "history": history or {}}
+    best_state = {} if best is None else {"params": best[0], "opt_state": best[1]}
 
-    def save(state):
-        """Write ``state`` to ``--save``, if given, with the run's standardizer and config."""
-        if args.save:
-            checkpoint.save(args.save, model, state["params"], opt_state=state["opt_state"],
-                            history=state["history"], standardizer=standardizer, config=config)
+    def save(path):
+        """Write the run to ``path``: with --patience the best epoch's state plus the last one to resume from."""
+        if patience is not None and best_state:
+            fn.save(path, model, best_state["params"], opt_state=best_state["opt_state"],
+                    history=latest["history"], standardizer=standardizer, config=config_for(path),
+                    last_params=latest["params"], last_opt_state=latest["opt_state"])
+        else:
+            fn.save(path, model, latest["params"], opt_state=latest["opt_state"], history=latest["history"],
+                    standardizer=standardizer, config=config_for(path))
+
+    def save_or_fallback() -> str | None:
+        """Save to --save; when that fails, to a fallback path. An error message, or None when saved."""
+        try:
+            save(args.save)
+            return None
+        except OSError as error:
+            problem = f"could not write the checkpoint to {args.save} ({error.strerror or error})"
+        for path in fallback_paths(args.save):
+            try:
+                save(path)
+                return f"error: {problem}; saved it to {path} instead"
+            except OSError:
+                continue
+        return f"error: {problem}, nor to {' or '.join(fallback_paths(args.save))}; the trained model is lost"
+
+    warned = []
 
     def on_epoch(epoch, params, opt_state, history):
-        """Keep the epoch's state for Ctrl-C and divergence, report it, and checkpoint every N."""
+        """Keep the epoch's state for Ctrl-C and divergence, report it, checkpoint every N; True stops."""
         latest.update(params=params, opt_state=opt_state, history=json.loads(json.dumps(history)))
+        if patience is not None and history.get("best_epoch") == epoch:
+            best_state.update(params=params, opt_state=opt_state)
         reporter.epoch(epoch, history)
         if args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
-            save(latest)
+            try:
+                save(args.save)
+            except OSError as error:
+                if not warned:
+                    warned.append(True)
+                    reporter.message(f"warning: could not write the checkpoint of epoch {epoch + 1} to "
+                                     f"{args.save} ({error.strerror or error}); training goes on",
+                                     event="warning", error=True)
+        return interrupt.requested
 
     if mode == "lines":
         print(f"training {model.describe()}, {config['optimizer']} lr {config['lr']}, "
               f"batch {config['batch_size']}, grad={config['grad']} on {len(x_train)} rows", flush=True)
+    if config["data"] == "csv":
+        classes = ""
+        if dataset.classes:
+            shown = ", ".join(map(str, dataset.classes[:6])) + (", ..." if len(dataset.classes) > 6 else "")
+            classes = f"; classes {shown} are learned as 0..{len(dataset.classes) - 1}"
+        line = f"task: {task} ({dataset.reason}{classes}; --task overrides)"
+        if mode == "jsonl":
+            print(json.dumps({"event": "task", "task": task, "reason": dataset.reason,
+                              "classes": dataset.classes, "message": line}), flush=True)
+        else:
+            print(line, flush=True)
+    if args.resume:
+        line = (f"resuming {args.resume} after epoch {initial_epoch} of {config['epochs']}"
+                + (f", with {', '.join(changes)}" if changes else "")
+                + (f"; data {data_path}" if data_path else ""))
+        for text in [line, *notes]:
+            if mode == "jsonl":
+                print(json.dumps({"event": "resume", "message": text}), flush=True)
+            else:
+                print(text, flush=True)
+        if initial_epoch >= config["epochs"]:
+            raise UserError(f"--resume: {args.resume} already has {initial_epoch} epochs; pass --epochs N "
+                            f"with N > {initial_epoch} to train further")
+    interrupt.announce = True
     try:
         params, opt_state, history = fn.fit_state(
             model, params, optimizer, x_train, y_train, epochs=config["epochs"],
             batch_size=config["batch_size"], key=fit_key, validation_split=config["validation_split"],
             grad=config["grad"], opt_state=opt_state, callback=on_epoch, initial_epoch=initial_epoch,
-            history=history, patience=config["patience"],
+            history=history, patience=patience, best=best,
             track="layers" if args.track_stats or args.plot_stats else None)
     except fn.NonFiniteLossError as error:
         latest.update(params=error.params, opt_state=error.opt_state, history=error.history)
-        save(latest)
-        saved_note = f"; the last finite state (epoch {error.epoch}) is saved in {args.save}" if args.save else ""
-        reporter.message(f"error: training diverged: {error}{saved_note}", event="diverged", error=True,
-                         epoch=error.epoch)
+        cause = re.sub(r"^epoch \d+:\s*", "", str(error))
+        if args.save:
+            failure = save_or_fallback()
+            state = f"after epoch {error.epoch}" if error.epoch else "before epoch 1 (the initial state)"
+            saved_note = failure or f"; the last finite state ({state}) is saved in {args.save}"
+        else:
+            saved_note = ""
+        reporter.message(f"error: training diverged in epoch {error.epoch + 1}: {cause}{saved_note}",
+                         event="diverged", error=True, epoch=error.epoch + 1)
         return EXIT_DIVERGED
-    except KeyboardInterrupt:
+    if interrupt.requested:
         completed = len(latest["history"].get("train_loss", []))
-        if args.save and latest["opt_state"] is not None:
-            save(latest)
-            reporter.message(f"interrupted: saved the state after epoch {completed} to {args.save}; "
+        if args.save and completed > initial_epoch:
+            failure = save_or_fallback()
+            reporter.message(failure or f"interrupted: saved the state after epoch {completed} to {args.save}; "
                              f"continue with: funcnet train --resume {args.save}", event="interrupted")
+        elif args.save:
+            reporter.message(f"interrupted before an epoch finished; {args.save} was not written",
+                             event="interrupted")
         else:
             reporter.message(f"interrupted after epoch {completed}; nothing saved (no --save)",
                              event="interrupted")
         return EXIT_INTERRUPTED
-    latest.update(params=params, opt_state=opt_state, history=history)
-    save(latest)
+    if patience is None:
+        latest.update(params=params, opt_state=opt_state)
+    latest.update(history=history)
+    return _finish(args, config, model, params, history, x_train, x_test, y_test, dataset, standardizer,
+                   mode, save_or_fallback)
+
+
+def _finish(args, config, model, params, history, x_train, x_test, y_test, dataset, standardizer, mode,
+            save_or_fallback) -> int:
+    """Print the summary, then write the checkpoint and plots; a failed write is reported after the summary."""
+    import numpy as np
+
+    import funcnet as fn
+
+    task = dataset.task
     summary = {"event": "done", "epochs": len(history["train_loss"]), "train_loss": history["train_loss"][-1],
                "val_loss": history["val_loss"][-1] if history["val_loss"] else None}
     if "best_epoch" in history:
@@ -227,20 +489,6 @@ def run_train(args) -> int:
     elif task == "binary":
         predictions = np.asarray(fn.predict(model, params, x_train))
         summary["predictions"] = [round(float(p), 4) for p in predictions[:, 0]]
-    if args.plot:
-        fn.plot_history(history, args.plot, title=f"{config['data']}: {'-'.join(map(str, model.sizes))}")
-    if args.plot_stats:
-        from funcnet.layer_stats import plot_layer_stats
-
-        plot_layer_stats(history, args.plot_stats, title=f"{config['data']}: {model.describe()}")
-    if args.plot_boundary:  # all rows in the data's own units; the grid is standardised like training was
-        from funcnet.decision_boundary import plot_decision_boundary
-
-        plot_decision_boundary(
-            model, params, x, y, args.plot_boundary, feature_names=feature_names,
-            padding=0.5 if standardizer is None else 0.1 * np.ptp(x, axis=0),  # 10% of each feature's range
-            transform=None if standardizer is None else (lambda points: np.asarray(standardizer.apply(points))),
-            title=f"{config['data']}: {'-'.join(map(str, model.sizes))} decision boundary")
     if mode == "jsonl":
         print(json.dumps(summary), flush=True)
     else:
@@ -254,15 +502,49 @@ def run_train(args) -> int:
             parts.append(f"test accuracy {summary['test_accuracy']:.4f}")
         if "best_epoch" in summary:
             parts.append(f"best epoch {summary['best_epoch']}")
-        print(", ".join(parts))
+        print(", ".join(parts), flush=True)
         if "predictions" in summary:
-            print(f"predictions on the training rows: {summary['predictions']}")
-        if args.save:
-            print(f"saved checkpoint to {args.save}")
-        if args.plot:
-            print(f"wrote learning curve to {args.plot}")
-        if args.plot_stats:
-            print(f"wrote layer statistics to {args.plot_stats}")
-        if args.plot_boundary:
-            print(f"wrote decision boundary to {args.plot_boundary}")
-    return 0
+            print(f"predictions on the training rows: {summary['predictions']}", flush=True)
+    failures = []
+
+    def written(text, **fields):
+        if mode == "jsonl":
+            print(json.dumps({"event": "wrote", "message": text, **fields}), flush=True)
+        else:
+            print(text, flush=True)
+
+    if args.save:
+        failure = save_or_fallback()
+        failures += [failure] if failure else []
+        if not failure:
+            written(f"saved checkpoint to {args.save}", path=args.save)
+    plots = []
+    if args.plot:
+        plots.append(("learning curve", args.plot, lambda: fn.plot_history(
+            history, args.plot, title=f"{config['data']}: {'-'.join(map(str, model.sizes))}")))
+    if args.plot_stats:
+        from funcnet.layer_stats import plot_layer_stats
+
+        plots.append(("layer statistics", args.plot_stats, lambda: plot_layer_stats(
+            history, args.plot_stats, title=f"{config['data']}: {model.describe()}")))
+    if args.plot_boundary:  # all rows in the data's own units; the grid is standardised like training was
+        from funcnet.decision_boundary import plot_decision_boundary
+
+        x, y = dataset.x, dataset.y
+        plots.append(("decision boundary", args.plot_boundary, lambda: plot_decision_boundary(
+            model, params, x.astype(np.float32), y, args.plot_boundary, feature_names=dataset.feature_names,
+            padding=0.5 if standardizer is None else 0.1 * np.ptp(x, axis=0),  # 10% of each feature's range
+            transform=None if standardizer is None else (
+                lambda points: standardize_features(standardizer, np.asarray(points, np.float64))),
+            title=f"{config['data']}: {'-'.join(map(str, model.sizes))} decision boundary")))
+    for what, path, draw in plots:
+        try:
+            draw()
+            written(f"wrote {what} to {path}", path=path)
+        except (OSError, ImportError) as error:
+            failures.append(f"error: could not write the {what} to {path} ({getattr(error, 'strerror', None) or error})")
+    for failure in failures:
+        if mode == "jsonl":
+            print(json.dumps({"event": "error", "message": failure}), flush=True)
+        print(failure, file=sys.stderr, flush=True)
+    return EXIT_BAD_INPUT if failures else 0

@@ -1,0 +1,47 @@
+"""Output files of the commands, checked before any work starts, and a fallback when a write fails anyway."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from funcnet.cli.errors import UserError
+
+
+def check_output_path(flag: str, path: str, suffix: str | None = None, example: str = "out") -> None:
+    """Raise :class:`UserError` unless ``path`` can be written: its folder exists and takes a new file.
+
+    Also rejects a path that is an existing folder, and (with ``suffix``) a
+    file name with another ending.  The folder is probed by creating and
+    removing a temporary file in it, which is what the real write will do.
+    """
+    if suffix and not path.lower().endswith(suffix):
+        raise UserError(f"{flag} writes a {suffix[1:].upper()} image, so the file name must end in {suffix}; "
+                        f"got {path!r}")
+    if os.path.isdir(path):
+        raise UserError(f"{flag} {path!r} is a folder; give a file name in it, e.g. "
+                        f"{os.path.join(path, example + (suffix or ''))}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"{flag} {path!r}: the folder {folder} does not exist; create it first")
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".funcnet-probe-", dir=folder)
+    except OSError as error:
+        raise UserError(f"{flag} {path!r}: cannot write in the folder {folder} ({error.strerror})") from None
+    os.close(descriptor)
+    os.remove(probe)
+
+
+def check_matplotlib(flag: str) -> None:
+    """Raise :class:`UserError` when matplotlib, which the plots need, cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError(f"{flag} needs matplotlib, which is not installed: pip install 'funcnet[plot]' "
+                        f"(or leave out {flag})") from None
+
+
+def fallback_paths(path: str) -> list[str]:
+    """Where to put a checkpoint whose ``path`` could not be written: the working folder, then the temp folder."""
+    name = f"funcnet-rescued-{os.getpid()}-{os.path.basename(path) or 'model.npz'}"
+    return [os.path.abspath(name), os.path.join(tempfile.gettempdir(), name)]
