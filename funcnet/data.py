@@ -153,8 +153,7 @@ def fit_standardizer(x: Array, names=None) -> Standardizer:
       a :class:`Standardizer` of two NumPy float64 arrays ``(features,)``.
 
     Raises:
-      ValueError: ``x`` has a NaN or infinite value, or a column's statistics do
-        not fit ``x``'s dtype (float32 overflow); the message names the column.
+      ValueError: ``x`` has a NaN or infinite value; the message names the column.
     """
     import numpy as np
 
@@ -174,12 +173,6 @@ def fit_standardizer(x: Array, names=None) -> Standardizer:
     largest = np.abs(wide).max(axis=0)
     constant = std <= CONSTANT_COLUMN_ULPS * np.finfo(dtype).eps * largest
     scale = np.where(constant, 1.0, std)
-    limit = float(np.finfo(dtype).max)
-    too_large = (np.abs(mean) > limit) | (scale > limit) | (largest > limit)
-    if too_large.any():
-        column = int(np.argmax(too_large))
-        raise ValueError(f"{label(column)} of `x` overflows {dtype.name}: values up to "
-                         f"{largest[column]:.3g}, largest {dtype.name} is {limit:.3g}")
     return Standardizer(mean, scale)
 
 

@@ -15,12 +15,12 @@ def check_output_path(flag: str, path: str, suffix: str | None = None, example: 
     file name with another ending.  The folder is probed by creating and
     removing a temporary file in it, which is what the real write will do.
     """
-    if suffix and not path.lower().endswith(suffix):
-        raise UserError(f"{flag} writes a {suffix[1:].upper()} image, so the file name must end in {suffix}; "
-                        f"got {path!r}")
     if os.path.isdir(path):
         raise UserError(f"{flag} {path!r} is a folder; give a file name in it, e.g. "
                         f"{os.path.join(path, example + (suffix or ''))}")
+    if suffix and not path.lower().endswith(suffix):
+        raise UserError(f"{flag} writes a {suffix[1:].upper()} image, so the file name must end in {suffix}; "
+                        f"got {path!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"{flag} {path!r}: the folder {folder} does not exist; create it first")

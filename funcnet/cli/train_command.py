@@ -13,6 +13,7 @@ change the run is an error unless it repeats the saved value.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -36,8 +37,10 @@ RUN_FLAGS = {"data": "--data", "target": "--target", "task": "--task", "layers":
 RESUME_CHANGES = {"epochs": "--epochs", "lr": "--lr", "grad": "--grad"}
 
 
+@functools.lru_cache(maxsize=32)
 def make_optimizer(name: str, learning_rate: float):
-    """The optax optimizer for a CLI name."""
+    """The optax optimizer for a CLI name; the same object for the same settings, so runs in one
+    process (``funcnet.cli.main`` called again) reuse the compiled epoch."""
     import optax
 
     return {"sgd": lambda: optax.sgd(learning_rate),
@@ -403,6 +406,7 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
                                      event="warning", error=True)
         return interrupt.requested
 
+    interrupt.announce = True
     if mode == "lines":
         print(f"training {model.describe()}, {config['optimizer']} lr {config['lr']}, "
               f"batch {config['batch_size']}, grad={config['grad']} on {len(x_train)} rows", flush=True)
@@ -429,7 +433,6 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
         if initial_epoch >= config["epochs"]:
             raise UserError(f"--resume: {args.resume} already has {initial_epoch} epochs; pass --epochs N "
                             f"with N > {initial_epoch} to train further")
-    interrupt.announce = True
     try:
         params, opt_state, history = fn.fit_state(
             model, params, optimizer, x_train, y_train, epochs=config["epochs"],

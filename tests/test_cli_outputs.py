@@ -1,0 +1,101 @@
+"""Issue #10 case 1: every output path is checked before training, and a failed final write loses nothing."""
+
+import errno
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import funcnet as fn
+from cli_helpers import labelled_csv, run
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder no file can be created in: read-only for a normal user; /sys (read-only even for root) as root."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        yield str(folder)
+    else:  # root ignores permissions; sysfs refuses new files to everyone
+        (folder / "probe").unlink()
+        yield "/sys"
+    folder.chmod(0o755)
+
+
+OUTPUT_FLAGS = [
+    (["--save"], "model.npz"),
+    (["--plot"], "curve.png"),
+    (["--plot-stats"], "stats.png"),
+    (["--plot-boundary"], "boundary.png"),
+    (["--checkpoint-every", "1", "--save"], "model.npz"),
+]
+
+
+@pytest.mark.parametrize("flag, name", OUTPUT_FLAGS, ids=[flags[-1] for flags, _ in OUTPUT_FLAGS])
+@pytest.mark.parametrize("problem", ["missing folder", "existing folder", "unwritable folder"])
+def test_train_checks_every_output_path_before_training(tmp_path, capsys, unwritable_folder, flag, name, problem):
+    path, message = {
+        "missing folder": (tmp_path / "nowhere" / name, "nowhere does not exist; create it first"),
+        "existing folder": (tmp_path, "is a folder; give a file name in it"),
+        "unwritable folder": (os.path.join(unwritable_folder, name), "cannot write in the folder"),
+    }[problem]
+    status, out, err = run(capsys, "train", "--data", "xor", "--epochs", "2", *flag, path)
+    assert status == 2
+    assert f"funcnet train: error: {flag[-1]} " in err and message in err
+    assert "epoch 1" not in out and "Traceback" not in err  # nothing trained
+
+
+@pytest.mark.parametrize("flag", ["--plot", "--plot-stats", "--plot-boundary"])
+def test_plot_paths_must_end_in_png(tmp_path, capsys, flag):
+    status, _, err = run(capsys, "train", "--data", "xor", flag, tmp_path / "curve.pdf")
+    assert status == 2
+    assert f"{flag} writes a PNG image, so the file name must end in .png; got" in err
+
+
+@pytest.mark.parametrize("flag", ["--plot", "--plot-stats", "--plot-boundary"])
+def test_plots_without_matplotlib_are_refused_before_training(tmp_path, capsys, monkeypatch, flag):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    status, out, err = run(capsys, "train", "--data", "xor", flag, tmp_path / "curve.png")
+    assert status == 2
+    assert f"{flag} needs matplotlib, which is not installed: pip install 'funcnet[plot]'" in err
+    assert "epoch" not in out
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing folder", "nowhere does not exist"),
+    ("existing folder", "is a folder; give a file name in it, e.g."),
+])
+def test_predict_checks_out_before_reading_anything(tmp_path, capsys, problem, message):
+    out_path = tmp_path / "nowhere" / "p.csv" if problem == "missing folder" else tmp_path
+    status, _, err = run(capsys, "predict", "--checkpoint", tmp_path / "absent.npz", "--csv", tmp_path / "x.csv",
+                         "--out", out_path)
+    assert status == 2 and "funcnet predict: error: --out " in err and message in err
+
+
+def test_a_failed_final_save_prints_the_summary_first_and_saves_to_a_fallback(tmp_path, capsys, monkeypatch):
+    labelled_csv(tmp_path / "d.csv", [0, 1])
+    target = str(tmp_path / "model.npz")
+    real_save = fn.save
+
+    def disk_full_for_target(path, *args, **kwargs):
+        if str(path) == target:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(fn, "save", disk_full_for_target)
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "label", "--layers", "4",
+                           "--epochs", "2", "--save", target)
+    assert status == 2
+    assert out.index("done: 2 epochs") >= 0 and "saved checkpoint" not in out
+    rescued = os.path.join(str(tmp_path), f"funcnet-rescued-{os.getpid()}-model.npz")
+    assert (f"error: could not write the checkpoint to {target} (No space left on device); saved it to "
+            f"{rescued} instead") in err
+    saved = fn.load(rescued)
+    assert len(saved.history["train_loss"]) == 2 and saved.config["classes"] == [0, 1]
+    assert np.all(np.isfinite(np.asarray(saved.params[0]["W"])))
