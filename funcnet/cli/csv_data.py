@@ -210,6 +210,9 @@ def choose_task(target: Target, requested: str = "auto") -> Task:
     distinct = sorted(set(target.labels)) if text else sorted(set(target.values.tolist()))
     whole = text or all(float(v).is_integer() for v in distinct)
     if requested == "auto":
+        if len(distinct) < 2:
+            raise UserError(f"{quoted} has a single value {_label(distinct[0])!r} in every row; a classifier "
+                            "needs two classes (pass --task regression to fit a constant anyway)")
         if text:
             task = "binary" if len(distinct) == 2 else "multiclass"
             reason = f"{quoted} holds text labels, {len(distinct)} distinct"
@@ -226,8 +229,6 @@ def choose_task(target: Target, requested: str = "auto") -> Task:
                 f"an amount): its {len(distinct)} distinct values are whole numbers "
                 f"({_listed([_label(v) for v in distinct])}); pass --task multiclass to treat them as "
                 f"classes or --task regression to predict them as numbers")
-        if len(distinct) < 2 and task != "regression":
-            raise UserError(f"{quoted} has a single value {distinct[0]!r}; a classifier needs two classes")
     else:
         task, reason = requested, f"--task {requested}"
         if task == "regression" and text:
