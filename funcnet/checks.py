@@ -5,10 +5,14 @@ Two kinds of check:
 * **Shape checks** read only static shapes, so they run while JAX traces a
   function (once per input shape) and cost nothing in the compiled step.
   ``model.forward``, ``model.loss`` and ``model.manual_grad`` call them.
-* **Value checks** (NaN/inf, empty data, label ranges) must read the data, so
-  they run on the host before training: :func:`funcnet.fit` and
-  :func:`funcnet.predict` call :func:`check_data`; users who write their own
-  loop around ``train_step`` call it once on their dataset.
+* **Value checks** (NaN/inf, empty data, label ranges, values that overflow
+  the params' dtype, non-finite params) must read the data, so they run on
+  the host, once, before training: :func:`funcnet.fit` and
+  :func:`funcnet.predict` call :func:`check_data` and :func:`check_params`;
+  users who write their own loop around ``train_step`` call them once on
+  their dataset and params.  Every floating dtype is checked, float16 and
+  bfloat16 included (numpy does not count bfloat16 as ``np.inexact``, so the
+  dtype test is ``jnp.issubdtype``).
 """
 
 from __future__ import annotations
@@ -64,7 +68,38 @@ def _layer_label(model, index: int) -> str:
 
 
 def check_params(model, params) -> None:
-    """``params`` must be one dict per layer, with the leaves and shapes that ``model.init`` makes."""
+    """``params`` must be one dict per layer, with the leaves and shapes that ``model.init`` makes, all finite.
+
+    The shapes are checked always; the values (NaN/inf) on the host, for
+    leaves that hold values (not tracers or ``jax.ShapeDtypeStruct``).  A NaN
+    weight is an error, not something to train on: behind a ReLU that never
+    fires it would hide in the outputs and survive training.
+    """
+    check_param_shapes(model, params)
+    check_param_values(params)
+
+
+def check_param_values(params, name: str = "params") -> None:
+    """Every leaf of ``params`` (or an optimizer state) that holds values must be finite (checked on the host).
+
+    Leaves that are tracers (inside ``jit``/``grad``) or ``jax.ShapeDtypeStruct``
+    have no values to read and are skipped; integer leaves (step counts) pass.
+    """
+    import jax
+
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if isinstance(leaf, (jax.core.Tracer, jax.ShapeDtypeStruct)):
+            continue
+        check_finite(f"{name}{jax.tree_util.keystr(path)}", leaf,
+                     advice=f"The {name} must be finite before training: re-initialise with model.init(key) "
+                            "(and optimizer.init(params)) or load a checkpoint saved before it diverged")
+
+
+def check_param_shapes(model, params) -> None:
+    """``params`` must be one dict per layer, with the leaves and shapes that ``model.init`` makes.
+
+    Reads only shapes, so it runs while JAX traces (``model.forward``, ``model.loss``).
+    """
     expected = expected_param_shapes(model)
     if not isinstance(params, (list, tuple)) or len(params) != len(expected):
         got = f"a {type(params).__name__} of length {len(params)}" if isinstance(
@@ -142,17 +177,51 @@ def check_weights(x, weights) -> None:
         )
 
 
-def check_finite(name: str, array) -> None:
-    """Raise if ``array`` holds NaN or inf, saying how many and where the first is."""
+def is_floating(dtype) -> bool:
+    """Whether ``dtype`` is a floating type, bfloat16 and float16 included (``np.inexact`` misses bfloat16)."""
+    import jax.numpy as jnp
+
+    return bool(jnp.issubdtype(dtype, jnp.inexact))
+
+
+def check_finite(name: str, array, dtype=None, *, advice: str = "Clean or impute the data first") -> None:
+    """Raise if ``array`` holds NaN or inf, saying how many and where the first is.
+
+    Every floating dtype is checked: float16, bfloat16, float32, float64.
+    With ``dtype`` (the dtype the values will be cast to, e.g. the params'),
+    finite values that become inf in ``dtype`` are an error too: ``70000``
+    overflows float16, whose largest value is 65504.
+    """
     values = host_values(array)
-    if not np.issubdtype(values.dtype, np.inexact):
+    if is_floating(values.dtype):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"`{name}` contains {int(bad.sum())} non-finite values (NaN or inf); "
+                f"the first is at index {first}: {values[first]}. {advice}"
+            )
+    if dtype is not None and is_floating(dtype) and values.size and (
+            is_floating(values.dtype) or np.issubdtype(values.dtype, np.number)):
+        _check_fits(name, values, np.dtype(dtype))
+
+
+def _check_fits(name: str, values: np.ndarray, dtype: np.dtype) -> None:
+    """Finite ``values`` must stay finite in ``dtype``; only a suspicious maximum pays for the cast."""
+    import jax.numpy as jnp
+
+    largest = float(jnp.finfo(dtype).max)
+    if values.dtype == dtype or float(np.max(np.abs(values))) <= largest:
         return
-    bad = ~np.isfinite(values)
+    with np.errstate(over="ignore"):
+        bad = ~np.isfinite(values.astype(dtype))
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
-            f"`{name}` contains {int(bad.sum())} non-finite values (NaN or inf); "
-            f"the first is at index {first}: {values[first]}. Clean or impute the data first"
+            f"`{name}` has {int(bad.sum())} values too large for {dtype.name} (largest {largest:.6g}), "
+            f"the params' dtype it is cast to; the first is at index {first}: {float(values[first]):.6g}. "
+            f"Scale the data (e.g. standardise it) or use params of a wider dtype "
+            f"(model.init(key, jnp.float32))"
         )
 
 
@@ -181,18 +250,24 @@ def check_labels(model, y) -> None:
             )
 
 
-def check_data(model, x, y=None) -> None:
+def check_data(model, x, y=None, dtype=None) -> None:
     """All checks for a dataset before training or prediction: shapes, emptiness, NaN/inf, labels.
 
     Call it once on a dataset when you drive ``train_step`` from your own loop;
     :func:`funcnet.fit` and :func:`funcnet.predict` call it for you.
 
+    Args:
+      model, x, y: the model and its data (``y`` optional, for prediction).
+      dtype: the dtype the data will be cast to (the params'); values that
+        overflow it (beyond 65504 for float16) are an error.  ``None``: not checked.
+
     Raises:
       ValueError: naming the argument, what was expected and what was found.
     """
     check_inputs(model, x)
-    check_finite("x", x)
+    check_finite("x", x, dtype)
     if y is not None:
         check_targets(model, x, y)
-        check_finite("y", y)
+        is_class_index = model.loss_fn.integer_labels and len(_shape(y)) == 1
+        check_finite("y", y, None if is_class_index else dtype)
         check_labels(model, y)

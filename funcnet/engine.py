@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from funcnet import sharding
+from funcnet import checks, sharding
 from funcnet.data import map_in_chunks
 from funcnet.shuffle import permutation
 
@@ -57,11 +57,38 @@ def check_optimizer(optimizer) -> None:
         )
 
 
-def update_fn(model, optimizer, grad):
-    """The un-jitted step ``(params, state, x, y, weights=None, *, key=None) -> (params, state, loss)``."""
+def batch_in_params_dtype(model, params, x, y, weights=None):
+    """``(x, y, weights)`` cast to the params' dtype; integer class labels ``(m,)`` stay integers.
+
+    A no-op (no operation is traced) when the dtypes already match.  The
+    training step casts rather than promotes: with a ``float64`` batch and
+    ``float32`` params (numpy's default dtype under ``jax_enable_x64``) the
+    gradients and the optimizer state would otherwise become ``float64``
+    after the first step, and the step would compile a second time.
+    """
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        return x, y, weights
+    dtype = leaves[0].dtype
+    is_class_index = model.loss_fn.integer_labels and jnp.ndim(y) == 1
+    return (jnp.asarray(x, dtype), y if is_class_index else jnp.asarray(y, dtype),
+            None if weights is None else jnp.asarray(weights, dtype))
+
+
+def update_fn(model, optimizer, grad, where: str = "train_step"):
+    """The un-jitted step ``(params, state, x, y, weights=None, *, key=None) -> (params, state, loss)``.
+
+    The batch is cast to the params' dtype first (:func:`batch_in_params_dtype`).
+    """
     compute = value_and_grad_fn(model, grad)
 
     def update(params, opt_state, x, y, weights=None, *, key=None):
+        if key is not None:
+            checks.check_key(key, "key", where)
+        elif model.needs_key:
+            raise ValueError(f"this model has dropout, so {where} needs `key=`, a fresh jax.random key every "
+                             f"step, e.g. {where}(params, opt_state, x, y, key=fn.step_key(key, epoch, step))")
+        x, y, weights = batch_in_params_dtype(model, params, x, y, weights)
         value, grads = compute(params, x, y, weights, key=key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
@@ -84,6 +111,15 @@ def make_train_step(model, optimizer, grad: str = "autodiff"):
       with dropout needs a fresh ``key`` every step (``fit`` uses
       :func:`step_key`).  Shape checks run while it traces (once per shape);
       call :func:`funcnet.check_data` once on your dataset for the value checks.
+
+    Dtypes: the batch is **cast to the params' dtype** inside the step
+    (integer class labels stay integers), so ``loss``, the gradients and the
+    optimizer state keep the params' dtype, step after step, and the step
+    compiles once per input signature: a ``float64`` batch never turns
+    ``float32`` params' Adam moments into ``float64`` (which would change the
+    state's dtype and compile the step again).  Casting down loses precision
+    and casting to ``float16`` can overflow: check the data in the params'
+    dtype with ``fn.check_data(model, x, y, dtype=...)``.
 
     Example:
       >>> opt = optax.adam(1e-3)
@@ -136,14 +172,29 @@ def shuffled_batches(key, x, y, batch_size: int, epoch=0):
     return (x[full], y[full]), (None if remainder is None else (x[remainder], y[remainder]))
 
 
+def params_are_finite(params) -> jax.Array:
+    """A scalar bool: whether every leaf of ``params`` is free of NaN and inf (traceable)."""
+    leaves = jax.tree.leaves(params)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])) if leaves else jnp.bool_(True)
+
+
+def accumulation_dtype(dtype):
+    """The dtype sums of losses run in: float32 for 16-bit floats (float16 overflows at 65504), else ``dtype``."""
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.float32) if jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize < 4 else dtype
+
+
 def mean_loss(model, params, x, y, chunk_size: int = 8192):
-    """The model's data loss at inference over all of ``(x, y)``, in chunks of rows (traceable)."""
+    """The model's data loss at inference over all of ``(x, y)``, in chunks of rows (traceable).
+
+    The mean is taken in :func:`accumulation_dtype` (float32 for float16 and bfloat16 data).
+    """
     per_sample = map_in_chunks(
         lambda xc, yc: model.loss_fn.per_sample(model.logits(params, xc), yc, model.output_fn),
         (x, y),
         chunk_size,
     )
-    return jnp.mean(per_sample)
+    return jnp.mean(per_sample.astype(accumulation_dtype(per_sample.dtype)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -160,6 +211,11 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
       L2 term); ``val_loss`` is the data loss at inference on
       ``(x_val, y_val)`` after the epoch, NaN when not given.  Step ``s``
       gets ``step_key(key, epoch, s)`` when the model has dropout.
+      ``train_loss`` is also NaN when the epoch leaves any param non-finite
+      (a last step that diverges has a finite loss, computed before its
+      update), so a caller that checks the loss never keeps broken params.
+      Both losses are summed and returned in float32 for float16 and
+      bfloat16 params (:func:`accumulation_dtype`), in the params' dtype otherwise.
       The function is cached per ``(model, optimizer, grad, batch_size, mesh)``,
       so repeated ``fit`` calls with the same arguments and data shapes do
       not recompile.  With a ``mesh`` every batch's rows are split over its
@@ -168,7 +224,7 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
     check_optimizer(optimizer)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
-    update = update_fn(model, optimizer, grad)
+    update = update_fn(model, optimizer, grad, "fit")
     devices = 1 if mesh is None else sharding.check_mesh(mesh, batch_size)
 
     def split_rows(arrays):
@@ -180,27 +236,36 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
         num_samples = x.shape[0]
         full, remainder = shuffled_batch_rows(key, num_samples, batch_size, epoch)
 
+        # the epoch's sums run in float32 at least: a float16 sum of 32 batch losses of 3000 overflows
+        total_dtype = accumulation_dtype(x.dtype)
+
         def keyed_update(params, opt_state, rows, step):  # each step gathers its own rows: no shuffled copy
             batch = (x[rows], y[rows]) + (() if sample_weight is None else (sample_weight[rows],))
             params, opt_state, value = update(params, opt_state, *split_rows(batch),
                                               key=step_key(key, epoch, step) if model.needs_key else None)
-            weight = rows.shape[0] if sample_weight is None else jnp.sum(sample_weight[rows])
-            return params, opt_state, (value * weight, weight)
+            weight = rows.shape[0] if sample_weight is None else jnp.sum(sample_weight[rows]).astype(total_dtype)
+            return params, opt_state, (value.astype(total_dtype) * weight, weight)
 
         def scan_body(state, rows_and_step):
             params, opt_state, totals = keyed_update(*state, *rows_and_step)
-            return (params, opt_state), totals
+            return (params, opt_state), totals if sample_weight is not None else totals[0]
 
-        total, weight = jnp.zeros((), x.dtype), jnp.zeros((), x.dtype)
+        # without sample weights the total weight is the number of rows, a constant
+        total = jnp.zeros((), total_dtype)
+        weight = jnp.zeros((), total_dtype) if sample_weight is not None else num_samples
         if full.shape[0]:
             steps = jnp.arange(full.shape[0], dtype=jnp.uint32)
-            (params, opt_state), (values, weights) = lax.scan(scan_body, (params, opt_state), (full, steps))
-            total, weight = jnp.sum(values), jnp.sum(weights)
+            (params, opt_state), totals = lax.scan(scan_body, (params, opt_state), (full, steps))
+            total = jnp.sum(totals[0]) if sample_weight is not None else jnp.sum(totals)
+            weight = jnp.sum(totals[1]) if sample_weight is not None else weight
         if remainder is not None:
             params, opt_state, (value, rows) = keyed_update(params, opt_state, remainder, full.shape[0])
-            total, weight = total + value, weight + rows
+            total = total + value
+            weight = weight + rows if sample_weight is not None else weight
         val_loss = jnp.nan if x_val is None else mean_loss(model, params, x_val, y_val)
-        return params, opt_state, total / weight, jnp.asarray(val_loss, x.dtype)
+        # a last step that breaks the params leaves every batch loss finite: report it as NaN
+        train_loss = jnp.where(params_are_finite(params), total / weight, jnp.nan)
+        return params, opt_state, train_loss, jnp.asarray(val_loss, total_dtype)
 
     return jax.jit(train_epoch)
 

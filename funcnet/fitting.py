@@ -14,6 +14,7 @@ import jax
 
 from funcnet import checks, sharding
 from funcnet.data import split_count
+from funcnet.divergence import diagnose
 from funcnet.early_stopping import EarlyStopping, replay
 from funcnet.engine import as_arrays, make_train_epoch, prepare
 from funcnet.layer_stats import check_track, layer_stats, stats_key, stats_rows
@@ -22,16 +23,24 @@ from funcnet.layer_stats import check_track, layer_stats, stats_key, stats_rows
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss; carries the last finite state.
 
+    The message counts epochs from 1, as ``verbose`` and the CLI print them.
+
     Attributes:
       epoch: the (0-based) epoch whose loss was not finite.
       params, opt_state: the state at the end of the last finite epoch (the
         initial state when the first epoch failed).
       history: the per-epoch losses up to the last finite epoch.
+      cause: what :func:`funcnet.divergence.diagnose` found:
+        ``"learning_rate"`` (finite at the start of the epoch, then diverged),
+        ``"float16_overflow"`` (the loss exceeds the 16-bit dtype's largest
+        value) or ``"loss_at_start"`` (not finite even for the finite params
+        and data at the start of the epoch); ``None`` when not diagnosed.
     """
 
-    def __init__(self, message, *, epoch, params, opt_state, history):
+    def __init__(self, message, *, epoch, params, opt_state, history, cause=None):
         super().__init__(message)
         self.epoch, self.params, self.opt_state, self.history = epoch, params, opt_state, history
+        self.cause = cause
 
 
 def row_weights(model, y, sample_weight=None, class_weight=None):
@@ -69,6 +78,9 @@ def row_weights(model, y, sample_weight=None, class_weight=None):
                 raise ValueError(f"`class_weight` names labels {unknown} that are not in `y` (labels: "
                                  f"{present.tolist()})")
             table = {label: float(class_weight.get(label, 1.0)) for label in present.tolist()}
+            bad = {label: weight for label, weight in table.items() if not (math.isfinite(weight) and weight >= 0)}
+            if bad:
+                raise ValueError(f"`class_weight` must give finite, non-negative weights, got {bad}")
         else:
             raise ValueError(f"`class_weight` must be a dict {{label: weight}} or 'balanced', got "
                              f"{type(class_weight).__name__}")
@@ -223,8 +235,14 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     tracking = check_track(track)
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
     checks.check_params(model, params)
-    checks.check_data(model, x, y)
+    if opt_state is not None:
+        checks.check_param_values(opt_state, "opt_state")
+    dtype = jax.tree.leaves(params)[0].dtype
+    checks.check_data(model, x, y, dtype)
     weights = row_weights(model, y, sample_weight, class_weight)
+    if weights is not None:
+        checks.check_finite("sample_weight" if class_weight is None else "sample_weight × class_weight",
+                            weights, dtype, advice="Use finite weights")
     x, y = as_arrays(model, params, x, y)
     weights = None if weights is None else jax.numpy.asarray(weights, x.dtype)
     if mesh is not None:
@@ -233,7 +251,7 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     params, opt_state, train, validation = prepare(
         optimizer, held_out, params, opt_state, x, y, key, weights)
     if validation_data is not None:
-        checks.check_data(model, *validation_data)
+        checks.check_data(model, *validation_data, dtype)
         validation = as_arrays(model, params, *validation_data)
         if mesh is not None:
             validation = _place_on_mesh(mesh, validation)
@@ -257,13 +275,8 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
         )
         train_loss, val_loss = float(train_loss), float(val_loss)
         if not (math.isfinite(train_loss) and (validation is None or math.isfinite(val_loss))):
-            raise NonFiniteLossError(
-                f"epoch {epoch}: the loss became {train_loss if not math.isfinite(train_loss) else val_loss}"
-                " (not finite). Likely causes: a learning rate too high for this optimizer and "
-                "data (try 10x smaller), or unscaled features/targets. The last finite params "
-                "are in this exception's `.params`.",
-                epoch=epoch, params=params, opt_state=opt_state, history=history,
-            )
+            raise _non_finite_loss_error(model, epoch, train_loss, val_loss, params, opt_state, history,
+                                         train if not math.isfinite(train_loss) else validation)
         if tracking:
             history["layer_stats"].append(layer_stats(
                 model, params, new_params, *stats_sample, grad=grad, epoch=epoch,
@@ -290,6 +303,17 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     if stopper is not None:
         params, opt_state = best_params, best_opt_state
     return params, opt_state, history
+
+
+def _non_finite_loss_error(model, epoch, train_loss, val_loss, params, opt_state, history, data):
+    """The :class:`NonFiniteLossError` for ``epoch``, naming its cause (:func:`funcnet.divergence.diagnose`)."""
+    which = "loss" if not math.isfinite(train_loss) else "validation loss"
+    value = train_loss if not math.isfinite(train_loss) else val_loss
+    cause, explanation = diagnose(model, params, *data[:2])
+    return NonFiniteLossError(
+        f"epoch {epoch + 1}: the {which} became {value} (not finite); {explanation}. The last finite params "
+        "are in this exception's `.params`.",
+        epoch=epoch, params=params, opt_state=opt_state, history=history, cause=cause)
 
 
 def _resumed_stopper(patience, history, initial_epoch, best):

@@ -25,8 +25,9 @@ def predict(model, params, x, batch_size: int = 8192):
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
     checks.check_params(model, params)
-    checks.check_data(model, x)
-    x = jnp.asarray(x, jax.tree.leaves(params)[0].dtype)
+    dtype = jax.tree.leaves(params)[0].dtype
+    checks.check_data(model, x, dtype=dtype)
+    x = jnp.asarray(x, dtype)
     return _predict_compiled(model, params, x, batch_size)
 
 
@@ -52,7 +53,7 @@ def predict_labels(model, params, x, batch_size: int = 8192):
 def evaluate(model, params, x, y, batch_size: int = 8192) -> float:
     """Mean loss over a whole dataset, in chunks of ``batch_size`` rows; checks the data first."""
     checks.check_params(model, params)
-    checks.check_data(model, x, y)
+    checks.check_data(model, x, y, jax.tree.leaves(params)[0].dtype)
     x, y = as_arrays(model, params, x, y)
     return float(_evaluate_compiled(model, params, x, y, batch_size))
 

@@ -29,8 +29,20 @@ from funcnet.engine import as_arrays, make_train_epoch, prepare
 
 
 def stacked_init(model, keys: jax.Array, dtype=jnp.float32) -> list[dict]:
-    """``model.init`` for each key, stacked: every leaf gets a leading axis of ``len(keys)``."""
+    """``model.init`` for each key, stacked: every leaf gets a leading axis of ``len(keys)``.
+
+    ``keys`` is a batch of ``jax.random`` keys, e.g. ``jax.random.split(jax.random.key(0), 8)``.
+    """
+    checks.check_key(keys, "keys", "stacked_init")
+    if not np.shape(keys)[: -1 if _raw_keys(keys) else None]:
+        raise ValueError(f"`keys` must be a batch of jax.random keys, one per model, got a single key; make "
+                         f"them with jax.random.split(jax.random.key(0), num_models)")
     return jax.vmap(lambda key: model.init(key, dtype))(keys)
+
+
+def _raw_keys(keys) -> bool:
+    """Whether ``keys`` are raw ``uint32[..., 2]`` keys rather than typed ``jax.random.key`` ones."""
+    return not jnp.issubdtype(jnp.asarray(keys).dtype, jax.dtypes.prng_key)
 
 
 def with_hyperparam(opt_state, name: str, values):
@@ -91,9 +103,10 @@ def _key_axis(count: int, keys, key):
         raise ValueError("give exactly one of `keys` (one jax.random key per model: own split and "
                          "shuffles) or `key` (one key: every model sees the same split and batches)")
     if key is not None:
+        checks.check_key(key, "key", "fit_many")
         return None
-    typed = jnp.issubdtype(jnp.asarray(keys).dtype, jax.dtypes.prng_key)
-    expected = (count,) if typed else (count, 2)
+    checks.check_key(keys, "keys", "fit_many")
+    expected = (count, 2) if _raw_keys(keys) else (count,)
     if np.shape(keys) != expected:
         raise ValueError(f"`keys` has shape {np.shape(keys)}; expected one key per model, {expected}")
     return 0
@@ -136,8 +149,10 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
     keys = key if key_axis is None else keys
     # one model's shapes and dtypes, for the checks (slicing would compile an op per leaf)
     first = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
-    checks.check_params(model, first)
-    checks.check_data(model, x, y)
+    checks.check_param_shapes(model, first)
+    checks.check_param_values(params)
+    dtype = jax.tree.leaves(first)[0].dtype
+    checks.check_data(model, x, y, dtype)
     x, y = as_arrays(model, first, x, y)
     held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
     train_axis = _train_axis(held_out, key_axis)
@@ -145,7 +160,7 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
     params, opt_state, train, validation = prepare(params, opt_state, x, y, keys)
     val_axis = train_axis if validation is not None else False
     if validation_data is not None:
-        checks.check_data(model, *validation_data)
+        checks.check_data(model, *validation_data, dtype)
         validation, val_axis = as_arrays(model, first, *validation_data), None
     run_epoch = _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis, key_axis)
     train_losses, val_losses = [], []

@@ -16,6 +16,9 @@ computed from ``Z`` (stable log-loss and cross-entropy).
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp
@@ -136,10 +139,11 @@ class Network:
 
     def logits(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
         """The last layer's output ``Z``, shape ``(batch, n_out)``; training mode when ``key`` is given."""
-        checks.check_params(self, params)
+        checks.check_param_shapes(self, params)
         checks.check_inputs(self, x)
         if key is None:
             return backprop.infer(self.layers, params, x)
+        checks.check_key(key, "key", "model.forward")
         return backprop.forward(self.layers, params, x, key)[0]
 
     def forward(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
@@ -166,7 +170,7 @@ class Network:
           key: a ``jax.random`` key for dropout; required when the model has
             dropout (training mode).  Use :meth:`eval_loss` for the loss at inference.
         """
-        self._check_batch(params, x, y, weights)
+        self._check_batch(params, x, y, weights, key, "model.loss")
         if self.needs_key and key is None:
             raise ValueError("this model has dropout, so model.loss (training mode) needs `key=`, e.g. "
                              "model.loss(params, x, y, key=jax.random.key(0)); for the loss at inference "
@@ -188,18 +192,20 @@ class Network:
         Same arguments as :meth:`loss`; equals
         ``jax.value_and_grad(model.loss)(params, x, y, weights, key=key)`` up to rounding.
         """
-        self._check_batch(params, x, y, weights)
+        self._check_batch(params, x, y, weights, key, "model.manual_grad")
         if self.needs_key and key is None:
             raise ValueError("this model has dropout, so model.manual_grad (training mode) needs `key=`, "
                              "e.g. model.manual_grad(params, x, y, key=jax.random.key(0))")
         return backprop.manual_value_and_grad(self, params, x, y, weights, key)
 
-    def _check_batch(self, params, x, y, weights) -> None:
-        """The shape checks of :meth:`loss` and :meth:`manual_grad` (run while tracing)."""
-        checks.check_params(self, params)
+    def _check_batch(self, params, x, y, weights, key=None, where="model.loss") -> None:
+        """The shape checks of :meth:`loss` and :meth:`manual_grad` (run while tracing), and the key's type."""
+        checks.check_param_shapes(self, params)
         checks.check_inputs(self, x)
         checks.check_targets(self, x, y)
         checks.check_weights(x, weights)
+        if key is not None:
+            checks.check_key(key, "key", where)
 
 
 MLP = Network  # the name of version 1's class; every model is a Network now
@@ -235,7 +241,9 @@ _init_top_level = jax.jit(_init_layers, static_argnums=(0, 2), compiler_options=
 
 
 def _positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
+    """``value`` as an int: a positive integer, or a float with an integer value (``10.0``); not a string or bool."""
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and float(value).is_integer() and value >= 1):
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -330,10 +338,16 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
       >>> [p["W"].shape for p in params]
       [(2, 3), (3, 1)]
     """
-    try:
-        sizes = [_positive_int(size, "every width") for size in sizes]
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"`sizes` must be a list of positive integers, got {sizes!r} ({error})") from None
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+        raise ValueError(f"`sizes` must be a list of positive integers, e.g. [5, 10, 1], got {sizes!r}")
+    sizes = list(sizes)
+    for index, size in enumerate(sizes):
+        try:
+            _positive_int(size, "")
+        except ValueError:
+            raise ValueError(f"`sizes` must be a list of positive integers, got {sizes!r}: `sizes[{index}]` "
+                             f"is {size!r}, not a positive integer (a layer width counts units)") from None
+    sizes = [int(size) for size in sizes]
     if len(sizes) < 2:
         raise ValueError(f"`sizes` must have at least 2 positive widths (inputs, ..., outputs), got {sizes}")
     num_hidden = len(sizes) - 2
