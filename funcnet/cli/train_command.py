@@ -442,7 +442,8 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
             track="layers" if args.track_stats or args.plot_stats else None)
     except fn.NonFiniteLossError as error:
         latest.update(params=error.params, opt_state=error.opt_state, history=error.history)
-        cause = re.sub(r"^epoch \d+:\s*", "", str(error))
+        cause = re.sub(r"^epoch \d+:\s*", "", str(error))  # the CLI numbers epochs from 1 itself
+        cause = re.sub(r"\s*The last finite params are in this exception's `\.params`\.", "", cause).rstrip(". ")
         if args.save:
             failure = save_or_fallback()
             state = f"after epoch {error.epoch}" if error.epoch else "before epoch 1 (the initial state)"
