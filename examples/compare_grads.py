@@ -51,8 +51,8 @@ def main():
     for hidden, output, loss in CASES:
         model, params, x, y = random_problem(hidden, output, loss, jnp.float64)
         key = DROPOUT_KEY if model.needs_key else None
-        _, manual = model.manual_grad(params, x, y, key=key)
-        autodiff = jax.grad(model.loss)(params, x, y, key=key)
+        # model.manual_grad and jax.grad(model.loss), side by side in one compiled call
+        (_, manual), (_, autodiff) = fn.manual_and_autodiff(model, params, x, y, key=key)
         numeric = fn.finite_difference_grad(model, params, x, y, key=key)
         title = f"\n{hidden} hidden, {output} output, {loss} — float64"
         # what train_step and fit call: the same two functions

@@ -21,13 +21,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Run ``@pytest.mark.x64`` tests (setup, call and teardown) with float64 on; check nothing leaks."""
+    """Run ``@pytest.mark.x64`` tests (setup, call and teardown) with float64 on."""
     if item.get_closest_marker("x64") is not None:
         with jax.enable_x64(True):
             yield
     else:
         yield
-    assert not jax.config.jax_enable_x64, f"{item.nodeid} left jax_enable_x64 switched on"
+
+
+def pytest_runtest_teardown(item):
+    """A test that switched float64 on globally fails here (and the switch is undone), so it cannot leak."""
+    from jax._src.config import enable_x64
+
+    if enable_x64.get_global():
+        enable_x64.set_global(False)
+        raise AssertionError(f"{item.nodeid} left jax_enable_x64 switched on globally")
 
 
 class CliResult:
@@ -61,6 +69,30 @@ def cli_run(tmp_path, capsys, monkeypatch):
         out, err = capsys.readouterr()
         assert code == expect, out + err
         return CliResult(code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def run_example(capsys, monkeypatch):
+    """Run ``examples/NAME.py ARGS`` as ``__main__`` in this process and return what it printed.
+
+    In-process, so it reuses this process's compiled programs.  Examples that
+    want float64 switch ``jax_enable_x64`` on globally (as a user's script
+    would); the tests' global float32 mode is restored afterwards.
+    """
+    import runpy
+
+    def run(relative_path, *args):
+        path = os.path.join(ROOT, relative_path)
+        monkeypatch.setattr(sys, "argv", [path, *map(str, args)])
+        monkeypatch.chdir(ROOT)
+        capsys.readouterr()
+        try:
+            runpy.run_path(path, run_name="__main__")
+        finally:
+            jax.config.update("jax_enable_x64", False)  # the tests' global mode
+        return capsys.readouterr().out
 
     return run
 

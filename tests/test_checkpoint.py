@@ -134,6 +134,7 @@ def test_optimizer_state_of_another_optimizer_is_reported(tmp_path):
         fn.load(path, optimizer=optax.sgd(0.1, momentum=0.9))
 
 
+@pytest.mark.x64
 def test_float64_params_stay_float64(tmp_path):
     params = MODEL.init(jax.random.key(0), jnp.float64)
     fn.save(tmp_path / "f64.npz", MODEL, params)

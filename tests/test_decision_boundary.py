@@ -296,9 +296,9 @@ def test_plot_boundary_on_the_wrong_data_exits_2_before_training(tmp_path, capsy
     assert not (tmp_path / "never.png").exists()
 
 
-def test_two_moons_example_draws_six_panels_of_a_boundary_that_separates_the_moons(tmp_path, run_script):
+def test_two_moons_example_draws_six_panels_of_a_boundary_that_separates_the_moons(tmp_path, run_example):
     path = tmp_path / "moons.png"
-    out = run_script("examples/decision_boundary.py", "--out", str(path), env_extra={"PYTHONPATH": ROOT})
+    out = run_example("examples/decision_boundary.py", "--out", str(path))
     accuracies = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("epoch")]
     assert len(accuracies) == 6 and accuracies[-1] >= 0.97
     assert f"final accuracy: {accuracies[-1]:.3f}" in out and "wrote 6 panels" in out

@@ -4,18 +4,25 @@ import importlib.util
 import os
 import re
 
+import jax
 import numpy as np
+import pytest
 
 from conftest import ROOT
 
 
 def load_example(name):
+    """Import ``examples/NAME.py``; an example that switches float64 on globally is switched back after."""
     spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "examples", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        jax.config.update("jax_enable_x64", False)  # the tests' global mode
     return module
 
 
+@pytest.mark.x64
 def test_worked_example_reproduces_the_articles_numbers():
     numbers = load_example("worked_example").worked_example()
     np.testing.assert_allclose(numbers["output"][:, 0], [8.92, 12.04, 4, 4, 4.864], rtol=1e-12)
@@ -35,29 +42,29 @@ def test_worked_example_reproduces_the_articles_numbers():
             np.testing.assert_allclose(manual[leaf], autodiff[leaf], rtol=1e-12, atol=1e-15)
 
 
-def test_worked_example_script_explains_the_differences(run_script):
-    out = run_script("examples/worked_example.py")
+def test_worked_example_script_explains_the_differences(run_example):
+    out = run_example("examples/worked_example.py")
     assert "[-8.14616  2.1296 ]" in out
     assert "updated W2 = [[0.40171069], [0.09955278]]" in out
     assert "manual backprop vs jax.grad" in out
 
 
-def test_xor_example_solves_xor(run_script):
-    out = run_script("examples/xor.py")
+def test_xor_example_solves_xor(run_example):
+    out = run_example("examples/xor.py")
     assert "solved (every output on the right side of 0.5): True" in out
     last = float(re.search(r"last (\d+\.\d+)", out).group(1))
     assert last < 0.1
 
 
-def test_regression_example_reaches_the_noise_floor(run_script):
-    out = run_script("examples/regression.py")
+def test_regression_example_reaches_the_noise_floor(run_example):
+    out = run_example("examples/regression.py")
     assert len(re.findall(r"^epoch \d+/20  train_loss [\d.]+  val_loss [\d.]+$", out, re.M)) == 20
     test_mse = float(re.search(r"Test MSE: ([\d.]+)", out).group(1))
     assert 95 < test_mse <= 102
 
 
-def test_compare_grads_example_reports_tiny_differences(run_script):
-    out = run_script("examples/compare_grads.py")
+def test_compare_grads_example_reports_tiny_differences(run_example):
+    out = run_example("examples/compare_grads.py")
     worst = dict(re.findall(r"^  (.+?)\s+(\d\.\d\de[-+]\d\d)$", out, re.M))
     assert float(worst["manual vs autodiff"]) < 1e-12
     assert float(worst["manual vs finite differences"]) < 1e-6
@@ -66,30 +73,30 @@ def test_compare_grads_example_reports_tiny_differences(run_script):
     assert float(worst["train_step autodiff vs autodiff"]) < 1e-12
 
 
-def test_swap_optimizers_example_trains_with_each(run_script):
-    out = run_script("examples/swap_optimizers.py")
+def test_swap_optimizers_example_trains_with_each(run_example):
+    out = run_example("examples/swap_optimizers.py")
     rows = re.findall(r"^(sgd|momentum|adam|rmsprop) .*?([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
     assert [row[0] for row in rows] == ["sgd", "momentum", "adam", "rmsprop"]
     assert all(float(row[3]) < 130 for row in rows)
 
 
-def test_xor_seeds_example_trains_many_networks_in_one_program(run_script):
-    out = run_script("examples/xor_seeds.py", "--seeds", "32")
+def test_xor_seeds_example_trains_many_networks_in_one_program(run_example):
+    out = run_example("examples/xor_seeds.py", "--seeds", "32")
     solved = float(re.search(r"solved XOR .*?: ([\d.]+)%", out).group(1))
     assert 50 < solved <= 100
     assert "final log-loss: min" in out
 
 
-def test_lr_sweep_example_reports_every_rate_and_the_best(run_script):
-    out = run_script("examples/lr_sweep.py", "--epochs", "2")
+def test_lr_sweep_example_reports_every_rate_and_the_best(run_example):
+    out = run_example("examples/lr_sweep.py", "--epochs", "2")
     rates = re.findall(r"^\s+(\d\.\d\de[-+]\d\d)\s+([\d.]+)$", out, re.M)
     assert len(rates) == 16
     best = float(re.search(r"best: lr ([\d.e+-]+), val MSE ([\d.]+)", out).group(2))
     assert best == min(float(mse) for _, mse in rates)
 
 
-def test_custom_activation_example_catches_the_wrong_derivative_and_trains_with_the_right_one(run_script):
-    out = run_script("examples/custom_activation.py")
+def test_custom_activation_example_catches_the_wrong_derivative_and_trains_with_the_right_one(run_example):
+    out = run_example("examples/custom_activation.py")
     assert "ok: False, wrong parts: ['derivative', 'backward']" in out
     assert "   ok: True" in out
     difference = float(re.search(r"\|manual − autodiff\| = ([\d.e+-]+)", out).group(1))

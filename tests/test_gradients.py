@@ -1,5 +1,20 @@
-"""Manual backprop = jax.grad = finite differences, for every architecture the library accepts."""
+"""Manual backprop = jax.grad = finite differences, for every architecture the library accepts.
 
+Compiling is what these tables cost, so they share compilations:
+
+* every (hidden, output, loss) combination, on one architecture, comes out of
+  ONE jitted call per dtype (:func:`every_gradient`); each combination is still
+  its own test id, reading its row of that result;
+* random shapes (hypothesis: depth 1–4, widths and batches from 1) run with a
+  combination drawn per example: the fold's shape mechanics don't depend on
+  which activation sits in a layer;
+* finite differences are pairwise — every hidden activation under one output,
+  every output/loss under one hidden activation — and compare against the
+  table's manual and autodiff rows (same params, same batch), because
+  manual = autodiff is already proven on the full product.
+"""
+
+import functools
 import itertools
 
 import chex
@@ -16,6 +31,28 @@ HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]
 PAIRS = [(output, "mse") for output in ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]]
 PAIRS += [("sigmoid", "logloss"), ("softmax", "cross_entropy")]
 COMBINATIONS = [(hidden, output, loss) for hidden, (output, loss) in itertools.product(HIDDEN, PAIRS)]
+PAIRWISE = sorted({(hidden, "identity", "mse") for hidden in HIDDEN} | {("tanh", *pair) for pair in PAIRS})
+TABLE_WIDTHS, TABLE_BATCH, TABLE_SEED = [3, 4, 3, 2], 6, 11
+
+
+def make_model(hidden, output, loss, sizes):
+    return fn.mlp(sizes, hidden=hidden, output=output, loss=loss, negative_slope=0.1)
+
+
+def make_params(sizes, rng, dtype):
+    # non-zero biases so that every bias gradient path is exercised
+    return [{"W": jnp.asarray(rng.normal(size=(n_in, n_out)) / np.sqrt(n_in), dtype),
+             "b": jnp.asarray(0.1 * rng.normal(size=n_out), dtype)}
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def make_targets(loss, outputs, batch, rng, dtype, one_hot=False):
+    if loss == "cross_entropy":
+        labels = rng.integers(0, outputs, size=batch)
+        return jnp.asarray(np.eye(outputs)[labels], dtype) if one_hot else jnp.asarray(labels, jnp.int32)
+    if loss == "logloss":
+        return jnp.asarray(rng.integers(0, 2, size=(batch, outputs)), dtype)
+    return jnp.asarray(rng.normal(size=(batch, outputs)), dtype)
 
 
 def make_problem(hidden, output, loss, widths, batch, seed, dtype, one_hot=False):
@@ -25,21 +62,60 @@ def make_problem(hidden, output, loss, widths, batch, seed, dtype, one_hot=False
     """
     outputs = max(widths[-1], 2) if loss == "cross_entropy" else widths[-1]
     sizes = [*widths[:-1], outputs]
-    model = fn.mlp(sizes, hidden=hidden, output=output, loss=loss, negative_slope=0.1)
     rng = np.random.default_rng(seed)
-    # non-zero biases so that every bias gradient path is exercised
-    params = [{"W": jnp.asarray(rng.normal(size=(n_in, n_out)) / np.sqrt(n_in), dtype),
-               "b": jnp.asarray(0.1 * rng.normal(size=n_out), dtype)}
-              for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    params = make_params(sizes, rng, dtype)
     x = jnp.asarray(rng.normal(size=(batch, sizes[0])), dtype)
-    if loss == "cross_entropy":
-        labels = rng.integers(0, outputs, size=batch)
-        y = jnp.asarray(np.eye(outputs)[labels], dtype) if one_hot else jnp.asarray(labels)
-    elif loss == "logloss":
-        y = jnp.asarray(rng.integers(0, 2, size=(batch, outputs)), dtype)
-    else:
-        y = jnp.asarray(rng.normal(size=(batch, outputs)), dtype)
-    return model, params, x, y
+    return make_model(hidden, output, loss, sizes), params, x, make_targets(loss, outputs, batch, rng, dtype, one_hot)
+
+
+def table_problem(dtype):
+    """The table's params, batch and one target array per loss (the last width, 2, suits every loss)."""
+    rng = np.random.default_rng(TABLE_SEED)
+    params = make_params(TABLE_WIDTHS, rng, dtype)
+    x = jnp.asarray(rng.normal(size=(TABLE_BATCH, TABLE_WIDTHS[0])), dtype)
+    targets = {loss: make_targets(loss, TABLE_WIDTHS[-1], TABLE_BATCH, rng, dtype)
+               for loss in ("mse", "logloss", "cross_entropy")}
+    return params, x, targets
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def every_gradient(combinations, params, x, targets):
+    """``[((loss, grads) by hand, (loss, grads) by jax.grad) for each combination]``: one program."""
+    return [fn.manual_and_autodiff(make_model(*combination, TABLE_WIDTHS), params, x, targets[combination[2]])
+            for combination in combinations]
+
+
+# (dtype, loss-value rtol, max relative gradient difference): float64 tight, float32 sensible
+PRECISIONS = [pytest.param((jnp.float64, 1e-12, 1e-10), marks=pytest.mark.x64, id="float64"),
+              pytest.param((jnp.float32, 1e-5, 1e-5), id="float32")]
+
+
+@pytest.fixture(scope="module", params=PRECISIONS)
+def table(request):
+    """``(dtype, value_rtol, grad_rtol, problem, {combination: gradients})`` for one dtype."""
+    dtype, value_rtol, grad_rtol = request.param
+    problem = table_problem(dtype)
+    rows = every_gradient(tuple(COMBINATIONS), *problem)
+    return dtype, value_rtol, grad_rtol, problem, dict(zip(COMBINATIONS, rows))
+
+
+def both_gradients(model, params, x, y, weights=None):
+    return fn.manual_and_autodiff(model, params, x, y, weights)
+
+
+def max_relative(first, second):
+    return max(row.max_rel for row in fn.compare_grad_trees(first, second))
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids="-".join)
+def test_manual_grad_matches_autodiff(table, combination):
+    dtype, value_rtol, grad_rtol, (params, _, _), gradients = table
+    (value, manual), (expected_value, autodiff) = gradients[combination]
+    chex.assert_trees_all_equal_shapes_and_dtypes(manual, params)
+    chex.assert_trees_all_equal_shapes_and_dtypes(autodiff, params)
+    assert value.dtype == dtype
+    np.testing.assert_allclose(value, expected_value, rtol=value_rtol)
+    assert max_relative(manual, autodiff) < grad_rtol
 
 
 architectures = st.tuples(
@@ -49,38 +125,31 @@ architectures = st.tuples(
 )
 
 
-both_gradients = fn.manual_and_autodiff
-
-
-def max_relative(first, second):
-    return max(row.max_rel for row in fn.compare_grad_trees(first, second))
-
-
-# (dtype, loss-value rtol, max relative gradient difference): float64 tight, float32 sensible
-PRECISIONS = [(jnp.float64, 1e-12, 1e-10), (jnp.float32, 1e-5, 1e-5)]
-
-
-@pytest.mark.parametrize("dtype, value_rtol, grad_rtol", PRECISIONS, ids=["float64", "float32"])
-@pytest.mark.parametrize("hidden, output, loss", COMBINATIONS)
-@settings(max_examples=3, deadline=None, derandomize=True)
-@given(architecture=architectures)
-def test_manual_grad_matches_autodiff(hidden, output, loss, dtype, value_rtol, grad_rtol, architecture):
-    model, params, x, y = make_problem(hidden, output, loss, *architecture, dtype)
+@pytest.mark.parametrize("precision", PRECISIONS)
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(architecture=architectures, combination=st.sampled_from(COMBINATIONS))
+def test_manual_grad_matches_autodiff_on_random_shapes(precision, architecture, combination):
+    dtype, value_rtol, grad_rtol = precision
+    model, params, x, y = make_problem(*combination, *architecture, dtype)
     (value, manual), (expected_value, autodiff) = both_gradients(model, params, x, y)
     chex.assert_trees_all_equal_shapes_and_dtypes(manual, params)
     np.testing.assert_allclose(value, expected_value, rtol=value_rtol)
     assert max_relative(manual, autodiff) < grad_rtol
 
 
-@pytest.mark.parametrize("hidden, output, loss", COMBINATIONS)
-def test_both_gradients_match_central_finite_differences(hidden, output, loss):
-    model, params, x, y = make_problem(hidden, output, loss, [3, 4, 3, 2], 6, 11, jnp.float64)
-    numeric = fn.finite_difference_grad(model, params, x, y, epsilon=1e-6)
-    (_, manual), (_, autodiff) = both_gradients(model, params, x, y)
+@pytest.mark.x64
+@pytest.mark.parametrize("combination", PAIRWISE, ids="-".join)
+def test_both_gradients_match_central_finite_differences(combination):
+    problem = table_problem(jnp.float64)
+    (_, manual), (_, autodiff) = every_gradient((combination,), *problem)[0]
+    params, x, targets = problem
+    numeric = fn.finite_difference_grad(make_model(*combination, TABLE_WIDTHS), params, x, targets[combination[2]],
+                                        epsilon=1e-6)
     assert max_relative(manual, numeric) < 1e-7
     assert max_relative(autodiff, numeric) < 1e-7
 
 
+@pytest.mark.x64
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_weighted_manual_grad_is_the_gradient_of_the_weighted_mean(hidden):
     model, params, x, y = make_problem(hidden, "identity", "mse", [4, 5, 2], 9, 3, jnp.float64)
@@ -94,6 +163,7 @@ def test_weighted_manual_grad_is_the_gradient_of_the_weighted_mean(hidden):
     assert max_relative(manual, on_kept_rows) < 1e-10
 
 
+@pytest.mark.x64
 def test_one_hot_and_integer_labels_give_the_same_gradient():
     model, params, x, labels = make_problem("tanh", "softmax", "cross_entropy", [3, 4, 3], 8, 5, jnp.float64)
     _, _, _, one_hot = make_problem("tanh", "softmax", "cross_entropy", [3, 4, 3], 8, 5, jnp.float64,
@@ -113,6 +183,7 @@ def test_saturated_classifiers_give_finite_gradients():
     chex.assert_trees_all_close(grads, jax.grad(model.loss)(params, x, y), rtol=1e-6)
 
 
+@pytest.mark.x64
 def test_compare_grads_reports_every_layer_and_leaf():
     model, params, x, y = make_problem("relu", "identity", "mse", [5, 10, 10, 1], 32, 0, jnp.float64)
     rows = fn.compare_grads(model, params, x, y)
@@ -124,6 +195,7 @@ def test_compare_grads_reports_every_layer_and_leaf():
     assert "max rel diff" in table and len(table.splitlines()) == 7
 
 
+@pytest.mark.x64
 def test_compare_grads_detects_a_wrong_gradient():
     model, params, x, y = make_problem("tanh", "identity", "mse", [2, 3, 1], 4, 0, jnp.float64)
     _, grads = model.manual_grad(params, x, y)

@@ -19,6 +19,7 @@ def test_logloss_is_finite_and_exact_for_huge_logits():
     np.testing.assert_allclose(delta[:, 0], [1.0, -1.0, 0.0, 0.0, -0.5])
 
 
+@pytest.mark.x64
 def test_logloss_equals_the_articles_formula_where_that_is_finite():
     z = jnp.linspace(-8, 8, 33, dtype=jnp.float64)[:, None]
     y = (jnp.arange(33) % 2).astype(jnp.float64)[:, None]
@@ -36,6 +37,7 @@ def test_cross_entropy_is_finite_for_huge_logits_with_integer_or_one_hot_labels(
     np.testing.assert_allclose(losses.cross_entropy_delta(z, labels), [[1, -1, 0], [0, 0, 0]], atol=1e-6)
 
 
+@pytest.mark.x64
 @pytest.mark.parametrize(
     "loss_name, output",
     [("mse", "identity"), ("mse", "sigmoid"), ("mse", "tanh"), ("mse", "relu"), ("mse", "leaky_relu"),

@@ -51,4 +51,19 @@ def test_a_mesh_without_a_data_axis_is_rejected():
     mesh = jax.make_mesh((1,), ("model",))
     with pytest.raises(ValueError, match=r"`mesh` needs an axis named 'data' .* it has \['model'\]"):
         check_mesh(mesh)
-    assert callable(fn.shard_rows)
+
+
+def test_shard_rows_splits_the_row_axis_and_replicate_copies_everything():
+    import jax
+    import numpy as np
+    from jax.sharding import PartitionSpec
+
+    import funcnet as fn
+
+    mesh = jax.make_mesh((1,), ("data",))
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    rows, columns = fn.shard_rows(mesh, x), fn.shard_rows(mesh, x.T, row_axis=1)
+    assert rows.sharding.spec == PartitionSpec("data", None) and columns.sharding.spec == PartitionSpec(None, "data")
+    np.testing.assert_array_equal(rows, x)
+    replicated = fn.replicate(mesh, {"W": x})["W"]
+    assert replicated.sharding.spec == PartitionSpec() and replicated.sharding.mesh.axis_names == ("data",)
