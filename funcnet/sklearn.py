@@ -1,0 +1,763 @@
+"""scikit-learn estimators: ``MLPRegressor`` and ``MLPClassifier`` on funcnet's networks and training step.
+
+Import this module explicitly (``from funcnet.sklearn import MLPClassifier``);
+``import funcnet`` does not import scikit-learn, which is the optional extra
+``funcnet[sklearn]``.
+
+The parameters keep scikit-learn's ``MLPClassifier``/``MLPRegressor`` names
+and meanings (``hidden_layer_sizes``, ``activation``, ``solver`` "adam" or
+"sgd", ``alpha``, ``batch_size``, ``learning_rate_init``, ``max_iter``,
+``shuffle``, ``random_state``, ``tol``, ``early_stopping``,
+``validation_fraction``, ``n_iter_no_change``, ``verbose``, ``warm_start``,
+``momentum``, ``nesterovs_momentum``, ``beta_1``, ``beta_2``, ``epsilon``)
+and add funcnet's: ``grad`` ("manual", the hand-written backprop of
+:mod:`funcnet.backprop`, or "autodiff", ``jax.grad``), ``dropout``, ``loss``
+(regressor: mse, mae, huber), ``class_weight`` (classifier) and ``dtype``.
+
+The objective is scikit-learn's, batch by batch.  For a batch of ``m`` rows
+(``m = Σ_batch w_i`` with sample weights) and weights ``W`` of every layer:
+
+    J = s · L_data + (α / 2m) Σ_layers ‖W‖²            ∂J/∂W = s · ∂L_data/∂W + (α/m) W
+
+This is scikit-learn's ``_backprop``: it adds ``0.5 · alpha · ‖W‖² / n_batch``
+to each batch's loss and ``alpha · W / n_batch`` to each weight gradient
+(``sklearn/neural_network/_multilayer_perceptron.py``, ``_backprop`` and
+``_compute_loss_grad``).  funcnet's own ``l2=λ`` is a fixed ``(λ/2) ‖W‖²``
+baked into the model; here ``α`` is passed to the compiled epoch as data
+(``λ = α/m`` for that batch), so a grid over ``alpha`` reuses one program.
+``L_data`` is funcnet's batch-mean loss (``Σ w_i ℓ_i / Σ w_i`` with weights)
+and ``s`` matches scikit-learn's scale: ``s = ½`` for ``loss="mse"``
+(scikit-learn's squared error is ``½ mean (y − ŷ)²``), ``s = k`` for
+multilabel log-loss over ``k`` outputs (scikit-learn sums over outputs,
+funcnet averages), else ``s = 1`` (binary log-loss, cross-entropy, mae,
+huber).  So ``loss_curve_`` is on scikit-learn's scale and ``tol`` means the
+same.  (For ``k > 1`` regression outputs scikit-learn's gradient is
+``(ŷ − y)/m``, which is ``k`` times the gradient of the loss it reports;
+funcnet uses the exact gradient of the reported loss.)
+
+Stopping follows scikit-learn's ``_fit_stochastic``: after every epoch, with
+``early_stopping=False`` the epoch's training loss counts as no improvement
+when it is above ``best_loss_ − tol``; with ``early_stopping=True`` the score
+(accuracy or R²) on ``validation_fraction`` of the rows (stratified for
+single-output classifiers) counts as no improvement when it is below
+``best_validation_score_ + tol``, and the best epoch's weights are kept.
+Training stops when more than ``n_iter_no_change`` epochs in a row did not
+improve, or after ``max_iter`` epochs with a ``ConvergenceWarning``.
+
+Speed and compilation: one epoch is one compiled call (shuffle, a
+``lax.scan`` over full batches, the last short batch), cached at module level
+on the static structure only (layer sizes, activations, loss, dropout,
+``grad``, solver, batch size, shuffling).  The learning rate, ``beta_1``,
+``beta_2``, ``epsilon`` and ``momentum`` live in the optimizer state
+(``optax.inject_hyperparams``) and ``alpha`` is an argument, so
+hyperparameter searches and every clone share compiled programs.  Inside the
+epoch the parameters are one flat vector for the optimizer: Adam's update is
+then one fused loop instead of one per leaf.  Nothing compiled is stored on
+an estimator, so fitted estimators pickle and clone.
+
+Differences from scikit-learn, by design: weights start from funcnet's
+initialisers (He normal for the ReLU family, Glorot uniform otherwise, zero
+biases), not scikit-learn's uniform Glorot with random biases; ``random_state``
+seeds a ``jax.random`` key; Adam is optax's, whose ``ε`` is added to
+``√v̂`` where scikit-learn adds it to ``√v`` (the same up to ``ε``);
+``solver="lbfgs"`` and the ``learning_rate`` schedules are not offered.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+from jax.flatten_util import ravel_pytree
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
+
+from funcnet import backprop
+from funcnet.activations import ACTIVATION_NAMES
+from funcnet.engine import GRAD_MODES, step_key
+from funcnet.fitting import row_weights
+from funcnet.model import mlp
+from funcnet.shuffle import permutation
+
+__all__ = ["MLPRegressor", "MLPClassifier"]
+
+SOLVERS = ("adam", "sgd")
+REGRESSION_LOSSES = ("mse", "mae", "huber")
+# scikit-learn's activation names; funcnet's own names are accepted too
+SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+PREDICT_CHUNK = 1024  # rows per compiled prediction call: one program for any number of rows
+
+
+# ----------------------------------------------------------------------------- compiled pieces (module level)
+@functools.lru_cache(maxsize=None)
+def _network(sizes: tuple, hidden: tuple, output: str, loss: str, dropout: float):
+    """The funcnet network for one architecture (hashable, shared by every estimator that has it)."""
+    return mlp(list(sizes), hidden=list(hidden), output=output, loss=loss, dropout=dropout)
+
+
+@functools.lru_cache(maxsize=None)
+def _optimizer(solver: str, nesterov: bool):
+    """The optax transformation; its numeric hyperparameters live in its state, so one serves every value."""
+    if solver == "adam":
+        return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8)
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=1e-3, momentum=0.9, nesterov=nesterov)
+
+
+def _initial_optimizer_state(solver, nesterov, num_params: int, dtype, hyperparams: dict):
+    """The optimizer's initial state for a flat vector of ``num_params`` parameters, as NumPy arrays.
+
+    optax's Adam and SGD states start at zero; the shapes come from
+    ``jax.eval_shape`` (a trace, no compilation) and the estimator's
+    hyperparameters are written into ``state.hyperparams``.
+    """
+    shapes = jax.eval_shape(_optimizer(solver, nesterov).init, jax.ShapeDtypeStruct((num_params,), dtype))
+    state = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
+    return state._replace(hyperparams={name: np.asarray(value, dtype) for name, value in hyperparams.items()})
+
+
+def _initial_params(network, rng, dtype) -> list:
+    """funcnet's initialisation drawn with NumPy from ``rng`` (a ``RandomState``): no compilation.
+
+    Each dense layer ``(n_in, n_out)`` gets He normal ``N(0, 2/n_in)`` weights
+    when its activation is ReLU-like, else Glorot uniform ``U(±√(6/(n_in+n_out)))``,
+    as :mod:`funcnet.initializers`; biases start at zero; dropout layers get ``{}``.
+    """
+    params, width = [], network.n_in
+    for layer in network.layers:
+        if layer.name != "dense":
+            params.append({})
+            continue
+        config = dict(layer.config)
+        units = config["units"]
+        if config["initializer"] == "he":
+            weights = rng.standard_normal((width, units)) * math.sqrt(2.0 / width)
+        else:
+            limit = math.sqrt(6.0 / (width + units))
+            weights = rng.uniform(-limit, limit, (width, units))
+        params.append({"W": weights.astype(dtype), "b": np.zeros(units, dtype)})
+        width = units
+    return params
+
+
+def _objective_fn(network, grad: str, loss_scale: float):
+    """``(params, x, y, weights, alpha, key) -> (J, ∂J/∂params)`` with scikit-learn's batch objective.
+
+    ``J = s · L_data + (α / 2m) Σ ‖W‖²`` with ``m`` the batch's rows or weight
+    sum (see the module docstring).  ``grad="manual"`` is the hand-written
+    backprop plus the hand-written ``(α/m) W``; ``"autodiff"`` is ``jax.grad`` of ``J``.
+    """
+
+    def penalty_strength(x, weights):
+        return 1.0 / x.shape[0] if weights is None else 1.0 / jnp.sum(weights)
+
+    if grad == "manual":
+        def objective(params, x, y, weights, alpha, key):
+            value, grads = network.manual_grad(params, x, y, weights, key=key)
+            strength = alpha * penalty_strength(x, weights)
+            if loss_scale != 1.0:
+                value, grads = loss_scale * value, jax.tree.map(lambda g: loss_scale * g, grads)
+            return (value + backprop.l2_penalty(params, strength),
+                    backprop.add_l2_gradient(grads, params, strength))
+        return objective
+
+    def total(params, x, y, weights, alpha, key):
+        strength = alpha * penalty_strength(x, weights)
+        return loss_scale * network.loss(params, x, y, weights, key=key) + backprop.l2_penalty(params, strength)
+
+    gradient = jax.value_and_grad(total)
+    return lambda params, x, y, weights, alpha, key: gradient(params, x, y, weights, alpha, key)
+
+
+@functools.lru_cache(maxsize=None)
+def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: int, loss_scale: float,
+                 shuffle: bool):
+    """One epoch as one compiled call, cached per static structure (no hyperparameter values in the key).
+
+    Returns jitted ``epoch(params, opt_state, x, y, weights, alpha, key_data, epoch) ->
+    (params, opt_state, loss)``: the rows in the order
+    ``permutation(key, n, stream=epoch)`` (or as given without shuffling),
+    cut into ``n // batch_size`` full batches and one short batch of the
+    ``n % batch_size`` rest (scikit-learn's ``gen_batches``), one optimizer
+    step each on the flat parameter vector.  ``loss`` is scikit-learn's
+    ``loss_``: ``Σ_batches J_b · rows_b / n``.  ``weights`` is ``(n,)`` or
+    ``None``; ``alpha`` a scalar; ``key_data`` the ``uint32[2]`` data of a
+    threefry key (``jax.random.key_data``).  Step ``s`` of epoch ``e`` draws
+    dropout masks from :func:`funcnet.step_key` ``(key, e, s)``.  Every
+    argument may be NumPy: nothing runs eagerly outside this one program.
+    """
+    objective = _objective_fn(network, grad, loss_scale)
+    optimizer = _optimizer(solver, nesterov)
+
+    def epoch_fn(params, opt_state, x, y, weights, alpha, key_data, epoch):
+        flat, unravel = ravel_pytree(params)
+        key = jax.random.wrap_key_data(key_data)
+        num_rows = x.shape[0]
+        if shuffle and num_rows > batch_size:
+            order = permutation(key, num_rows, stream=epoch)
+        else:  # one batch of every row: its order changes nothing but the summation order
+            order = jnp.arange(num_rows, dtype=jnp.int32)
+        num_full = num_rows // batch_size
+        cut = num_full * batch_size
+
+        def step(flat, opt_state, rows, index):
+            batch_weights = None if weights is None else weights[rows]
+            if batch_weights is not None:  # a batch whose weights are all 0 changes nothing
+                nonzero = jnp.sum(batch_weights) > 0
+                batch_weights = jnp.where(nonzero, batch_weights, jnp.ones_like(batch_weights))
+            step_dropout_key = step_key(key, epoch, index) if network.needs_key else None
+            value, grads = objective(unravel(flat), x[rows], y[rows], batch_weights, alpha, step_dropout_key)
+            flat_grads = ravel_pytree(grads)[0]
+            if batch_weights is not None:
+                value, flat_grads = jnp.where(nonzero, value, 0.0), jnp.where(nonzero, flat_grads, 0.0)
+            updates, opt_state = optimizer.update(flat_grads, opt_state, flat)
+            return flat + updates, opt_state, value * rows.shape[0]
+
+        def scan_body(carry, rows_and_index):
+            flat, opt_state, weighted_value = step(*carry, *rows_and_index)
+            return (flat, opt_state), weighted_value
+
+        total = jnp.zeros((), flat.dtype)
+        if num_full:
+            indices = jnp.arange(num_full, dtype=jnp.uint32)
+            (flat, opt_state), values = lax.scan(scan_body, (flat, opt_state),
+                                                 (order[:cut].reshape(num_full, batch_size), indices))
+            total = jnp.sum(values)
+        if cut < num_rows:
+            flat, opt_state, value = step(flat, opt_state, order[cut:], num_full)
+            total = total + value
+        return unravel(flat), opt_state, total / num_rows
+
+    return jax.jit(epoch_fn)
+
+
+@functools.lru_cache(maxsize=None)
+def _forward_chunk(network):
+    """Jitted inference ``(params, x (PREDICT_CHUNK, n_in)) -> A``: one program for any number of rows."""
+    return jax.jit(network.forward)
+
+
+def _forward(network, params, x: np.ndarray) -> np.ndarray:
+    """``network.forward`` on all rows of ``x``, ``PREDICT_CHUNK`` at a time (zero-padded), as NumPy.
+
+    Every row goes through the same compiled program whatever the number of
+    rows, so a row's prediction does not depend on the other rows.
+    """
+    forward = _forward_chunk(network)
+    dtype = jax.tree.leaves(params)[0].dtype
+    num_rows = x.shape[0]
+    outputs = []
+    for start in range(0, num_rows, PREDICT_CHUNK):
+        chunk = np.zeros((PREDICT_CHUNK, x.shape[1]), dtype)
+        rows = min(PREDICT_CHUNK, num_rows - start)
+        chunk[:rows] = x[start:start + rows]
+        outputs.append(np.asarray(forward(params, chunk))[:rows])
+    return np.concatenate(outputs) if outputs else np.zeros((0, network.n_out), dtype)
+
+
+# ----------------------------------------------------------------------------- the estimators
+class _FuncnetMLP(BaseEstimator):
+    """What the regressor and the classifier share: parameters, fitting, the stopping rule."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, grad="manual", dropout=0.0, dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.grad = grad
+        self.dropout = dropout
+        self.dtype = dtype
+
+    # -------------------------------------------------------------- checks of the parameters
+    def _hidden_sizes(self) -> tuple:
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+                raise ValueError(f"`hidden_layer_sizes` must be positive integers, got {self.hidden_layer_sizes!r}")
+        return tuple(int(size) for size in sizes)
+
+    def _hidden_activations(self, num_hidden: int) -> tuple:
+        names = self.activation
+        per_layer = isinstance(names, (list, tuple))
+        names = list(names) if per_layer else [names] * num_hidden
+        if per_layer and len(names) != num_hidden:
+            raise ValueError(f"`activation` lists {len(names)} activations but `hidden_layer_sizes` has "
+                             f"{num_hidden} hidden layers; give one name for all or one per hidden layer")
+        valid = sorted(set(SKLEARN_ACTIVATIONS) | (set(ACTIVATION_NAMES) - {"softmax"}))
+        resolved = []
+        for name in names:
+            if not isinstance(name, str) or name not in valid:
+                raise ValueError(f"`activation` must be one of {', '.join(valid)} (or a list, one per hidden "
+                                 f"layer), got {name!r}")
+            resolved.append(SKLEARN_ACTIVATIONS.get(name, name))
+        return tuple(resolved)
+
+    def _check_params(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ValueError(f"`solver` must be one of {', '.join(SOLVERS)}, got {self.solver!r} (funcnet has "
+                             "no lbfgs)")
+        if self.grad not in GRAD_MODES:
+            raise ValueError(f"`grad` must be one of {', '.join(GRAD_MODES)}, got {self.grad!r}")
+        checks = [("alpha", self.alpha, 0.0, False), ("learning_rate_init", self.learning_rate_init, 0.0, True),
+                  ("tol", self.tol, 0.0, False), ("epsilon", self.epsilon, 0.0, True)]
+        for name, value, low, strict in checks:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not math.isfinite(value) or value < low or (strict and value == low):
+                raise ValueError(f"`{name}` must be a {'positive' if strict else 'non-negative'} finite number, "
+                                 f"got {value!r}")
+        for name, value in (("momentum", self.momentum), ("beta_1", self.beta_1), ("beta_2", self.beta_2),
+                            ("dropout", self.dropout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
+                raise ValueError(f"`{name}` must be in [0, 1), got {value!r}")
+        for name, value in (("max_iter", self.max_iter), ("n_iter_no_change", self.n_iter_no_change)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto") and (
+                isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer))
+                or self.batch_size < 1):
+            raise ValueError(f"`batch_size` must be 'auto' or a positive integer, got {self.batch_size!r}")
+        if isinstance(self.validation_fraction, bool) or not 0 < self.validation_fraction < 1:
+            raise ValueError(f"`validation_fraction` must be in (0, 1), got {self.validation_fraction!r}")
+
+    def _param_dtype(self):
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"`dtype` must be 'float32' or 'float64', got {self.dtype!r}")
+        if dtype == np.float64 and not jax.config.jax_enable_x64:
+            raise ValueError("`dtype='float64'` needs JAX's 64-bit mode: call "
+                             "jax.config.update('jax_enable_x64', True) first, or use dtype='float32'")
+        return dtype
+
+    def _batch_rows(self, num_rows: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, num_rows)
+        if self.batch_size > num_rows:
+            warnings.warn(f"Got `batch_size`={self.batch_size} larger than the {num_rows} training rows; "
+                          "it is clipped to the number of rows", UserWarning)
+        return int(min(self.batch_size, num_rows))
+
+    # -------------------------------------------------------------- the network and its params
+    def _network(self):
+        return _network(self._layer_sizes, self._hidden, self._output, self._loss_name, float(self.dropout_))
+
+    def _params(self):
+        """``coefs_`` and ``intercepts_`` as funcnet's params (``{}`` for each dropout layer)."""
+        params = []
+        for index, (weights, bias) in enumerate(zip(self.coefs_, self.intercepts_)):
+            params.append({"W": weights, "b": bias})
+            if self.dropout_ and index < len(self.coefs_) - 1:
+                params.append({})
+        return params
+
+    def _store_params(self, params) -> None:
+        dense = [layer for layer in params if "W" in layer]
+        self.coefs_ = [np.asarray(layer["W"]) for layer in dense]
+        self.intercepts_ = [np.asarray(layer["b"]) for layer in dense]
+
+    def _outputs(self, X) -> np.ndarray:
+        """The network's outputs ``A`` for checked inputs ``X`` ``(n, n_features_in_)``."""
+        check_is_fitted(self, "coefs_")
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        outputs = _forward(self._network(), self._params(), X.astype(self.coefs_[0].dtype, copy=False))
+        return outputs.astype(X.dtype, copy=False)  # float64 inputs give float64 outputs, as scikit-learn
+
+    # -------------------------------------------------------------- fitting
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
+        self._check_params()
+        dtype = self._param_dtype()
+        hidden_sizes = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True (it trains one epoch on the "
+                             "rows it is given); use fit")
+        X, y = self._validate_data_and_targets(X, y, reset=first_pass, incremental=incremental, classes=classes)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        targets, weights = self._encode_targets(y, sample_weight)
+        X = X.astype(dtype, copy=False)
+        rng = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(X.shape[1], hidden_sizes, dtype, rng)
+        elif X.shape[1] != self.coefs_[0].shape[0]:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is fitted with "
+                             f"{self.coefs_[0].shape[0]} features")
+        network = self._network()
+        params = self._params()
+        if weights is not None and not np.any(weights > 0):
+            raise ValueError("`sample_weight` must have a positive sum; got all zeros")
+
+        if self.early_stopping:
+            split = self._validation_split(X, y, targets, weights, rng)
+            X_train, targets_train, weights_train, X_val, y_val, weights_val = split
+        else:
+            X_train, targets_train, weights_train = X, targets, weights
+        batch_size = self._batch_rows(X_train.shape[0])
+        epoch_fn = _train_epoch(network, self.grad, self.solver, bool(self.nesterovs_momentum), batch_size,
+                                float(self._loss_scale), bool(self.shuffle))
+        if incremental and getattr(self, "_optimizer_state", None) is not None:
+            opt_state = self._optimizer_state
+        else:
+            num_params = sum(weights.size + bias.size for weights, bias in zip(self.coefs_, self.intercepts_))
+            opt_state = _initial_optimizer_state(self.solver, bool(self.nesterovs_momentum), num_params, dtype,
+                                                 self._hyperparams())
+        x_device, y_device = jax.device_put(X_train), jax.device_put(targets_train)  # copied once, not per epoch
+        w_device = None if weights_train is None else jax.device_put(weights_train.astype(dtype))
+        alpha = np.asarray(self.alpha, dtype)
+        key = np.array([0, self._shuffle_seed], np.uint32)  # threefry key data
+
+        best_params = params
+        self.n_iter_ = 0
+        for _ in range(self.max_iter):
+            params, opt_state, loss = epoch_fn(params, opt_state, x_device, y_device, w_device, alpha, key,
+                                               np.uint32(self._epochs_seen % 2**32))
+            self._epochs_seen += 1
+            self.n_iter_ += 1
+            self.t_ += X_train.shape[0]
+            self.loss_ = float(loss)
+            if not math.isfinite(self.loss_):
+                raise ValueError(f"the training loss became {self.loss_} in epoch {self.n_iter_}; the solver "
+                                 "diverged. Scale the inputs (e.g. StandardScaler) or lower learning_rate_init")
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+            if self.early_stopping:
+                score = self._validation_score(network, params, X_val, y_val, weights_val)
+                self.validation_scores_.append(score)
+                if self.verbose:
+                    print(f"Validation score: {score:f}")
+                self._no_improvement_count = (self._no_improvement_count + 1
+                                              if score < self.best_validation_score_ + self.tol else 0)
+                if score > self.best_validation_score_:
+                    self.best_validation_score_ = score
+                    best_params = params
+            else:
+                self._no_improvement_count = (self._no_improvement_count + 1
+                                              if self.loss_ > self.best_loss_ - self.tol else 0)
+                self.best_loss_ = min(self.best_loss_, self.loss_)
+            if self._no_improvement_count > self.n_iter_no_change:
+                if self.verbose:
+                    what = "Validation score" if self.early_stopping else "Training loss"
+                    print(f"{what} did not improve more than tol={self.tol:f} for "
+                          f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                break
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                              "optimization hasn't converged yet.", ConvergenceWarning)
+        if self.early_stopping:
+            params = best_params
+        self._store_params(params)
+        self._optimizer_state = jax.tree.map(np.asarray, opt_state)
+        return self
+
+    def _initialize(self, num_features, hidden_sizes, dtype, rng) -> None:
+        self._layer_sizes = (num_features, *hidden_sizes, self.n_outputs_)
+        self._hidden = self._hidden_activations(len(hidden_sizes))
+        self.dropout_ = float(self.dropout)
+        self.n_layers_ = len(self._layer_sizes)
+        self.out_activation_ = {"sigmoid": "logistic"}.get(self._output, self._output)
+        self._store_params(_initial_params(self._network(), rng, dtype))
+        self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
+        self._epochs_seen = 0
+        self._optimizer_state = None
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _hyperparams(self) -> dict:
+        if self.solver == "adam":
+            return {"learning_rate": self.learning_rate_init, "b1": self.beta_1, "b2": self.beta_2,
+                    "eps": self.epsilon}
+        return {"learning_rate": self.learning_rate_init, "momentum": self.momentum}
+
+    def _validation_split(self, X, y, targets, weights, rng):
+        stratify = y if (is_classifier_with_one_output(self, y)) else None
+        arrays = [X, targets, y] + ([] if weights is None else [weights])
+        parts = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction, stratify=stratify)
+        X_train, X_val, t_train, _t_val, _y_train, y_val = parts[:6]
+        w_train, w_val = (parts[6], parts[7]) if weights is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                             "your dataset.")
+        return X_train, t_train, w_train, X_val, y_val, w_val
+
+    def _validation_score(self, network, params, X_val, y_val, weights_val) -> float:
+        outputs = _forward(network, params, X_val)
+        if not np.all(np.isfinite(outputs)):
+            return float("nan")
+        return float(self._score_outputs(outputs, y_val, weights_val))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def is_classifier_with_one_output(estimator, y) -> bool:
+    """Whether the validation split is stratified: a classifier with one label per row (as scikit-learn)."""
+    return isinstance(estimator, ClassifierMixin) and np.ndim(y) == 1
+
+
+class MLPRegressor(RegressorMixin, _FuncnetMLP):
+    """A multi-layer perceptron regressor with scikit-learn's API, trained by funcnet.
+
+    Parameters are scikit-learn's ``MLPRegressor``'s (see the module
+    docstring for the objective and stopping rule), plus:
+
+    * ``loss``: ``"mse"`` (scikit-learn's ``½ mean (y − ŷ)²``, the default),
+      ``"mae"`` or ``"huber"`` (threshold 1);
+    * ``grad``: ``"manual"`` (hand-written backprop) or ``"autodiff"`` (``jax.grad``);
+    * ``dropout``: the dropout rate after every hidden layer;
+    * ``dtype``: ``"float32"`` (default) or ``"float64"`` (needs JAX's x64 mode);
+    * ``activation`` also takes funcnet's names (gelu, elu, silu, ...) and a
+      list with one per hidden layer.
+
+    Fitted attributes: ``coefs_`` ``[(n_in, n_out), ...]``, ``intercepts_``,
+    ``n_iter_``, ``loss_curve_``, ``loss_``, ``best_loss_``,
+    ``validation_scores_``, ``best_validation_score_``, ``n_features_in_``,
+    ``feature_names_in_`` (for DataFrames), ``n_outputs_``, ``t_``,
+    ``n_layers_``, ``out_activation_``.  ``y`` may be ``(n,)`` or ``(n, k)``.
+
+    Example:
+      >>> from funcnet.sklearn import MLPRegressor
+      >>> model = MLPRegressor(hidden_layer_sizes=(32,), max_iter=50, random_state=0).fit(X, y)
+      >>> model.predict(X[:3])
+    """
+
+    def __init__(self, loss="mse", hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, grad="manual", dropout=0.0, dtype="float32"):
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
+                         batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
+                         shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, grad=grad,
+                         dropout=dropout, dtype=dtype)
+        self.loss = loss
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X (n, n_features)``, ``y (n,)`` or ``(n, k)``; ``sample_weight (n,)`` optional.  Returns self."""
+        return self._fit(X, y, sample_weight)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``(X, y)``, continuing from the current weights and optimizer state."""
+        if self.solver not in SOLVERS:
+            raise ValueError(f"`solver` must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predictions ``(n,)``, or ``(n, k)`` for a model fitted on ``k > 1`` outputs (NumPy)."""
+        outputs = self._outputs(X)
+        return outputs[:, 0] if self.n_outputs_ == 1 else outputs
+
+    def _validate_data_and_targets(self, X, y, *, reset, incremental, classes):
+        if self.loss not in REGRESSION_LOSSES:
+            raise ValueError(f"`loss` must be one of {', '.join(REGRESSION_LOSSES)}, got {self.loss!r}")
+        X, y = validate_data(self, X, y, reset=reset, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32))
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        if reset:
+            self.n_outputs_ = targets.shape[1]
+            self._output, self._loss_name = "identity", self.loss
+            self._loss_scale = 0.5 if self.loss == "mse" else 1.0
+        elif targets.shape[1] != self.n_outputs_:
+            raise ValueError(f"`y` has {targets.shape[1]} outputs but the model was fitted with {self.n_outputs_}")
+        return X, y
+
+    def _encode_targets(self, y, sample_weight):
+        targets = (y.reshape(-1, 1) if y.ndim == 1 else y).astype(self._param_dtype())
+        return targets, sample_weight
+
+    def _score_outputs(self, outputs, y, sample_weight):
+        predictions = outputs[:, 0] if self.n_outputs_ == 1 else outputs
+        return r2_score(y, predictions, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _FuncnetMLP):
+    """A multi-layer perceptron classifier with scikit-learn's API, trained by funcnet.
+
+    Parameters are scikit-learn's ``MLPClassifier``'s (see the module
+    docstring), plus ``grad``, ``dropout``, ``dtype`` and:
+
+    * ``class_weight``: ``None``, ``{label: weight}`` (labels as in ``y``)
+      or ``"balanced"`` (``n / (k · count)``); it multiplies ``sample_weight``.
+
+    Labels may be of any type (ints, strings, ...).  Two classes train one
+    sigmoid output with log-loss, more train a softmax with cross-entropy,
+    and a multilabel indicator matrix ``(n, k)`` trains ``k`` sigmoid outputs
+    (as scikit-learn).  Fitted attributes are the regressor's plus
+    ``classes_``.  ``predict`` returns labels from ``classes_``;
+    ``predict_proba`` ``(n, n_classes)`` and ``predict_log_proba``.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, grad="manual", dropout=0.0, class_weight=None, dtype="float32"):
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
+                         batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
+                         shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, grad=grad,
+                         dropout=dropout, dtype=dtype)
+        self.class_weight = class_weight
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X (n, n_features)`` and labels ``y (n,)`` (or a multilabel ``(n, k)`` 0/1 matrix)."""
+        return self._fit(X, y, sample_weight)
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over ``(X, y)``; the first call needs ``classes`` (every label that will ever appear)."""
+        first_call = not hasattr(self, "classes_")
+        if first_call and classes is None and type_of_target(y) != "multilabel-indicator":
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not first_call and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"`classes={classes!r}` is not the same as on the first call to partial_fit "
+                             f"({self.classes_!r})")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes if first_call else None)
+
+    def predict(self, X):
+        """Labels from ``classes_``: ``(n,)``, or a ``(n, k)`` 0/1 matrix for a multilabel model."""
+        outputs = self._outputs(X)
+        return self._labels(outputs)
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n, n_classes)`` in the order of ``classes_`` (NumPy)."""
+        outputs = self._outputs(X)
+        if self._kind == "binary":
+            return np.hstack([1 - outputs, outputs])
+        return outputs
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def _labels(self, outputs):
+        if self._kind == "multilabel":
+            return (outputs > 0.5).astype(int)
+        if self._kind == "binary":
+            return self.classes_[(outputs[:, 0] > 0.5).astype(int)]
+        return self.classes_[np.argmax(outputs, axis=1)]
+
+    def _validate_data_and_targets(self, X, y, *, reset, incremental, classes):
+        X, y = validate_data(self, X, y, reset=reset, multi_output=True, dtype=(np.float64, np.float32))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)  # scikit-learn's DataConversionWarning
+        check_classification_targets(y)
+        target_type = type_of_target(y)
+        if target_type == "multiclass-multioutput":
+            raise ValueError("MLPClassifier supports one label per row or a multilabel 0/1 indicator matrix, "
+                             "not multiclass-multioutput targets; fit one classifier per output")
+        if reset:
+            if target_type == "multilabel-indicator":
+                self.classes_ = np.arange(y.shape[1])
+                self._kind = "multilabel"
+            else:
+                self.classes_ = unique_labels(y) if classes is None else np.unique(classes)
+                if len(self.classes_) < 2:
+                    raise ValueError(f"MLPClassifier needs samples of at least 2 classes in the data; got 1 "
+                                     f"class: {self.classes_.tolist()}")
+                self._kind = "binary" if len(self.classes_) == 2 else "multiclass"
+            self.n_outputs_ = 1 if self._kind == "binary" else len(self.classes_)
+            self._output, self._loss_name = ("softmax", "cross_entropy") if self._kind == "multiclass" \
+                else ("sigmoid", "logloss")
+            self._loss_scale = float(self.n_outputs_) if self._kind == "multilabel" else 1.0
+        else:
+            if (target_type == "multilabel-indicator") != (self._kind == "multilabel"):
+                raise ValueError(f"`y` is {target_type} but the model was fitted on {self._kind} targets")
+            if self._kind != "multilabel":
+                unknown = np.setdiff1d(unique_labels(y), self.classes_)
+                if len(unknown):
+                    what = "warm_start can only be used where `y` has the same classes as in the previous " \
+                           "call to fit" if self.warm_start else "`y` has classes not in `self.classes_`"
+                    raise ValueError(f"{what}. `self.classes_` has {self.classes_}; `y` has {unknown}.")
+        return X, y
+
+    def _encode_targets(self, y, sample_weight):
+        dtype = self._param_dtype()
+        if self._kind == "multilabel":
+            indices, targets = None, np.asarray(y, dtype)
+        else:
+            indices = np.searchsorted(self.classes_, y)
+            targets = indices.reshape(-1, 1).astype(dtype) if self._kind == "binary" else indices.astype(np.int32)
+        weights = sample_weight
+        if self.class_weight is not None:
+            if self._kind == "multilabel":
+                raise ValueError("`class_weight` needs one label per row; this is a multilabel fit (use "
+                                 "sample_weight)")
+            class_weight = self.class_weight
+            if isinstance(class_weight, dict):  # labels as in y -> class indices
+                unknown = [label for label in class_weight if label not in set(self.classes_.tolist())]
+                if unknown:
+                    raise ValueError(f"`class_weight` names labels {unknown} that are not classes "
+                                     f"({self.classes_.tolist()})")
+                class_weight = {int(np.searchsorted(self.classes_, label)): value
+                                for label, value in class_weight.items()}
+                class_weight = {index: value for index, value in class_weight.items() if index in set(indices.tolist())}
+            network = self._network() if hasattr(self, "_layer_sizes") else _network(
+                (1, self.n_outputs_), (), self._output, self._loss_name, 0.0)
+            weights = row_weights(network, targets, sample_weight, class_weight)
+        return targets, weights
+
+    def _score_outputs(self, outputs, y, sample_weight):
+        return accuracy_score(y, self._labels(outputs), sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

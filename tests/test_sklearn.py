@@ -1,0 +1,327 @@
+"""funcnet.sklearn: scikit-learn's own estimator checks, its stopping rule and alpha, search without recompiling."""
+
+import os
+import logging
+import pickle
+import subprocess
+import sys
+import warnings
+
+import jax
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from funcnet import sklearn as funcnet_sklearn
+from funcnet.sklearn import MLPClassifier, MLPRegressor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SAMPLE_WEIGHT_REASON = (
+    "float32 rounding: fitting with integer sample weights and fitting on repeated rows are the same "
+    "objective, but its sums run in another order, so predictions agree to ~5e-7 relative, not the "
+    "check's rtol=1e-7 (scikit-learn's MLP passes this check only with lbfgs, or sgd with tol=1e-2, in float64)")
+
+
+def expected_failed_checks(estimator):
+    return {"check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_REASON}
+
+
+# scikit-learn's own test suite runs its MLPs through these checks with max_iter=100 too
+@parametrize_with_checks([MLPRegressor(max_iter=100), MLPClassifier(max_iter=100)],
+                         expected_failed_checks=expected_failed_checks)
+def test_estimators_pass_scikit_learns_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    features, labels = load_iris(return_X_y=True)
+    return features.astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def regression():
+    features, targets = make_regression(120, n_features=4, n_targets=2, noise=0.1, random_state=0)
+    return features.astype(np.float32), (targets / 100).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- in scikit-learn's tools
+def test_works_in_a_pipeline_with_cross_val_score(iris):
+    features, labels = iris
+    pipeline = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=60,
+                                                             learning_rate_init=0.01, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(pipeline, features, labels, cv=KFold(3, shuffle=True, random_state=0))
+    assert scores.shape == (3,) and scores.min() > 0.8
+
+
+class CompileLog(logging.Handler):
+    """Collects the names of the functions XLA compiles (jax's ``jax_log_compiles`` messages)."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.compiled = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if message.startswith("Finished XLA compilation of "):
+            self.compiled.append(message[len("Finished XLA compilation of "):].split(" in ")[0])
+
+
+@pytest.fixture
+def compile_log():
+    log, logger = CompileLog(), logging.getLogger("jax")
+    logger.addHandler(log)
+    with jax.log_compiles(True):
+        yield log
+    logger.removeHandler(log)
+
+
+def test_grid_search_over_learning_rates_alphas_and_seeds_compiles_one_epoch_program(iris, compile_log):
+    features, labels = iris  # 150 rows: every 3-fold training split has 100 rows, the refit 150
+    estimator = MLPClassifier(hidden_layer_sizes=(13,), max_iter=5, batch_size=32)
+    grid = {"learning_rate_init": [1e-3, 1e-2, 3e-2], "alpha": [1e-4, 1e-2], "random_state": [0, 1]}
+    search = GridSearchCV(estimator, grid, cv=KFold(3, shuffle=True, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(StandardScaler().fit_transform(features), labels)
+    assert len(search.cv_results_["params"]) == 12
+    # 36 fits on 100 rows and the refit on 150: two data shapes, so two compiled epochs, not 37
+    assert compile_log.compiled.count("jit(epoch_fn)") == 2
+    assert search.best_score_ > 0.7
+
+
+# ----------------------------------------------------------------------------- scikit-learn's semantics
+def test_one_sgd_step_matches_scikit_learns_backprop_with_alpha():
+    """The update is W − lr · (½ ∂MSE/∂W + α W / m): scikit-learn's _backprop gradient, alpha included."""
+    features, targets = make_regression(50, n_features=3, noise=1.0, random_state=1)
+    features, targets = features.astype(np.float32), (targets / 50).astype(np.float32)
+    ours = MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, alpha=0.5, learning_rate_init=0.1,
+                        batch_size=50, shuffle=False, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        before = clone(ours).set_params(learning_rate_init=1e-30).fit(features, targets)  # the initial weights
+        ours.fit(features, targets)
+        theirs = SklearnMLPRegressor(hidden_layer_sizes=(5,), alpha=0.5, max_iter=1).fit(features, targets)
+    theirs.coefs_ = [w.astype(np.float64) for w in before.coefs_]
+    theirs.intercepts_ = [b.astype(np.float64) for b in before.intercepts_]
+    activations = [features.astype(np.float64), None, None]
+    coef_grads = [np.empty_like(w) for w in theirs.coefs_]
+    intercept_grads = [np.empty_like(b) for b in theirs.intercepts_]
+    loss, coef_grads, intercept_grads = theirs._backprop(
+        features.astype(np.float64), targets.reshape(-1, 1).astype(np.float64), None, activations, [None, None],
+        coef_grads, intercept_grads)
+    for layer in range(2):
+        np.testing.assert_allclose(ours.coefs_[layer], before.coefs_[layer] - 0.1 * coef_grads[layer],
+                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ours.intercepts_[layer], before.intercepts_[layer] - 0.1 * intercept_grads[layer],
+                                   rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours.loss_curve_[0], loss, rtol=1e-5)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_stopping_rule_stops_after_the_same_epoch_as_scikit_learn(iris, early_stopping):
+    features, labels = iris
+    settings = dict(tol=1e9, n_iter_no_change=3, max_iter=50, early_stopping=early_stopping, random_state=0)
+    ours = MLPClassifier(hidden_layer_sizes=(8,), **settings).fit(features, labels)
+    theirs = SklearnMLPClassifier(hidden_layer_sizes=(8,), **settings).fit(features, labels)
+    assert ours.n_iter_ == theirs.n_iter_ == 5 and len(ours.loss_curve_) == 5
+    if early_stopping:
+        assert len(ours.validation_scores_) == 5 and ours.best_loss_ is None
+        assert ours.best_validation_score_ == max(ours.validation_scores_)
+    else:
+        assert ours.best_loss_ == min(ours.loss_curve_) and ours.validation_scores_ is None
+
+
+def test_max_iter_reached_warns_convergence(iris):
+    features, labels = iris
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(features, labels)
+    assert model.n_iter_ == 3 and len(model.loss_curve_) == 3
+
+
+def test_fitted_attributes_and_numpy_outputs(iris):
+    features, labels = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[labels]
+    model = MLPClassifier(hidden_layer_sizes=(8, 6), max_iter=20, learning_rate_init=0.02, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(features, names)
+    assert [w.shape for w in model.coefs_] == [(4, 8), (8, 6), (6, 3)]
+    assert [b.shape for b in model.intercepts_] == [(8,), (6,), (3,)]
+    assert model.n_features_in_ == 4 and model.n_outputs_ == 3 and list(model.classes_) == list(np.unique(names))
+    predictions, probabilities = model.predict(features), model.predict_proba(features)
+    assert isinstance(predictions, np.ndarray) and set(predictions) <= set(names)
+    assert isinstance(probabilities, np.ndarray) and probabilities.shape == (150, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(model.predict_log_proba(features), np.log(probabilities), rtol=1e-6)
+    assert model.score(features, names) > 0.6
+
+
+def test_binary_labels_of_any_type_train_one_sigmoid_output(iris):
+    features, labels = iris
+    mask = labels < 2
+    words = np.where(labels[mask] == 0, "no", "yes")
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=0.02, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(features[mask], words)
+    assert model.n_outputs_ == 1 and model.out_activation_ == "logistic"
+    assert model.predict_proba(features[mask]).shape == (100, 2)
+    assert model.score(features[mask], words) > 0.9
+
+
+def test_multilabel_classification_and_multi_output_regression(iris, regression):
+    features, labels = iris
+    indicator = np.stack([labels == 0, labels == 2, labels > 0], axis=1).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=0.02,
+                                   random_state=0).fit(features, indicator)
+        regressor = MLPRegressor(hidden_layer_sizes=(16,), max_iter=50, learning_rate_init=0.01,
+                                 random_state=0).fit(*regression)
+    assert classifier.predict(features).shape == (150, 3) and classifier.predict_proba(features).shape == (150, 3)
+    assert regressor.n_outputs_ == 2 and regressor.predict(regression[0]).shape == (120, 2)
+
+
+def test_multiclass_multioutput_targets_are_refused(iris):
+    features, labels = iris
+    with pytest.raises(ValueError, match="not multiclass-multioutput targets; fit one classifier per output"):
+        MLPClassifier(max_iter=1).fit(features, np.stack([labels, labels], axis=1))
+
+
+def test_class_weight_equals_the_same_sample_weights(iris):
+    features, labels = iris
+    settings = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        by_class = MLPClassifier(class_weight={0: 3.0, 2: 0.5}, **settings).fit(features, labels)
+        by_row = MLPClassifier(**settings).fit(features, labels, sample_weight=np.array([3.0, 1.0, 0.5])[labels])
+        plain = MLPClassifier(**settings).fit(features, labels)
+    np.testing.assert_array_equal(by_class.coefs_[0], by_row.coefs_[0])
+    assert not np.array_equal(plain.coefs_[0], by_row.coefs_[0])
+
+
+def test_partial_fit_needs_classes_first_then_trains_one_epoch_per_call(iris):
+    features, labels = iris
+    model = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
+        model.partial_fit(features, labels)
+    model.partial_fit(features[labels < 2], labels[labels < 2], classes=[0, 1, 2])
+    model.partial_fit(features, labels)
+    assert list(model.classes_) == [0, 1, 2] and model.n_outputs_ == 3 and len(model.loss_curve_) == 2
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        MLPClassifier(early_stopping=True).partial_fit(features, labels, classes=[0, 1, 2])
+
+
+def test_warm_start_continues_from_the_fitted_weights(regression):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, warm_start=True, random_state=0).fit(*regression)
+        first = [w.copy() for w in model.coefs_]
+        model.fit(*regression)
+    assert len(model.loss_curve_) == 4 and not np.array_equal(first[0], model.coefs_[0])
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_regression_losses_and_both_gradient_modes_agree(regression, loss):
+    settings = dict(loss=loss, hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        manual = MLPRegressor(grad="manual", **settings).fit(*regression)
+        autodiff = MLPRegressor(grad="autodiff", **settings).fit(*regression)
+    np.testing.assert_allclose(manual.loss_curve_, autodiff.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(manual.predict(regression[0]), autodiff.predict(regression[0]), rtol=1e-3, atol=1e-4)
+
+
+def test_dropout_trains_and_predicts_deterministically(regression):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(hidden_layer_sizes=(16, 16), activation=["gelu", "tanh"], dropout=0.2, max_iter=5,
+                             random_state=0).fit(*regression)
+        again = clone(model).fit(*regression)
+    np.testing.assert_array_equal(model.predict(regression[0]), model.predict(regression[0]))
+    np.testing.assert_array_equal(model.predict(regression[0]), again.predict(regression[0]))
+
+
+# ----------------------------------------------------------------------------- cloning and pickling
+def test_clone_and_set_params_keep_every_parameter():
+    model = MLPClassifier(hidden_layer_sizes=(7,), alpha=0.3, grad="autodiff", dropout=0.1, class_weight="balanced")
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    copy.set_params(alpha=0.01, solver="sgd")
+    assert copy.alpha == 0.01 and copy.solver == "sgd" and model.alpha == 0.3
+
+
+def test_a_pickled_estimator_predicts_the_same_in_a_fresh_process(tmp_path, iris):
+    """Also: ``import funcnet`` alone does not import scikit-learn."""
+    features, labels = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(features, labels)
+    assert not any(callable(value) or "jax" in type(value).__module__ for value in vars(model).values())
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    np.save(tmp_path / "features.npy", features)
+    script = (
+        "import pickle, sys, numpy as np, funcnet\n"
+        "assert 'sklearn' not in sys.modules, 'import funcnet imported sklearn'\n"
+        f"model = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+        f"np.save({str(tmp_path / 'probabilities.npy')!r}, model.predict_proba(np.load({str(tmp_path / 'features.npy')!r})))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                               env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "probabilities.npy"), model.predict_proba(features))
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("params, message", [
+    ({"solver": "lbfgs"}, "`solver` must be one of adam, sgd, got 'lbfgs'"),
+    ({"grad": "numeric"}, "`grad` must be one of autodiff, manual, got 'numeric'"),
+    ({"activation": "swish"}, "`activation` must be one of .*got 'swish'"),
+    ({"activation": ["relu", "tanh"]}, "`activation` lists 2 activations but `hidden_layer_sizes` has 1"),
+    ({"hidden_layer_sizes": (4, 0)}, "`hidden_layer_sizes` must be positive integers"),
+    ({"alpha": -1.0}, "`alpha` must be a non-negative finite number, got -1.0"),
+    ({"learning_rate_init": 0.0}, "`learning_rate_init` must be a positive finite number"),
+    ({"beta_2": 1.0}, r"`beta_2` must be in \[0, 1\), got 1.0"),
+    ({"dropout": 1.5}, r"`dropout` must be in \[0, 1\), got 1.5"),
+    ({"max_iter": 0}, "`max_iter` must be a positive integer, got 0"),
+    ({"batch_size": "big"}, "`batch_size` must be 'auto' or a positive integer, got 'big'"),
+    ({"validation_fraction": 1.0}, r"`validation_fraction` must be in \(0, 1\), got 1.0"),
+    ({"dtype": "int8"}, "`dtype` must be 'float32' or 'float64', got 'int8'"),
+    ({"dtype": "float64"}, "`dtype='float64'` needs JAX's 64-bit mode"),
+    ({"class_weight": {7: 2.0}}, r"`class_weight` names labels \[7\] that are not classes"),
+])
+def test_bad_parameters_raise_clear_errors_at_fit(iris, params, message):
+    features, labels = iris
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(**params).fit(features, labels)
+
+
+def test_bad_regression_loss_and_one_class_raise_clear_errors(iris, regression):
+    with pytest.raises(ValueError, match="`loss` must be one of mse, mae, huber, got 'hinge'"):
+        MLPRegressor(loss="hinge").fit(*regression)
+    with pytest.raises(ValueError, match="needs samples of at least 2 classes in the data; got 1 class"):
+        MLPClassifier().fit(iris[0][:10], iris[1][:10])
+
+
+@pytest.mark.x64
+def test_float64_dtype_trains_in_float64(regression):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, dtype="float64", random_state=0).fit(*regression)
+    assert model.coefs_[0].dtype == np.float64
+    assert model.predict(regression[0].astype(np.float64)).dtype == np.float64
