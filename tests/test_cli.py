@@ -124,7 +124,7 @@ def test_gradcheck_on_a_built_in_model(cli_run, tmp_path):
         (["train", "--csv", "good.csv", "--target", "z"], "--target 'z' is not a column of good.csv; columns: x, y"),
         (["train", "--data", "xor", "--layers", "3,a"], "--layers must be comma-separated integers"),
         (["train", "--data", "xor", "--checkpoint-every", "2"], "--checkpoint-every N needs N >= 1 and --save PATH"),
-        (["train", "--data", "xor", "--batch-size", "0"], "`batch_size` must be a positive integer, got 0"),
+        (["train", "--data", "xor", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
         (["train", "--resume", "nothing.npz"], "--resume: "),
         (["predict", "--checkpoint", "junk.npz", "--csv", "good.csv"], "truncated or corrupted"),
         (["train", "--data", "xor", "--epochs", "0"], "--epochs must be at least 1, got 0"),
@@ -236,12 +236,18 @@ def test_console_script_and_python_dash_m_run_with_the_persistent_compilation_ca
 
 
 def test_task_is_inferred_from_the_target_column():
-    from funcnet.cli.csv_data import infer_task
+    from funcnet.cli.csv_data import Target, choose_task
+    from funcnet.cli.errors import UserError
+
+    def infer_task(values):
+        lines = list(range(2, len(values) + 2))
+        return choose_task(Target("y", values, [str(v) for v in values.tolist()], lines, "d.csv")).task
 
     assert infer_task(np.array([0.0, 1.0, 1.0])) == "binary"
-    assert infer_task(np.array([0.0, 2.0, 1.0, 2.0])) == "multiclass"
     assert infer_task(np.array([0.5, 2.0, 1.0])) == "regression"
-    assert infer_task(np.arange(100.0)) == "regression"  # too many classes to be labels
+    for values in (np.array([0.0, 2.0, 1.0, 2.0]), np.arange(100.0)):  # class ids or counts? --task decides
+        with pytest.raises(UserError, match="--task auto cannot tell whether target 'y' holds class ids"):
+            infer_task(values)
 
 
 def test_train_with_per_layer_activations_dropout_and_l2_saves_that_model(tmp_path, capsys):
