@@ -90,3 +90,12 @@ def test_binary_probabilities_are_for_the_second_label_in_sorted_order(tmp_path,
     _, out, _ = run(capsys, "predict", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "new.csv")
     rows = [line.split(",") for line in out.splitlines()[1:]]
     assert [row[0] for row in rows] == ["cat" if float(row[1]) <= 0.5 else "dog" for row in rows]
+
+
+def test_explain_checks_target_labels_against_the_saved_classes(tmp_path, capsys):
+    labelled_csv(tmp_path / "d.csv", ["cat", "dog", "emu"])
+    assert run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "label", "--layers", "4", "--epochs", "1",
+               "--save", tmp_path / "m.npz")[0] == 0
+    (tmp_path / "other.csv").write_text("a,b,c,label\n1,2,3,fox\n")
+    status, _, err = run(capsys, "explain", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "other.csv")
+    assert status == 2 and "line 2, column 'label': 'fox' is not one of the model's classes (cat, dog, emu)" in err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from funcnet.cli.checkpoints import load_checkpoint
-from funcnet.cli.csv_data import read_csv
+from funcnet.cli.csv_data import numeric_columns, read_table
 from funcnet.cli.errors import UserError
 
 ARTICLE_NOTE = """\
@@ -86,7 +86,8 @@ def _checkpoint_problem(args):
     import funcnet as fn
 
     saved = load_checkpoint(args.checkpoint, "--checkpoint: ")
-    names, table = read_csv(args.csv)
+    table = read_table(args.csv)
+    names = table.names
     features = saved.config.get("features") or [f"x{i}" for i in range(saved.model.n_in)]
     missing = [name for name in features if name not in names]
     if missing:
@@ -99,12 +100,29 @@ def _checkpoint_problem(args):
     if target not in names:
         raise UserError(f"--target {target!r} is not a column of {args.csv}; columns: {', '.join(names)}")
     rows = args.rows or 5
-    table = table[:rows]
-    x = table[:, [names.index(name) for name in features]]
+    table = table._replace(rows=table.rows[:rows], lines=table.lines[:rows])
+    x = numeric_columns(table, features)
     if saved.standardizer is not None:
         x = np.asarray(saved.standardizer.apply(x))
     model = saved.model
-    y = table[:, names.index(target)]
+    classes = saved.config.get("classes")
+    if classes and model.loss_name in ("cross_entropy", "logloss"):  # the training data's labels, as trained: 0..k-1
+        column = names.index(target)
+        as_text = {str(label): index for index, label in enumerate(classes)}
+        as_number = {float(label): index for index, label in enumerate(classes) if not isinstance(label, str)}
+        ids = []
+        for row, line in zip(table.rows, table.lines):
+            cell = row[column]
+            index = as_text.get(cell)
+            if index is None and _is_float(cell):
+                index = as_number.get(float(cell))
+            if index is None:
+                raise UserError(f"--csv {args.csv}, line {line}, column {target!r}: {cell!r} is not one of the "
+                                f"model's classes ({', '.join(map(str, classes))})")
+            ids.append(index)
+        y = np.array(ids, np.int32 if model.loss_name == "cross_entropy" else np.float64)
+    else:
+        y = numeric_columns(table, [target], role="target")[:, 0]
     if model.loss_name == "cross_entropy":
         y = y.astype(np.int32)
     elif model.n_out == 1:
@@ -118,3 +136,11 @@ def _checkpoint_problem(args):
     standardised = ", standardised as in training" if saved.standardizer is not None else ""
     return (f"{args.checkpoint} on the first {len(x)} rows of {args.csv}{standardised}; target {target!r}",
             model, saved.params, x, y)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
