@@ -511,17 +511,15 @@ def _finish(args, config, model, params, history, x_train, x_test, y_test, datas
             print(f"predictions on the training rows: {summary['predictions']}", flush=True)
     failures = []
 
-    def written(text, **fields):
-        if mode == "jsonl":
-            print(json.dumps({"event": "wrote", "message": text, **fields}), flush=True)
-        else:
+    def written(text):
+        if mode != "jsonl":  # under --jsonl the "done" record stays the last line
             print(text, flush=True)
 
     if args.save:
         failure = save_or_fallback()
         failures += [failure] if failure else []
         if not failure:
-            written(f"saved checkpoint to {args.save}", path=args.save)
+            written(f"saved checkpoint to {args.save}")
     plots = []
     if args.plot:
         plots.append(("learning curve", args.plot, lambda: fn.plot_history(
@@ -544,11 +542,9 @@ def _finish(args, config, model, params, history, x_train, x_test, y_test, datas
     for what, path, draw in plots:
         try:
             draw()
-            written(f"wrote {what} to {path}", path=path)
+            written(f"wrote {what} to {path}")
         except (OSError, ImportError) as error:
             failures.append(f"error: could not write the {what} to {path} ({getattr(error, 'strerror', None) or error})")
     for failure in failures:
-        if mode == "jsonl":
-            print(json.dumps({"event": "error", "message": failure}), flush=True)
         print(failure, file=sys.stderr, flush=True)
     return EXIT_BAD_INPUT if failures else 0
