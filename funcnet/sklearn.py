@@ -55,10 +55,10 @@ epoch the parameters are one flat vector for the optimizer: Adam's update is
 then one fused loop instead of one per leaf.  Nothing compiled is stored on
 an estimator, so fitted estimators pickle and clone.
 
-Differences from scikit-learn, by design: weights start from funcnet's
-initialisers (He normal for the ReLU family, Glorot uniform otherwise, zero
-biases), not scikit-learn's uniform Glorot with random biases; ``random_state``
-seeds a ``jax.random`` key; Adam is optax's, whose ``ε`` is added to
+Weights start as scikit-learn's do (uniform Glorot, biases too, drawn from
+``random_state`` in its order), so both libraries start from the same
+weights.  Differences by design: the shuffles come from a key drawn from
+``random_state`` (funcnet's on-device permutation); Adam is optax's, whose ``ε`` is added to
 ``√v̂`` where scikit-learn adds it to ``√v`` (the same up to ``ε``);
 ``solver="lbfgs"`` and the ``learning_rate`` schedules are not offered.
 """
@@ -127,25 +127,26 @@ def _initial_optimizer_state(solver, nesterov, num_params: int, dtype, hyperpara
 
 
 def _initial_params(network, rng, dtype) -> list:
-    """funcnet's initialisation drawn with NumPy from ``rng`` (a ``RandomState``): no compilation.
+    """scikit-learn's initialisation, drawn with NumPy from ``rng`` (a ``RandomState``): no compilation.
 
-    Each dense layer ``(n_in, n_out)`` gets He normal ``N(0, 2/n_in)`` weights
-    when its activation is ReLU-like, else Glorot uniform ``U(±√(6/(n_in+n_out)))``,
-    as :mod:`funcnet.initializers`; biases start at zero; dropout layers get ``{}``.
+    As ``MLPClassifier._init_coef``: layer by layer, weights ``(n_in, n_out)``
+    then biases ``(n_out,)`` from ``U(−r, r)`` with ``r = √(f / (n_in + n_out))``,
+    ``f = 2`` for logistic hidden units and 6 otherwise.  The same
+    ``random_state`` therefore starts from scikit-learn's very weights.
+    Dropout layers get ``{}``.
     """
+    hidden = network.hidden_activations
+    factor = 2.0 if hidden and hidden[0] == "sigmoid" else 6.0
     params, width = [], network.n_in
     for layer in network.layers:
         if layer.name != "dense":
             params.append({})
             continue
-        config = dict(layer.config)
-        units = config["units"]
-        if config["initializer"] == "he":
-            weights = rng.standard_normal((width, units)) * math.sqrt(2.0 / width)
-        else:
-            limit = math.sqrt(6.0 / (width + units))
-            weights = rng.uniform(-limit, limit, (width, units))
-        params.append({"W": weights.astype(dtype), "b": np.zeros(units, dtype)})
+        units = dict(layer.config)["units"]
+        bound = math.sqrt(factor / (width + units))
+        weights = rng.uniform(-bound, bound, (width, units))
+        bias = rng.uniform(-bound, bound, units)
+        params.append({"W": weights.astype(dtype), "b": bias.astype(dtype)})
         width = units
     return params
 
@@ -530,11 +531,6 @@ class _FuncnetMLP(BaseEstimator):
         if not np.all(np.isfinite(outputs)):
             return float("nan")
         return float(self._score_outputs(outputs, y_val, weights_val))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.random_state is None
-        return tags
 
 
 def is_classifier_with_one_output(estimator, y) -> bool:

@@ -1,0 +1,286 @@
+"""funcnet.sklearn against scikit-learn's own MLPClassifier/MLPRegressor: score, speed, grid search.
+
+Same session, same hyperparameters (scikit-learn's defaults: one hidden layer
+of 100 ReLUs, Adam, lr 1e-3, alpha 1e-4, batch "auto" = min(200, n)), same
+stopping rule (tol / n_iter_no_change on the training loss):
+
+* **score**: digits, breast cancer, wine, iris (accuracy) and diabetes (R²,
+  targets standardised on the training rows), 75/25 split per seed,
+  StandardScaler on the training rows, max_iter 500; mean test score over
+  ``--seeds`` seeds;
+* **speed**: 100,000 synthetic rows (``make_classification`` and
+  ``make_regression``, 20 features; 80,000 train / 20,000 test), batch 200,
+  200 epochs with the stopping rule switched off for both
+  (``n_iter_no_change=200``) so both run exactly 200 epochs.  funcnet runs in
+  a fresh process: "end to end" is its first ``fit`` (compilation included),
+  "per epoch" a second ``fit`` in the same process divided by 200.  The
+  float32 matmul floor is one jitted ``lax.scan`` over the epoch's 400
+  batches doing only the five products of a 20-100-k step (forward ``XW₁``,
+  ``HW₂``; backward ``Hᵀδ``, ``δW₂ᵀ``, ``Xᵀδ₁``), in the batch-first and in
+  the column-major layout; the faster one counts;
+* **search**: a 3-fold ``GridSearchCV`` over 12 candidates (learning rate x
+  alpha x 2 seeds) on digits, max_iter 30, both libraries.
+
+Run pinned, as every benchmark here:
+
+    taskset -c 0 env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
+        python benchmarks/bench_sklearn.py [--rounds 3] [--seeds 5]
+
+Writes benchmarks/results/sklearn.json.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from harness import add_results_dir_argument, machine, save_report, single_core_env
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)  # this checkout's funcnet, not an installed copy
+EPOCHS = 200
+
+
+def classification_data(rows):
+    from sklearn.datasets import make_classification
+
+    features, labels = make_classification(rows, n_features=20, n_informative=10, random_state=0)
+    return features.astype(np.float32), labels
+
+
+def regression_data(rows):
+    from sklearn.datasets import make_regression
+
+    features, targets = make_regression(rows, n_features=20, n_informative=10, noise=10.0, random_state=0)
+    return features.astype(np.float32), ((targets - targets.mean()) / targets.std()).astype(np.float32)
+
+
+def split_and_scale(features, targets, seed, scale_targets=False):
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    x_train, x_test, y_train, y_test = train_test_split(features, targets, test_size=0.2 if seed is None else 0.25,
+                                                        random_state=0 if seed is None else seed)
+    scaler = StandardScaler().fit(x_train)
+    x_train, x_test = scaler.transform(x_train).astype(np.float32), scaler.transform(x_test).astype(np.float32)
+    if scale_targets:
+        mean, std = y_train.mean(), y_train.std()
+        y_train, y_test = (y_train - mean) / std, (y_test - mean) / std
+    return x_train, x_test, y_train, y_test
+
+
+def estimators(task, **params):
+    from sklearn.neural_network import MLPClassifier as SkClassifier, MLPRegressor as SkRegressor
+
+    from funcnet.sklearn import MLPClassifier, MLPRegressor
+
+    if task == "classification":
+        return {"scikit-learn": SkClassifier(**params), "funcnet": MLPClassifier(**params)}
+    return {"scikit-learn": SkRegressor(**params), "funcnet": MLPRegressor(**params)}
+
+
+# ----------------------------------------------------------------------------- score on shipped datasets
+def score_table(seeds):
+    from sklearn import datasets
+
+    loaders = {"digits": (datasets.load_digits, "classification"), "breast cancer":
+               (datasets.load_breast_cancer, "classification"), "wine": (datasets.load_wine, "classification"),
+               "iris": (datasets.load_iris, "classification"), "diabetes": (datasets.load_diabetes, "regression")}
+    rows = []
+    for name, (loader, task) in loaders.items():
+        features, targets = loader(return_X_y=True)
+        scores, seconds = {"scikit-learn": [], "funcnet": []}, {"scikit-learn": [], "funcnet": []}
+        iterations = {"scikit-learn": [], "funcnet": []}
+        for seed in range(seeds):
+            x_train, x_test, y_train, y_test = split_and_scale(features.astype(np.float32), targets, seed,
+                                                               scale_targets=task == "regression")
+            for library, model in estimators(task, max_iter=500, random_state=seed).items():
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model.fit(x_train, y_train)
+                seconds[library].append(time.perf_counter() - start)
+                scores[library].append(float(model.score(x_test, y_test)))
+                iterations[library].append(model.n_iter_)
+        row = {"dataset": name, "metric": "accuracy" if task == "classification" else "R²"}
+        for library in scores:
+            row[library] = {"mean_score": float(np.mean(scores[library])), "scores": scores[library],
+                            "fit_seconds": float(np.median(seconds[library])),
+                            "n_iter": iterations[library]}
+        rows.append(row)
+        print(f"{name:14s} {row['metric']:8s} scikit-learn {row['scikit-learn']['mean_score']:.4f} "
+              f"funcnet {row['funcnet']['mean_score']:.4f}  (fit s: {row['scikit-learn']['fit_seconds']:.2f} vs "
+              f"{row['funcnet']['fit_seconds']:.2f})", flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- speed on 100k rows
+SPEED_PARAMS = dict(batch_size=200, max_iter=EPOCHS, n_iter_no_change=EPOCHS, random_state=0)
+
+
+def funcnet_speed_child(task, rows):
+    """Runs in a fresh process: a cold fit (compilation included), then a warm one; prints JSON."""
+    start = time.perf_counter()
+    from funcnet.sklearn import MLPClassifier, MLPRegressor
+
+    data = classification_data(rows) if task == "classification" else regression_data(rows)
+    x_train, x_test, y_train, y_test = split_and_scale(*data, None)
+    model_class = MLPClassifier if task == "classification" else MLPRegressor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_start, cpu_start = time.perf_counter(), time.process_time()
+        model = model_class(**SPEED_PARAMS).fit(x_train, y_train)
+        cold, cold_cpu = time.perf_counter() - fit_start, time.process_time() - cpu_start
+        fit_start, cpu_start = time.perf_counter(), time.process_time()
+        model_class(**SPEED_PARAMS).fit(x_train, y_train)
+        warm, warm_cpu = time.perf_counter() - fit_start, time.process_time() - cpu_start
+    print(json.dumps({"end_to_end": cold, "end_to_end_cpu": cold_cpu, "per_epoch": warm / EPOCHS,
+                      "per_epoch_cpu": warm_cpu / EPOCHS, "n_iter": model.n_iter_,
+                      "score": float(model.score(x_test, y_test)), "process_seconds": time.perf_counter() - start}))
+
+
+def sklearn_speed(task, rows):
+    data = classification_data(rows) if task == "classification" else regression_data(rows)
+    x_train, x_test, y_train, y_test = split_and_scale(*data, None)
+    model = estimators(task, **SPEED_PARAMS)["scikit-learn"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start, cpu_start = time.perf_counter(), time.process_time()
+        model.fit(x_train, y_train)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return {"end_to_end": seconds, "end_to_end_cpu": cpu, "per_epoch": seconds / model.n_iter_,
+            "per_epoch_cpu": cpu / model.n_iter_, "n_iter": model.n_iter_, "score": float(model.score(x_test, y_test))}
+
+
+def funcnet_speed(task, rows):
+    command = [sys.executable, os.path.abspath(__file__), "--child", task, "--rows", str(rows)]
+    completed = subprocess.run(command, capture_output=True, text=True, env=single_core_env(), cwd=ROOT,
+                               timeout=3600)
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    if completed.returncode != 0 or not lines:
+        raise RuntimeError(f"funcnet speed run failed: {completed.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def matmul_floor(task, rows, repeats=7):
+    """CPU seconds of the epoch's matmuls alone (five per batch), best of ``repeats``, best layout."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    n_train, width, outputs, batch = rows - rows // 5, 100, 1, 200
+    batches = n_train // batch
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((batches, batch, 20)), jnp.float32)
+    w1, w2 = jnp.full((20, width), 0.01, jnp.float32), jnp.full((width, outputs), 0.01, jnp.float32)
+
+    def epoch(layout):
+        def body(weights, xb):
+            w1, w2 = weights
+            if layout == "rows":
+                hidden = xb @ w1
+                out = hidden @ w2
+                dw2, dhidden = hidden.T @ out, out @ w2.T
+                dw1 = xb.T @ dhidden
+            else:  # funcnet's dense layout: Zᵀ = Wᵀ Xᵀ with the transposes materialised
+                xt = lax.optimization_barrier(xb.T)
+                hidden = lax.optimization_barrier(w1.T) @ xt
+                out = lax.optimization_barrier(w2.T) @ hidden
+                dw2, dhidden = hidden @ out.T, w2 @ out
+                dw1 = xt @ dhidden.T
+            return (w1 - 1e-9 * dw1, w2 - 1e-9 * dw2), None  # keeps every product live
+        return jax.jit(lambda w1, w2, x: lax.scan(body, (w1, w2), x)[0])
+
+    best = {}
+    for layout in ("rows", "columns"):
+        compiled = epoch(layout)
+        jax.block_until_ready(compiled(w1, w2, x))
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            jax.block_until_ready(compiled(w1, w2, x))
+            times.append(time.process_time() - start)
+        best[layout] = min(times)
+    return {"floor": min(best.values()), **{f"floor_{layout}": value for layout, value in best.items()}}
+
+
+def speed_rounds(rounds, rows):
+    results = []
+    for round_index in range(rounds):
+        for task in ("classification", "regression"):
+            order = ("funcnet", "scikit-learn") if round_index % 2 == 0 else ("scikit-learn", "funcnet")
+            entry = {"round": round_index + 1, "task": task}
+            for library in order:
+                entry[library] = funcnet_speed(task, rows) if library == "funcnet" else sklearn_speed(task, rows)
+            entry.update(matmul_floor(task, rows))
+            sk, ours = entry["scikit-learn"], entry["funcnet"]
+            entry["epoch_speedup"] = sk["per_epoch"] / ours["per_epoch"]
+            entry["epoch_speedup_cpu"] = sk["per_epoch_cpu"] / ours["per_epoch_cpu"]
+            entry["end_to_end_speedup"] = sk["end_to_end"] / ours["end_to_end"]
+            entry["vs_floor_cpu"] = ours["per_epoch_cpu"] / entry["floor"]
+            results.append(entry)
+            print(f"round {round_index + 1} {task:14s} per epoch: scikit-learn {sk['per_epoch']:.4f} s, funcnet "
+                  f"{ours['per_epoch']:.4f} s ({entry['epoch_speedup']:.1f}x; CPU {entry['epoch_speedup_cpu']:.1f}x), "
+                  f"floor {entry['floor']:.4f} s (funcnet CPU {entry['vs_floor_cpu']:.2f}x floor); 200 epochs: "
+                  f"{sk['end_to_end']:.1f} s vs {ours['end_to_end']:.1f} s ({entry['end_to_end_speedup']:.1f}x); "
+                  f"score {sk['score']:.4f} vs {ours['score']:.4f}", flush=True)
+    return results
+
+
+# ----------------------------------------------------------------------------- grid search
+def search_times(rounds):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.preprocessing import StandardScaler
+
+    features, labels = load_digits(return_X_y=True)
+    features = StandardScaler().fit_transform(features).astype(np.float32)
+    grid = {"learning_rate_init": [1e-3, 3e-3, 1e-2], "alpha": [1e-4, 1e-2], "random_state": [0, 1]}
+    results = []
+    for round_index in range(rounds):
+        entry = {"round": round_index + 1}
+        for library, model in estimators("classification", max_iter=30).items():
+            search = GridSearchCV(model, grid, cv=KFold(3, shuffle=True, random_state=0))
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                search.fit(features, labels)
+            entry[library] = {"seconds": time.perf_counter() - start, "best_score": float(search.best_score_)}
+        results.append(entry)
+        print(f"round {round_index + 1} GridSearchCV 3-fold x 12 on digits: scikit-learn "
+              f"{entry['scikit-learn']['seconds']:.1f} s (best {entry['scikit-learn']['best_score']:.4f}), funcnet "
+              f"{entry['funcnet']['seconds']:.1f} s (best {entry['funcnet']['best_score']:.4f}; first round "
+              "includes compilation)", flush=True)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="speed rounds")
+    parser.add_argument("--search-rounds", type=int, default=2, help="grid-search rounds")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per dataset for the score table")
+    parser.add_argument("--rows", type=int, default=100_000, help="synthetic rows for the speed runs")
+    parser.add_argument("--parts", default="score,speed,search", help="which parts to run")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    add_results_dir_argument(parser)
+    args = parser.parse_args()
+    if args.child:
+        return funcnet_speed_child(args.child, args.rows)
+    parts = args.parts.split(",")
+    report = {"machine": machine(), "affinity": sorted(os.sched_getaffinity(0)), "rows": args.rows}
+    if "score" in parts:
+        report["score"] = score_table(args.seeds)
+    if "speed" in parts:
+        report["speed"] = speed_rounds(args.rounds, args.rows)
+    if "search" in parts:
+        report["search"] = search_times(args.search_rounds)
+    save_report("sklearn", report, args.results_dir)
+
+
+if __name__ == "__main__":
+    main()
