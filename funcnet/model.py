@@ -128,8 +128,11 @@ class Network:
 
         Args:
           key: a ``jax.random`` key; the same key gives bit-identical params.
-          dtype: ``jnp.float32`` (default) or ``jnp.float64`` (needs
-            ``jax.config.update("jax_enable_x64", True)``).
+          dtype: ``jnp.float32`` (default), ``jnp.float64`` (needs
+            ``jax.config.update("jax_enable_x64", True)``), ``jnp.bfloat16``
+            or ``jnp.float16``.  Training keeps this dtype: ``train_step`` and
+            ``fit`` cast each batch to it; ``fit`` sums the epoch's losses in
+            float32 for the 16-bit dtypes (float16 overflows beyond 65504).
 
         Returns:
           ``[{"W": (n_in, n_out), "b": (n_out,)}, {}, ...]``, one dict per layer.

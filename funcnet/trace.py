@@ -362,7 +362,7 @@ def _autodiff_side(model, params, x, y, weights, keys, activations, manual) -> d
                                                                 perturbations):
             if act is not None:
                 z = x @ layer_params["W"]                                     # Z = X W + b, batch-first
-                z = (z + layer_params["b"] if "b" in layer_params else z) + epsilon["Z"]
+                z = (z + layer_params["b"][None, :] if "b" in layer_params else z) + epsilon["Z"]
                 x = act.apply(z) + epsilon["A"]                               # A = g(Z)
                 values.append({"Z": z, "A": x})
             else:
