@@ -243,28 +243,32 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
             batch = (x[rows], y[rows]) + (() if sample_weight is None else (sample_weight[rows],))
             params, opt_state, value = update(params, opt_state, *split_rows(batch),
                                               key=step_key(key, epoch, step) if model.needs_key else None)
-            weight = rows.shape[0] if sample_weight is None else jnp.sum(sample_weight[rows]).astype(total_dtype)
-            return params, opt_state, (value.astype(total_dtype) * weight, weight)
+            value = value.astype(total_dtype)
+            if sample_weight is None:  # a batch weighs its row count, known when tracing: only losses are summed
+                return params, opt_state, {"loss": value * rows.shape[0]}
+            weight = jnp.sum(sample_weight[rows].astype(total_dtype))
+            return params, opt_state, {"loss": value * weight, "weight": weight}
 
         def scan_body(state, rows_and_step):
-            params, opt_state, totals = keyed_update(*state, *rows_and_step)
-            return (params, opt_state), totals if sample_weight is not None else totals[0]
+            params, opt_state, sums = keyed_update(*state, *rows_and_step)
+            return (params, opt_state), sums
 
-        # without sample weights the total weight is the number of rows, a constant
-        total = jnp.zeros((), total_dtype)
-        weight = jnp.zeros((), total_dtype) if sample_weight is not None else num_samples
+        sums = {"loss": jnp.zeros((), total_dtype)}
+        if sample_weight is not None:
+            sums["weight"] = jnp.zeros((), total_dtype)
         if full.shape[0]:
             steps = jnp.arange(full.shape[0], dtype=jnp.uint32)
-            (params, opt_state), totals = lax.scan(scan_body, (params, opt_state), (full, steps))
-            total = jnp.sum(totals[0]) if sample_weight is not None else jnp.sum(totals)
-            weight = jnp.sum(totals[1]) if sample_weight is not None else weight
+            (params, opt_state), per_step = lax.scan(scan_body, (params, opt_state), (full, steps))
+            sums = jax.tree.map(jnp.sum, per_step)
         if remainder is not None:
-            params, opt_state, (value, rows) = keyed_update(params, opt_state, remainder, full.shape[0])
-            total = total + value
-            weight = weight + rows if sample_weight is not None else weight
+            params, opt_state, last = keyed_update(params, opt_state, remainder, full.shape[0])
+            sums = jax.tree.map(jnp.add, sums, last)
         val_loss = jnp.nan if x_val is None else mean_loss(model, params, x_val, y_val)
+        # XLA turns division by a constant into multiplication by its rounded reciprocal: the barrier keeps
+        # the mean an exact division, as when the row count was summed at run time (same bits as 0.2.0)
+        weight = sums.get("weight", lax.optimization_barrier(jnp.asarray(num_samples, total_dtype)))
         # a last step that breaks the params leaves every batch loss finite: report it as NaN
-        train_loss = jnp.where(params_are_finite(params), total / weight, jnp.nan)
+        train_loss = jnp.where(params_are_finite(params), sums["loss"] / weight, jnp.nan)
         return params, opt_state, train_loss, jnp.asarray(val_loss, total_dtype)
 
     return jax.jit(train_epoch)
