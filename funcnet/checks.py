@@ -83,12 +83,15 @@ def check_param_values(params, name: str = "params") -> None:
     """Every leaf of ``params`` (or an optimizer state) that holds values must be finite (checked on the host).
 
     Leaves that are tracers (inside ``jit``/``grad``) or ``jax.ShapeDtypeStruct``
-    have no values to read and are skipped; integer leaves (step counts) pass.
+    have no values to read and are skipped; so are random keys (``noisy_sgd``'s
+    state holds one); integer leaves (step counts) pass.
     """
     import jax
+    import jax.numpy as jnp
 
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        if isinstance(leaf, (jax.core.Tracer, jax.ShapeDtypeStruct)):
+        if isinstance(leaf, (jax.core.Tracer, jax.ShapeDtypeStruct)) or (
+                hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key)):
             continue
         check_finite(f"{name}{jax.tree_util.keystr(path)}", leaf,
                      advice=f"The {name} must be finite before training: re-initialise with model.init(key) "

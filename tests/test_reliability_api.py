@@ -132,6 +132,15 @@ def test_a_non_finite_optimizer_state_is_an_error_before_training():
         fn.fit(MODEL, params, momentum, x, y, epochs=1, key=jax.random.key(0), opt_state=state)
 
 
+def test_the_value_check_of_an_optimizer_state_skips_its_random_key_and_step_count():
+    noisy = optax.noisy_sgd(0.01, key=jax.random.key(1))
+    state = noisy.init(MODEL.init(jax.random.key(0)))
+    assert {str(leaf.dtype) for leaf in jax.tree.leaves(state)} == {"int32", "key<fry>"}
+    checks.check_param_values(state, "opt_state")  # no error: a key has no NaN to look for
+    with pytest.raises(ValueError, match=r"`opt_state\[0\]\.count` contains"):
+        checks.check_param_values(jax.tree.map(lambda leaf: jnp.float32(jnp.nan), state[:1]), "opt_state")
+
+
 @pytest.mark.parametrize("arguments, message", [
     (dict(x=np.full((4, 3), 7e4)), r"`x` has 12 values too large for float16 \(largest 65504\), the params' dtype "
                                    r"it is cast to; the first is at index \(0, 0\): 70000"),
