@@ -14,9 +14,13 @@ Version 1 files (funcnet 0.1, MLPs only: ``{"sizes", "hidden", "output",
 bit-identically.  A model with a piece of your own (an activation, loss or
 layer funcnet cannot rebuild from a name) saves like any other and records
 that piece's name; loading it needs the model: ``fn.load(path, model=model)``.
-* ``opt_state/<i>``: the optimizer state's leaves.  The state's *structure*
-  is not stored (that would need pickle): ``load(path, optimizer=opt)``
-  rebuilds it from ``opt.init(params)`` and checks that every leaf fits.
+* ``opt_state/<i>``: the optimizer state's leaves.  The state's tree is not
+  pickled; the header's ``opt_state_paths`` (version 3, since funcnet 0.2.1)
+  lists each leaf's path in it (``jax.tree_util.keystr``, e.g.
+  ``[0].nu[0]['W']`` for RMSProp, ``[0].trace[0]['W']`` for SGD with
+  momentum).  ``load(path, optimizer=opt)`` rebuilds the state from
+  ``opt.init(params)`` and checks the paths (when stored) and every leaf's
+  shape, so one optimizer's state never loads as another's.
 * ``standardizer/mean``, ``standardizer/scale``: the data standardisation
   (float64 since version 3; float32 in older files, which load as they were).
 * ``last_params/<i>``, ``last_opt_state/<i>`` (version 3, optional): with early
@@ -24,8 +28,12 @@ that piece's name; loading it needs the model: ``fn.load(path, model=model)``.
   state after the last epoch run, which a resumed run continues from.
 
 Writes go to a temporary file in the same folder, are flushed and fsynced,
-then renamed over the target: a crash mid-save leaves the previous checkpoint
-intact.  Arrays are stored bit for bit, so a loaded model predicts exactly
+given the mode the user's umask gives new files (``0o666 & ~umask``, 0644
+typically; ``mkstemp`` alone would leave 0600), renamed over the target, and
+the folder is fsynced so the rename itself survives a crash: a crash mid-save
+leaves the previous checkpoint intact.  Every header field is checked on
+loading; a missing or malformed one is a :class:`CheckpointError`, as is a
+file that is not a checkpoint at all.  Arrays are stored bit for bit, so a loaded model predicts exactly
 what the saved one did.
 """
 
@@ -50,6 +58,32 @@ from funcnet.model import Network, mlp, sequential
 FORMAT = "funcnet-checkpoint"
 VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
+
+
+def _read_umask_racily() -> int:
+    """The umask by setting and restoring it: done once, at import, before any thread of ours runs."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK_AT_IMPORT = _read_umask_racily()
+
+
+def process_umask() -> int:
+    """The process's current umask, read without changing it where the OS allows (Linux ``/proc``).
+
+    Elsewhere, the umask at import of this module (read once by setting and
+    restoring it, which other threads could otherwise observe).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _UMASK_AT_IMPORT
 
 
 class CheckpointError(ValueError):
@@ -135,6 +169,11 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
         to resume from; :func:`load` returns them as ``last_params`` and
         ``last_opt_state``.
     """
+    from funcnet.checks import check_param_shapes
+
+    check_param_shapes(model, params)  # before anything is written: a wrong tree is never saved
+    if last_params is not None:
+        check_param_shapes(model, last_params)
     param_leaves = jax.tree.leaves(params)
     arrays = {f"params/{i}": np.asarray(leaf) for i, leaf in enumerate(param_leaves)}
     opt_leaves = jax.tree.leaves(opt_state) if opt_state is not None else []
@@ -150,32 +189,80 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
         "format": FORMAT, "version": VERSION, "model": model_description(model),
         "num_params": len(param_leaves),
         "num_opt_state": len(opt_leaves) if opt_state is not None else None,
+        "opt_state_paths": leaf_paths(opt_state) if opt_state is not None else None,
         "num_last_params": len(last_param_leaves) if last_params is not None else None,
         "num_last_opt_state": len(last_opt_leaves) if last_opt_state is not None else None,
         "history": history or {}, "config": config or {}, "metadata": metadata or {},
     }
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    try:
+        _write_atomically(path, arrays)
+    except OSError as error:  # name the user's path, never the temporary file
+        raise type(error)(error.errno, f"{error.strerror or error} (writing the checkpoint)",
+                          os.fspath(path)) from None
+
+
+def leaf_paths(tree) -> list[str]:
+    """Each leaf's path in ``tree`` as ``jax.tree_util.keystr`` writes it, e.g. ``"[0].nu[0]['W']"``."""
+    return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def _write_atomically(path, arrays: dict) -> None:
+    """``np.savez`` to a temporary file beside ``path``, fsync, umask mode, rename over ``path``, fsync the folder."""
     folder = os.path.dirname(os.path.abspath(path))
     descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
             handle.flush()
+            if hasattr(os, "fchmod"):  # POSIX: the mode new files get under the umask (mkstemp made it 0600)
+                os.fchmod(handle.fileno(), 0o666 & ~process_umask())
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
 
 def _read(path) -> tuple[dict, dict]:
+    """The header (checked field by field) and the arrays of the checkpoint at ``path``."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(4)
+    except IsADirectoryError:
+        raise CheckpointError(f"{str(path)!r} is a folder, not a funcnet checkpoint") from None
+    if not start:
+        raise CheckpointError(f"{str(path)!r} is empty: not a funcnet checkpoint")
+    if start not in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):  # e.g. a CSV, a pickle, a bare .npy
+        raise CheckpointError(f"{str(path)!r} is not a funcnet checkpoint (an .npz archive written "
+                              f"by fn.save or `funcnet train --save`); it starts with {start!r}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
+        if "pickle" in str(error):  # not numpy's advice to unpickle: loading never runs code
+            raise CheckpointError(f"{str(path)!r} is not a funcnet checkpoint: it holds pickled objects, "
+                                  "which funcnet never writes and does not load") from None
         raise CheckpointError(
             f"checkpoint {str(path)!r} is truncated or corrupted and cannot be read ({error})"
         ) from None
@@ -185,6 +272,9 @@ def _read(path) -> tuple[dict, dict]:
         header = json.loads(arrays.pop("__header__").tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"checkpoint {str(path)!r} has a corrupted header ({error})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} has a corrupted header (a JSON "
+                              f"{type(header).__name__}, not an object)")
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a funcnet checkpoint (format {header.get('format')!r})")
     if header.get("version") not in READABLE_VERSIONS:
@@ -192,7 +282,43 @@ def _read(path) -> tuple[dict, dict]:
             f"checkpoint {str(path)!r} has format version {header.get('version')!r}; this funcnet "
             f"reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
+    _check_header(header, path)
     return header, arrays
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# field: (required, is it valid?, what it must be)
+HEADER_FIELDS = {
+    "model": (True, lambda v: isinstance(v, dict), "an object describing the model"),
+    "num_params": (True, _is_count, "a count of arrays"),
+    "num_opt_state": (True, lambda v: v is None or _is_count(v), "a count of arrays or null"),
+    "opt_state_paths": (False, lambda v: v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v)),
+                        "a list of strings or null"),
+    "num_last_params": (False, lambda v: v is None or _is_count(v), "a count of arrays or null"),
+    "num_last_opt_state": (False, lambda v: v is None or _is_count(v), "a count of arrays or null"),
+    "history": (True, lambda v: isinstance(v, dict), "an object"),
+    "config": (True, lambda v: isinstance(v, dict), "an object"),
+    "metadata": (True, lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def _check_header(header: dict, path) -> None:
+    """Every header field :func:`load` reads must be there (unless optional) and of the right kind."""
+    for field, (required, valid, expected) in HEADER_FIELDS.items():
+        if field not in header:
+            if required:
+                raise CheckpointError(f"checkpoint {str(path)!r} has a damaged header: field {field!r} "
+                                      f"is missing")
+        elif not valid(header[field]):
+            raise CheckpointError(f"checkpoint {str(path)!r} has a damaged header: field {field!r} must be "
+                                  f"{expected}, found {header[field]!r:.80}")
+    paths, count = header.get("opt_state_paths"), header["num_opt_state"]
+    if paths is not None and len(paths) != count:
+        raise CheckpointError(f"checkpoint {str(path)!r} has a damaged header: {len(paths)} "
+                              f"'opt_state_paths' for {count} optimizer state arrays")
 
 
 def _leaves(arrays: dict, prefix: str, count: int, path) -> list:
@@ -227,7 +353,10 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
         raise CheckpointError(f"checkpoint {str(path)!r} describes an invalid model ({error!r})") from None
     if model is not None:
         saved_model = model
-        saved = model_from_description(description) if not missing else None
+        try:
+            saved = model_from_description(description) if not missing else None
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise CheckpointError(f"checkpoint {str(path)!r} describes an invalid model ({error})") from None
         if model_description(model) != (model_description(saved) if saved is not None else description):
             raise CheckpointError(
                 f"checkpoint {str(path)!r} holds a different model: saved "
@@ -240,7 +369,7 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
     else:
         try:
             saved_model = model_from_description(description)
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(f"checkpoint {str(path)!r} describes an invalid model ({error})") from None
     template = jax.eval_shape(saved_model.init, jax.random.key(0))
     leaves = _leaves(arrays, "params", header["num_params"], path)
@@ -251,7 +380,8 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
             f"shapes {[a.shape for a in leaves]}"
         )
     params = jax.tree.unflatten(jax.tree.structure(template), leaves)
-    opt_state = _opt_state(arrays, "opt_state", header["num_opt_state"], optimizer, params, path)
+    paths = header.get("opt_state_paths")
+    opt_state = _opt_state(arrays, "opt_state", header["num_opt_state"], optimizer, params, path, paths)
     last_params = None
     if header.get("num_last_params") is not None:
         last_leaves = _leaves(arrays, "last_params", header["num_last_params"], path)
@@ -260,7 +390,7 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
                                   f"{saved_model.describe()}: shapes {[a.shape for a in last_leaves]}")
         last_params = jax.tree.unflatten(jax.tree.structure(template), last_leaves)
     last_opt_state = _opt_state(arrays, "last_opt_state", header.get("num_last_opt_state"), optimizer,
-                                params, path)
+                                params, path, paths)
     standardizer = None
     if "standardizer/mean" in arrays:  # NumPy, as stored: float64 statistics stay float64
         standardizer = Standardizer(np.asarray(arrays["standardizer/mean"]),
@@ -269,13 +399,30 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
                       header["config"], header["metadata"], last_params, last_opt_state)
 
 
-def _opt_state(arrays, prefix, count, optimizer, params, path):
-    """The optimizer state stored under ``prefix``, rebuilt with ``optimizer.init(params)``'s structure."""
+def _opt_state(arrays, prefix, count, optimizer, params, path, saved_paths=None):
+    """The optimizer state stored under ``prefix``, rebuilt with ``optimizer.init(params)``'s structure.
+
+    ``saved_paths`` (the header's ``opt_state_paths``; absent before 0.2.1) must equal the
+    fresh state's leaf paths: RMSProp's ``nu`` and momentum's ``trace`` have the same count
+    and shapes, and only the paths tell them apart.  Older files are checked by count and shape.
+    """
     if optimizer is None or count is None:
         return None
-    fresh = jax.tree.leaves(optimizer.init(params))
-    structure = jax.tree.structure(optimizer.init(params))
+    fresh_state = optimizer.init(params)
+    fresh = jax.tree.leaves(fresh_state)
+    structure = jax.tree.structure(fresh_state)
     opt_leaves = _leaves(arrays, prefix, count, path)
+    if saved_paths is not None and saved_paths != leaf_paths(fresh_state):
+        expected = leaf_paths(fresh_state)
+        first = next((i for i, (a, b) in enumerate(zip(saved_paths, expected)) if a != b),
+                     min(len(saved_paths), len(expected)))
+        def at(paths):
+            return repr(paths[first]) if first < len(paths) else "nothing (it ends there)"
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} optimizer state was saved with another optimizer: its leaf "
+            f"{first} is {at(saved_paths)}, the given optimizer's is {at(expected)} "
+            f"({len(saved_paths)} and {len(expected)} arrays); pass the optimizer it was saved with"
+        )
     if len(fresh) != len(opt_leaves) or any(
             np.shape(a) != np.shape(b) for a, b in zip(fresh, opt_leaves)):
         raise CheckpointError(

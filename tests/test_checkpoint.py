@@ -110,7 +110,7 @@ def test_not_a_checkpoint_is_reported(tmp_path):
         fn.load(path)
     text = tmp_path / "text.npz"
     text.write_text("hello")
-    with pytest.raises(fn.CheckpointError, match=r"truncated or corrupted"):
+    with pytest.raises(fn.CheckpointError, match=r"is not a funcnet checkpoint"):  # issue 10, case 12
         fn.load(text)
 
 
