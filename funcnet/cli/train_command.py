@@ -216,21 +216,39 @@ def check_fingerprint(args, config: dict, fingerprint: dict, data_path: str | No
     return None
 
 
-class Reporter:
-    """Per-epoch lines (with ETA), JSON lines, or silence."""
+def format_seconds(seconds: float) -> str:
+    """A duration for the epoch lines: three significant digits below 10 s (``0.0123s``), whole seconds above."""
+    return f"{seconds:.3g}s" if seconds < 10 else f"{seconds:.0f}s"
 
-    def __init__(self, mode: str, epochs: int, first_epoch: int):
-        self.mode, self.epochs, self.first_epoch = mode, epochs, first_epoch
-        self.start = time.perf_counter()
+
+class Reporter:
+    """Per-epoch lines (with each epoch's own time and an ETA), JSON lines, or silence.
+
+    The timing rule: an epoch's time runs from the end of the previous epoch's report (from
+    the reporter's creation for the run's first epoch, which therefore includes set-up and
+    compiling).  The ETA leaves the first epoch out: none is shown until a second epoch has
+    been timed, then ``ETA = remaining epochs × mean time of this run's epochs after its
+    first``.  ``clock`` (seconds, monotonic) is injectable for tests.
+    """
+
+    def __init__(self, mode: str, epochs: int, first_epoch: int, clock=time.perf_counter):
+        self.mode, self.epochs, self.first_epoch, self.clock = mode, epochs, first_epoch, clock
+        self.start = self.previous = clock()
+        self.end_of_first = None  # the clock when the run's first (compiling) epoch ended
 
     def epoch(self, epoch: int, history: dict) -> None:
         """Report the epoch just finished (0-based ``epoch``) from the last entries of ``history``."""
-        elapsed = time.perf_counter() - self.start
-        done = epoch + 1 - self.first_epoch
-        eta = elapsed / done * (self.epochs - epoch - 1)
+        now = self.clock()
+        epoch_time, self.previous = now - self.previous, now
+        if self.end_of_first is None:
+            self.end_of_first, eta = now, None
+        else:
+            steady_epochs = epoch + 1 - self.first_epoch - 1
+            eta = (now - self.end_of_first) / steady_epochs * (self.epochs - epoch - 1)
         record = {"epoch": epoch + 1, "epochs": self.epochs, "train_loss": history["train_loss"][-1],
                   "val_loss": history["val_loss"][-1] if history["val_loss"] else None,
-                  "elapsed_s": round(elapsed, 3), "eta_s": round(eta, 3)}
+                  "epoch_s": round(epoch_time, 4), "elapsed_s": round(now - self.start, 3),
+                  "eta_s": None if eta is None else round(eta, 3)}
         stats = history.get("layer_stats")
         if stats and stats[-1] and stats[-1][0].get("epoch") == epoch:  # tracked (--track-stats) this epoch
             record["layer_stats"] = stats[-1]
@@ -238,8 +256,10 @@ class Reporter:
             print(json.dumps(record), flush=True)
         elif self.mode == "lines":
             val = f"  val_loss {record['val_loss']:.6g}" if record["val_loss"] is not None else ""
+            timing = (f"{format_seconds(epoch_time)} incl. compile" if eta is None
+                      else f"{format_seconds(epoch_time)}, ETA {format_seconds(eta)}")
             print(f"epoch {epoch + 1}/{self.epochs}  train_loss {record['train_loss']:.6g}{val}"
-                  f"  [{elapsed:.1f}s, ETA {eta:.1f}s]", flush=True)
+                  f"  [{timing}]", flush=True)
 
     def message(self, text: str, **fields) -> None:
         """A note for people (stderr in JSON mode so stdout stays parseable)."""
