@@ -13,6 +13,17 @@ Two kinds of check:
   their dataset and params.  Every floating dtype is checked, float16 and
   bfloat16 included (numpy does not count bfloat16 as ``np.inexact``, so the
   dtype test is ``jnp.issubdtype``).
+
+Where the value checks run: NumPy (host) inputs are read where they are.
+JAX arrays of more than :data:`DEVICE_CHECK_MIN_SIZE` elements are checked on
+their device by one compiled reduction that brings back a few scalars (any
+NaN/inf, the largest magnitude, any bad label), so a dataset already on an
+accelerator is not copied to the host on every call; only when that says
+something is wrong is the array read on the host, to build the same message
+as before.  Smaller JAX arrays (params, small batches) are copied: a copy of
+at most 256 KiB is cheaper than compiling a reduction for their shape.
+Arrays sharded over several processes are read shard by shard on the host
+(:func:`host_values`).
 """
 
 from __future__ import annotations
@@ -20,6 +31,9 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+
+DEVICE_CHECK_MIN_SIZE = 1 << 16  # JAX arrays with more elements are checked on their device
 
 
 def _shape(array) -> tuple[int, ...]:
@@ -33,6 +47,49 @@ def host_values(array) -> np.ndarray:
     if shards is not None and not array.is_fully_addressable:
         return np.concatenate([np.asarray(shard.data) for shard in shards])
     return np.asarray(array)
+
+
+def checked_on_device(array) -> bool:
+    """Whether ``array``'s values are checked on its device: a concrete JAX array of more than
+    :data:`DEVICE_CHECK_MIN_SIZE` elements that this process holds whole."""
+    import jax
+
+    return (isinstance(array, jax.Array) and not isinstance(array, jax.core.Tracer)
+            and array.size > DEVICE_CHECK_MIN_SIZE and array.is_fully_addressable)
+
+
+@functools.lru_cache(maxsize=None)
+def _device_value_summary():
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def summary(values):
+        """``(any NaN/inf, the largest |value|)``: two scalars for the host to judge."""
+        if jnp.issubdtype(values.dtype, jnp.inexact):
+            return jnp.any(~jnp.isfinite(values)), jnp.max(jnp.abs(values))
+        if jnp.issubdtype(values.dtype, jnp.number):  # |int| in float32: no overflow at int32's minimum
+            return jnp.bool_(False), jnp.max(jnp.abs(values.astype(jnp.float32)))
+        return jnp.bool_(False), jnp.float32(0)
+
+    return summary
+
+
+def _passes_on_device(array, dtype) -> bool:
+    """For a JAX array checked on its device: true when it is all finite and fits ``dtype``.
+
+    False means "read it on the host": something is wrong, or its largest
+    value needs the exact cast test of :func:`_check_fits`.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    nonfinite, largest = jax.device_get(_device_value_summary()(array))
+    if nonfinite:
+        return False
+    if dtype is None or not is_floating(dtype) or np.dtype(array.dtype) == np.dtype(dtype):
+        return True
+    return float(largest) <= float(jnp.finfo(dtype).max)
 
 
 def check_inputs(model, x) -> None:
@@ -194,7 +251,12 @@ def check_finite(name: str, array, dtype=None, *, advice: str = "Clean or impute
     With ``dtype`` (the dtype the values will be cast to, e.g. the params'),
     finite values that become inf in ``dtype`` are an error too: ``70000``
     overflows float16, whose largest value is 65504.
+
+    A large JAX array is checked on its device (:func:`checked_on_device`):
+    only two scalars come back, unless there is an error to describe.
     """
+    if checked_on_device(array) and _passes_on_device(array, dtype):
+        return
     values = host_values(array)
     if is_floating(values.dtype):
         bad = ~np.isfinite(values)
@@ -229,7 +291,17 @@ def _check_fits(name: str, values: np.ndarray, dtype: np.dtype) -> None:
 
 
 def check_labels(model, y) -> None:
-    """Labels must be in {0, 1} for logloss and in ``0..k-1`` for cross-entropy."""
+    """Labels must be in {0, 1} for logloss and in ``0..k-1`` for cross-entropy.
+
+    A large JAX ``y`` is checked on its device; it is read on the host only to describe an error.
+    """
+    if model.loss_name not in ("logloss", "cross_entropy"):
+        return
+    if checked_on_device(y):
+        import jax
+
+        if not jax.device_get(_device_labels_wrong(model.loss_name, model.n_out)(y)):
+            return
     values = host_values(y)
     if model.loss_name == "logloss":
         outside = ~np.isin(values, (0, 1))
@@ -251,6 +323,23 @@ def check_labels(model, y) -> None:
             raise ValueError(
                 "`y` one-hot rows must be non-negative and sum to 1 for cross_entropy"
             )
+
+
+@functools.lru_cache(maxsize=None)
+def _device_labels_wrong(loss_name: str, k: int):
+    """A compiled ``y -> bool``: whether :func:`check_labels` would raise (it then reads ``y`` on the host)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def wrong(values):
+        if loss_name == "logloss":
+            return jnp.any((values != 0) & (values != 1))
+        if values.ndim == 1:
+            return jnp.any((values < 0) | (values >= k) | (values != jnp.round(values)))
+        return jnp.any(values < 0) | ~jnp.allclose(values.sum(axis=1), 1.0, atol=1e-5)
+
+    return wrong
 
 
 def check_data(model, x, y=None, dtype=None) -> None:
