@@ -36,7 +36,7 @@ def every_layer_kind():
 def buggy_layer():
     # y = x ⊙ s; the backward forgets s in dx (it should be dy ⊙ s)
     scale = fn.layer("scale", lambda key, n, dtype: {"s": jnp.full((n,), 0.5, dtype)},
-                     lambda p, x: (x * p["s"], x),
+                     lambda p, x: (x * p["s"][None, :], x),
                      lambda p, x, dy: ({"s": jnp.sum(dy * x, 0)}, dy))
     model = fn.sequential(2, [fn.dense(3, "relu"), scale, fn.dense(1)])
     params = model.init(jax.random.key(0), jnp.float64)

@@ -29,13 +29,16 @@ def pytest_runtest_protocol(item, nextitem):
         yield
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item):
     """A test that switched float64 on globally fails here (and the switch is undone), so it cannot leak."""
     from jax._src.config import enable_x64
 
+    result = yield
     if enable_x64.get_global():
         enable_x64.set_global(False)
         raise AssertionError(f"{item.nodeid} left jax_enable_x64 switched on globally")
+    return result
 
 
 class CliResult:

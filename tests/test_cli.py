@@ -271,3 +271,18 @@ def test_train_with_per_layer_activations_dropout_and_l2_saves_that_model(tmp_pa
 def test_bad_layer_flags_exit_2_naming_the_flag(argv, message, capsys):
     assert cli.main(["train", "--data", "xor", "--epochs", "1", "--no-cache", *argv]) == cli.EXIT_BAD_INPUT
     assert message in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_console_script_imports_jax_exits_130_with_one_line(monkeypatch, capsys):
+    import funcnet_console
+
+    class CtrlCDuringImport:  # a Ctrl-C that lands while `funcnet.cli` (and JAX) are being imported
+        def find_spec(self, name, path=None, target=None):
+            if name == "funcnet.cli":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "funcnet.cli")
+    monkeypatch.setattr(sys, "meta_path", [CtrlCDuringImport(), *sys.meta_path])
+    monkeypatch.setattr(sys, "argv", ["funcnet", "train", "--data", "xor"])
+    assert funcnet_console.main() == cli.EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "funcnet train: interrupted during start-up; nothing saved\n"

@@ -22,8 +22,8 @@ MISH = fn.activation("mish", mish, d_mish)
 LOGCOSH = fn.loss("logcosh", lambda a, y: jnp.mean(jnp.log(jnp.cosh(a - y)), axis=-1),
                   lambda a, y: jnp.tanh(a - y) / a.shape[-1])  # ℓ = mean log cosh(a − y), ∂ℓ/∂a = tanh(a − y)/k
 SCALE = fn.layer("scale", lambda key, n, dtype: {"s": jnp.ones((n,), dtype)},  # y = x ⊙ s
-                 lambda params, x: (x * params["s"], x),
-                 lambda params, x, dy: ({"s": jnp.sum(dy * x, axis=0)}, dy * params["s"]))
+                 lambda params, x: (x * params["s"][None, :], x),
+                 lambda params, x, dy: ({"s": jnp.sum(dy * x, axis=0)}, dy * params["s"][None, :]))
 
 
 def _noise_forward(params, x, key):
@@ -66,6 +66,7 @@ def test_custom_pieces_pass_their_derivative_checks(check):
 
 
 # ----------------------------------------------------------------------------- gradients
+@pytest.mark.x64
 @pytest.mark.parametrize("l2", [0.0, 0.01])
 def test_manual_grad_equals_jax_grad_for_a_model_of_custom_pieces(l2):
     model = custom_model(l2)
@@ -75,6 +76,7 @@ def test_manual_grad_equals_jax_grad_for_a_model_of_custom_pieces(l2):
     assert max_relative(manual, autodiff) < 1e-10
 
 
+@pytest.mark.x64
 def test_custom_output_activation_and_loss_work_in_mlp():
     model = fn.mlp([2, 6, 1], hidden=[MISH], output=MISH, loss=LOGCOSH)
     assert model.describe() == "2-6(mish)-1 → mish, logcosh"
@@ -94,6 +96,7 @@ def test_a_custom_layer_may_not_take_a_built_in_kind_name():
         fn.layer("dense", lambda key, n, dtype: {}, lambda p, x: (x, None), lambda p, c, dy: ({}, dy))
 
 
+@pytest.mark.x64
 def test_keyed_custom_layer_gets_the_same_noise_in_both_gradient_modes():
     model = fn.sequential(3, [fn.dense(5, MISH), NOISE, fn.dense(1)], loss=LOGCOSH)
     params, x, y = problem(model, jnp.float64)
@@ -106,6 +109,7 @@ def test_keyed_custom_layer_gets_the_same_noise_in_both_gradient_modes():
 PRECISIONS = [(jnp.float64, 1e-12), (jnp.float32, 1e-5)]
 
 
+@pytest.mark.x64
 @pytest.mark.parametrize("dtype, rtol", PRECISIONS, ids=["float64", "float32"])
 @pytest.mark.parametrize("model", [custom_model(), fn.sequential(3, [fn.dense(5, MISH), NOISE, fn.dense(1)],
                                                                  loss=LOGCOSH)],

@@ -57,6 +57,7 @@ def diagonal_sides(shape, band=0.08):
     return position > 1 + band, position < 1 - band
 
 
+@pytest.mark.x64
 @pytest.mark.parametrize("model", [BINARY, THREE_CLASSES], ids=["sigmoid", "softmax"])
 def test_grid_probabilities_equal_the_networks_outputs_at_the_grid_points(model):
     params = model.init(jax.random.key(1), dtype=jnp.float64)
@@ -79,6 +80,7 @@ def test_docstring_example_runs():
     assert result.attempted >= 4 and result.failed == 0
 
 
+@pytest.mark.x64
 def test_grid_transform_is_applied_before_prediction():
     params = BINARY.init(jax.random.key(3), dtype=jnp.float64)
     x = np.random.default_rng(4).uniform(0.0, 100.0, (20, 2))

@@ -42,8 +42,8 @@ def _scale_layer(backward_factor=1.0):
     """A user layer ``y = x ⊙ s``; its hand-written backward is off by ``backward_factor``."""
     return fn.layer(
         "scale", lambda key, n, dtype: {"s": jnp.ones((n,), dtype)},
-        lambda params, x: (x * params["s"], x),
-        lambda params, x, dy: ({"s": backward_factor * jnp.sum(dy * x, 0)}, backward_factor * dy * params["s"]))
+        lambda params, x: (x * params["s"][None, :], x),
+        lambda params, x, dy: ({"s": backward_factor * jnp.sum(dy * x, 0)}, backward_factor * dy * params["s"][None, :]))
 
 
 SCALE = _scale_layer()

@@ -27,6 +27,7 @@ def without_dropout(model, params):
 DROPOUT_MLP = fn.mlp([3, 8, 8, 2], hidden="tanh", dropout=0.3)
 
 
+@pytest.mark.x64
 def test_training_forward_is_bit_identical_for_the_same_key_and_differs_for_another():
     params = DROPOUT_MLP.init(jax.random.key(0), jnp.float64)
     x = normal((16, 3))
@@ -36,6 +37,7 @@ def test_training_forward_is_bit_identical_for_the_same_key_and_differs_for_anot
     assert np.max(np.abs(first - forward(params, x, key=jax.random.key(2)))) > 1e-2
 
 
+@pytest.mark.x64
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32], ids=["float64", "float32"])
 def test_dropout_zeroes_the_requested_fraction_and_scales_kept_elements_by_one_over_keep(dtype):
     model = fn.sequential(50, [fn.dropout(0.3)])
@@ -63,6 +65,7 @@ def test_the_dropout_mask_depends_on_the_key_and_shape_not_on_the_values():
                                   model.forward([{}], 3 * x + 1, key=key) == 0)
 
 
+@pytest.mark.x64
 def test_inference_is_deterministic_and_equals_the_model_without_dropout_layers():
     params = DROPOUT_MLP.init(jax.random.key(0), jnp.float64)
     plain = fn.mlp([3, 8, 8, 2], hidden="tanh")
@@ -109,6 +112,7 @@ def fit_once(grad, key_seed):
 fitted = functools.lru_cache(maxsize=None)(fit_once)
 
 
+@pytest.mark.x64
 def test_fit_with_dropout_is_bit_reproducible_for_the_same_key_and_differs_for_another():
     params, history = fitted("autodiff", 0)
     again, history_again = fit_once("autodiff", 0)
@@ -118,6 +122,7 @@ def test_fit_with_dropout_is_bit_reproducible_for_the_same_key_and_differs_for_a
     assert max(np.max(np.abs(a - b)) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(other))) > 1e-3
 
 
+@pytest.mark.x64
 def test_fit_with_dropout_gives_the_same_params_in_manual_and_autodiff_modes():
     (manual, manual_history), (autodiff, autodiff_history) = fitted("manual", 0), fitted("autodiff", 0)
     chex.assert_trees_all_close(manual, autodiff, rtol=1e-12, atol=1e-14)
@@ -142,6 +147,7 @@ def tanh_relu_by_hand(params, x):
     return hidden @ last["W"] + last["b"]
 
 
+@pytest.mark.x64
 def test_per_layer_hidden_activations_are_applied_in_order():
     model = fn.mlp([3, 4, 4, 2], hidden=["tanh", "relu"])
     params = model.init(jax.random.key(0), jnp.float64)
@@ -198,6 +204,7 @@ def init_shapes(model, dtype=jnp.float32):
     return jax.eval_shape(functools.partial(model.init, dtype=dtype), jax.random.key(0))
 
 
+@pytest.mark.x64
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32], ids=["float64", "float32"])
 def test_mlp_params_are_exactly_one_W_and_b_per_dense_layer(dtype):
     params = init_shapes(fn.mlp([5, 7, 3, 2]), dtype)
@@ -218,6 +225,7 @@ EVERY_LAYER_KIND = fn.sequential(3, [fn.dense(4, "relu"), fn.layer_norm(), fn.dr
                                      fn.dense(2, bias=False)], l2=0.1)
 
 
+@pytest.mark.x64
 def test_init_is_bit_identical_for_the_same_key_for_every_layer_kind():
     params = EVERY_LAYER_KIND.init(jax.random.key(3), jnp.float64)
     chex.assert_trees_all_equal(params, EVERY_LAYER_KIND.init(jax.random.key(3), jnp.float64))
@@ -269,6 +277,7 @@ def test_a_loaded_model_with_dropout_and_layer_norm_equals_the_saved_one(tmp_pat
     assert fn.load(tmp_path / "model.npz").model == model
 
 
+@pytest.mark.x64
 def test_a_loaded_float64_model_with_leaky_relu_and_elu_predicts_bit_identically(tmp_path):
     model = fn.sequential(3, [fn.dense(4, fn.get_activation("leaky_relu", negative_slope=0.1)),
                               fn.activation_layer(fn.get_activation("elu", alpha=0.7)), fn.dense(2)])

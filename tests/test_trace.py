@@ -15,6 +15,8 @@ import funcnet as fn
 from funcnet import cli
 from funcnet.trace import BackpropTrace, trace_backprop, worked_example_network
 
+pytestmark = pytest.mark.x64  # traces are compared in float64 (manual vs autodiff to ~1e-16)
+
 ROWS = 6
 SOFTSIGN = fn.activation("softsign", lambda z: z / (1 + jnp.abs(z)), lambda z: 1 / (1 + jnp.abs(z)) ** 2)
 # your own layer: y = (x ⊙ s) W, with a weight leaf "W" that the l2 penalty reaches
@@ -22,8 +24,8 @@ MIXER = fn.layer(
     "mixer",
     lambda key, n, dtype: {"s": jnp.linspace(0.5, 1.5, n, dtype=dtype),
                            "W": jax.random.normal(key, (n, n), dtype) / n},
-    lambda p, x: ((x * p["s"]) @ p["W"], x),
-    lambda p, x, dy: ({"s": jnp.sum((dy @ p["W"].T) * x, 0), "W": (x * p["s"]).T @ dy}, (dy @ p["W"].T) * p["s"]))
+    lambda p, x: ((x * p["s"][None, :]) @ p["W"], x),
+    lambda p, x, dy: ({"s": jnp.sum((dy @ p["W"].T) * x, 0), "W": (x * p["s"][None, :]).T @ dy}, (dy @ p["W"].T) * p["s"][None, :]))
 
 # name: (model, targets: "real" | "binary" | "classes", sample weights?, dropout key?)
 PROBLEMS = {
@@ -111,7 +113,7 @@ def test_trace_forward_is_the_models_forward_and_its_output_delta_starts_backpro
 def test_dense_dz_is_the_incoming_gradient_times_the_activation_derivative():
     model, params, x, y, weights, key, trace = problem("tanh_gelu_l2_weights")
     first = trace.layers[0]
-    z = x @ params[0]["W"] + params[0]["b"]
+    z = x @ params[0]["W"] + params[0]["b"][None, :]
     np.testing.assert_allclose(first["Z"].manual, z, rtol=1e-14)
     np.testing.assert_allclose(first["dZ"].manual, first["dA"].manual * (1 - np.tanh(z) ** 2), rtol=1e-12)
     assert first["dW"].equation == "dW1 = Xᵀ dZ1 + λ W1"  # l2 is in both columns, and said
@@ -183,8 +185,8 @@ def test_as_dict_gives_plain_data_for_code():
 
 
 WRONG_DX = fn.layer("scale", lambda key, n, dtype: {"s": jnp.full((n,), 0.7, dtype)},
-                    lambda p, x: (x * p["s"], x),
-                    lambda p, x, dy: ({"s": jnp.sum(dy * x, 0)}, 2 * dy * p["s"]))  # dx twice too big
+                    lambda p, x: (x * p["s"][None, :], x),
+                    lambda p, x, dy: ({"s": jnp.sum(dy * x, 0)}, 2 * dy * p["s"][None, :]))  # dx twice too big
 WRONG_DERIVATIVE = fn.activation("cube", lambda z: z ** 3, lambda z: 2 * z ** 2)  # g' should be 3z²
 
 
@@ -237,8 +239,11 @@ def test_trace_example_prints_all_three_parts(capsys):
 
     spec = importlib.util.spec_from_file_location("trace_example", os.path.join(ROOT, "examples", "trace.py"))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main()
+    try:
+        spec.loader.exec_module(module)  # the example switches float64 on globally, as a script would
+        module.main()
+    finally:
+        jax.config.update("jax_enable_x64", False)  # the tests' global mode
     out = capsys.readouterr().out
     assert "4.864" in out and "dW1 = Xᵀ dZ1 + λ W1" in out and "dY3 = M3 ⊙ dY4 / 0.75" not in out
     assert "dY2 = M3 ⊙ dY3 / 0.75" in out and "first difference: dA1 in layer 2" in out
@@ -304,6 +309,5 @@ def test_explain_checkpoint_needs_the_models_feature_columns(tmp_path, capsys):
 
 
 def test_explain_unknown_example_is_an_argparse_error_naming_the_flag(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["explain", "--example", "mnist"])
-    assert exit_info.value.code == 2 and "--example" in capsys.readouterr().err
+    assert cli.main(["explain", "--example", "mnist"]) == cli.EXIT_BAD_INPUT  # argparse's status, returned
+    assert "argument --example: invalid choice: 'mnist'" in capsys.readouterr().err

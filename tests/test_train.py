@@ -81,6 +81,7 @@ def test_shuffled_batches_hold_every_row_exactly_once(rows, batch_size):
     np.testing.assert_array_equal(full[1], full[0] * 10)  # x and y stay paired
 
 
+@pytest.mark.x64
 @pytest.mark.parametrize("grad", fn.GRAD_MODES)
 def test_fit_visits_every_sample_each_epoch(grad):
     # With a learning rate of 0 the params never move, so the epoch's sample-weighted
@@ -123,6 +124,7 @@ def test_fit_equals_a_users_own_loop_around_train_step():
     assert len(history["train_loss"]) == 2
 
 
+@pytest.mark.x64
 def test_fit_with_manual_and_autodiff_gradients_reaches_the_same_params():
     x, y = regression_problem(dtype=jnp.float64)
     params = MODEL.init(jax.random.key(0), jnp.float64)
