@@ -12,8 +12,9 @@ up to ``batch_size``; every larger input reuses the ``batch_size`` program.
 
 A row's outputs do not depend on the other rows of its call: at inference no
 layer couples rows (``layer_norm`` normalises each row, dropout is the
-identity).  NumPy inputs are cast and padded on the host; JAX arrays on the
-device by a small program (compiled per row count, but with no network in it).
+identity).  NumPy inputs and small JAX arrays are cast and padded on the host;
+large JAX arrays on their device by a small program (compiled per row count,
+but with no network in it).
 The outputs are cut to the real rows on the host and put back on the device
 (one small copy each way), because a device slice would compile per row count.
 """
@@ -56,12 +57,14 @@ def _pad_on_device(array, dtype, rows, num_chunks):
 def _row_chunks(array, dtype, rows: int) -> list:
     """``array`` cast to ``dtype`` and cut into chunks of exactly ``rows`` rows (the last padded).
 
-    NumPy (and other host) inputs are cast and padded on the host; device
-    arrays by :func:`_pad_on_device`.
+    NumPy (and other host) inputs, and JAX arrays small enough to copy
+    (:func:`funcnet.checks.checked_on_device` false: a copy of at most 256 KiB
+    costs less than compiling a pad program), are cast and padded on the
+    host; larger JAX arrays on their device by :func:`_pad_on_device`.
     """
     num_rows = np.shape(array)[0]
     num_chunks = -(-num_rows // rows)
-    if isinstance(array, jax.Array):
+    if checks.checked_on_device(array):
         if num_chunks == 1 and num_rows == rows and array.dtype == dtype:
             return [array]
         return list(_pad_on_device(array, np.dtype(dtype), rows, num_chunks))
