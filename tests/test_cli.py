@@ -126,7 +126,7 @@ def test_gradcheck_on_a_built_in_model(cli_run, tmp_path):
         (["train", "--data", "xor", "--checkpoint-every", "2"], "--checkpoint-every N needs N >= 1 and --save PATH"),
         (["train", "--data", "xor", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
         (["train", "--resume", "nothing.npz"], "--resume: "),
-        (["predict", "--checkpoint", "junk.npz", "--csv", "good.csv"], "truncated or corrupted"),
+        (["predict", "--checkpoint", "junk.npz", "--csv", "good.csv"], "is not a funcnet checkpoint"),
         (["train", "--data", "xor", "--epochs", "0"], "--epochs must be at least 1, got 0"),
         (["train", "--data", "xor", "--patience", "3"], "--patience needs a validation split"),
     ],
@@ -165,16 +165,16 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(cli_run, tmp_path)
     jax.tree.map(np.testing.assert_array_equal, full.params, resumed.params)
 
 
-def start_slow_training(tmp_path, *extra):
-    """A run whose epochs take ~0.5 s (256-wide layers), stdout read line by line.
+def start_training(tmp_path, *extra):
+    """A regression run with many quick epochs, stdout read line by line.
 
     It is started through a one-line launcher that resets SIGINT to its
     default before exec: a test runner started in the background by a
-    non-interactive shell inherits SIGINT *ignored*, and Python then never
-    turns Ctrl-C into KeyboardInterrupt.
+    non-interactive shell inherits SIGINT *ignored*.  (Ctrl-C itself is
+    tested in test_cli_signals.py.)
     """
     return subprocess.Popen([sys.executable, "-c", DEFAULT_SIGINT_EXEC, *COMMAND, "train", "--data", "regression",
-                             "--layers", "256,256", "--epochs", "50", "--save", "slow.npz", *extra],
+                             "--layers", "8", "--epochs", "100000", "--save", "run.npz", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path),
                             cwd=tmp_path)
 
@@ -193,30 +193,17 @@ def wait_for_line(process, prefix, timeout=240):
     raise AssertionError(f"no line starting with {prefix!r}")
 
 
-def test_ctrl_c_saves_the_last_completed_epoch_and_exits_cleanly(tmp_path):
-    process = start_slow_training(tmp_path)
-    try:
-        wait_for_line(process, "epoch 2/50")
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    assert process.returncode == 130, err
-    assert "interrupted: saved the state after epoch" in out
-    saved = fn.load(tmp_path / "slow.npz")
-    assert 2 <= len(saved.history["train_loss"]) < 50
-
-
 def test_periodic_checkpoints_survive_a_kill(tmp_path):
-    process = start_slow_training(tmp_path, "--checkpoint-every", "2")
+    process = start_training(tmp_path, "--checkpoint-every", "2")
     try:
-        wait_for_line(process, "epoch 3/50")
-        process.kill()  # SIGKILL: no chance to save anything more
+        wait_for_line(process, "epoch 3/100000")
+        process.kill()  # SIGKILL at any moment, perhaps in the middle of writing a checkpoint
         process.communicate(timeout=60)
     finally:
         process.kill()
-    saved = fn.load(tmp_path / "slow.npz")
-    assert len(saved.history["train_loss"]) == 2
+    saved = fn.load(tmp_path / "run.npz")  # the last complete checkpoint: never a torn file
+    epochs = len(saved.history["train_loss"])
+    assert epochs >= 2 and epochs % 2 == 0
 
 
 def test_early_stopping_reports_the_best_epoch_and_saves_its_params(cli_run, tmp_path):

@@ -271,7 +271,8 @@ def test_train_three_class_csv_plots_one_colour_per_predicted_class(tmp_path):
     write_csv(tmp_path / "three.csv", ["a", "b", "class"],
               [[round(a, 3), round(b, 3), c] for (a, b), c in zip(features, classes)])
     path = tmp_path / "three.png"
-    assert cli.main(["train", "--csv", str(tmp_path / "three.csv"), "--target", "class", "--epochs", "30",
+    assert cli.main(["train", "--csv", str(tmp_path / "three.csv"), "--target", "class", "--task", "multiclass",
+                     "--epochs", "30",
                      "--lr", "0.01", "--quiet", "--no-cache", "--plot-boundary", str(path)]) == 0
     image = matplotlib_image.imread(path)[..., :3]
     for colour in [(0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28), (0x2C, 0xA0, 0x2C)]:

@@ -8,7 +8,6 @@ import sys
 import jax
 import numpy as np
 import optax
-import pytest
 
 import funcnet as fn
 from conftest import ROOT
@@ -21,8 +20,9 @@ def free_port():
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
-def test_two_processes_match_a_single_process_run(tmp_path, grad):
+def test_two_processes_match_a_single_process_run(tmp_path):
+    """The hand-written backprop across processes; both modes on several devices: test_sharding.py."""
+    grad = "manual"
     port, out = free_port(), tmp_path / "params.npz"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)

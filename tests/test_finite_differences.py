@@ -15,6 +15,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import funcnet as fn
+
+pytestmark = pytest.mark.x64  # gradients compared in float64 (float32 rows ask for float32 explicitly)
 from funcnet.gradcheck import DEFAULT_MAX_COORDINATES, leaf_difference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

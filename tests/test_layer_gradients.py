@@ -24,6 +24,8 @@ from jax.flatten_util import ravel_pytree
 
 import funcnet as fn
 
+pytestmark = pytest.mark.x64  # gradients compared in float64 (float32 rows ask for float32 explicitly)
+
 EPSILON = 1e-6  # central-difference step in float64: truncation ~ε², rounding ~1e-16/ε
 BATCH = 6
 HIDDEN_ACTIVATIONS = tuple(name for name in fn.ACTIVATION_NAMES if name != "softmax")
