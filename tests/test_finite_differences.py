@@ -58,10 +58,10 @@ class ScaleShiftDropout:
 
     def loss(self, params, x, y, weights=None, *, key=None):
         TRACED_LOSSES.append(key is not None)
-        hidden = x * params[0]["scale"] + params[0]["shift"]
+        hidden = x * params[0]["scale"][None, :] + params[0]["shift"][None, :]
         if key is not None:
             hidden = hidden * jax.random.bernoulli(key, 0.5, hidden.shape) * 2
-        per_sample = jnp.sum((jnp.tanh(hidden @ params[2]["W"] + params[2]["b"]) - y) ** 2, axis=1)
+        per_sample = jnp.sum((jnp.tanh(hidden @ params[2]["W"] + params[2]["b"][None, :]) - y) ** 2, axis=1)
         weights = jnp.ones_like(per_sample) if weights is None else weights
         return jnp.sum(weights * per_sample) / jnp.sum(weights)
 
