@@ -17,28 +17,7 @@ import pytest
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
-def pytest_configure(config):
-    """One persistent compilation cache per test session, shared by the xdist workers and every subprocess.
-
-    The controller creates it (a fresh folder, so a run starts cold, as CI does) and
-    puts it in ``JAX_COMPILATION_CACHE_DIR`` before the workers and any subprocess
-    start; each test process then compiles a program that another has already
-    compiled only once: the subprocesses of the CLI, benchmark and distributed tests
-    all build the same seed-workload programs.
-    """
-    import tempfile
-
-    if os.environ.get("FUNCNET_TEST_COMPILATION_CACHE") == "off":  # to measure what the cache saves
-        return
-    if "FUNCNET_TEST_COMPILATION_CACHE" not in os.environ:
-        os.environ["FUNCNET_TEST_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="funcnet-test-jax-cache-")
-    cache = os.environ["FUNCNET_TEST_COMPILATION_CACHE"]
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+pytest_plugins = ["pytester"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
