@@ -8,6 +8,7 @@
   the mode is switched back afterwards, so it cannot leak into other tests.
 """
 
+import logging
 import os
 import sys
 
@@ -42,6 +43,33 @@ def pytest_runtest_teardown(item):
         enable_x64.set_global(False)
         raise AssertionError(f"{item.nodeid} left jax_enable_x64 switched on globally")
     return result
+
+
+class CompileLog(logging.Handler):
+    """Names of the programs XLA compiles (JAX's ``jax_log_compiles`` records), e.g. ``"jit(epoch_fn)"``."""
+
+    PREFIX = "Finished XLA compilation of "
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.programs = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if message.startswith(self.PREFIX):
+            self.programs.append(message[len(self.PREFIX):].split(" in ")[0])
+
+
+@pytest.fixture
+def compile_log():
+    """The list of programs compiled during the test (in order; a name repeats when it compiles again)."""
+    handler, logger = CompileLog(), logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            yield handler.programs
+    finally:
+        logger.removeHandler(handler)
 
 
 class CliResult:

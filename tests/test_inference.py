@@ -1,7 +1,6 @@
 """Inference in padded buckets of rows (one program per bucket, not per row count), and value checks
 that leave a JAX array on its device."""
 
-import logging
 
 import jax
 import jax.numpy as jnp
@@ -27,30 +26,6 @@ def params():
 def data():
     rng = np.random.default_rng(13)
     return rng.normal(size=(100, 6)).astype(np.float32), rng.integers(0, 3, 100)
-
-
-class CompileLog(logging.Handler):
-    """Names of the programs XLA compiles while ``jax.log_compiles`` is on."""
-
-    def __init__(self):
-        super().__init__(level=logging.DEBUG)
-        self.programs = []
-
-    def emit(self, record):
-        message = record.getMessage()
-        if message.startswith("Finished XLA compilation of "):
-            self.programs.append(message[len("Finished XLA compilation of "):].split(" in ")[0])
-
-
-@pytest.fixture
-def compile_log():
-    handler, logger = CompileLog(), logging.getLogger("jax")
-    logger.addHandler(handler)
-    try:
-        with jax.log_compiles(True):
-            yield handler.programs
-    finally:
-        logger.removeHandler(handler)
 
 
 def buckets(row_counts, batch_size=8192):
