@@ -21,37 +21,24 @@ Writes benchmarks/results/layout.json.
 import argparse
 
 from bench_training import WORKLOADS
-from harness import add_results_dir_argument, compare_variants, machine, run_rounds, save_report, training_rows
+from harness import add_variant_arguments, compare_workload, machine, save_report, training_rows
 
 WORKLOADS = {**WORKLOADS, "mid": {"sizes": [5, 64, 64, 1], "epochs": 10}}
 ORDER = ["seed", "mid", "wide"]
-MODES = ["manual", "autodiff"]
 LAYOUTS = ["columns", "rows"]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workload", choices=ORDER + ["all"], default="all")
-    parser.add_argument("--epochs", type=int, help="override the workload's epoch count")
-    parser.add_argument("--modes", default=",".join(MODES), help="grad modes (default manual,autodiff)")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
-    parser.add_argument("--rows", type=int, default=100_000, help="rows generated (80%% train); default 100,000")
-    add_results_dir_argument(parser)
+    add_variant_arguments(parser, ORDER)
     args = parser.parse_args()
     modes = args.modes.split(",")
     report = {"train_rows": training_rows(args.rows), "workloads": {}, "machine": machine()}
     for workload in (ORDER if args.workload == "all" else [args.workload]):
         sizes, epochs = WORKLOADS[workload]["sizes"], args.epochs or WORKLOADS[workload]["epochs"]
-        configs = [(f"{mode}/{layout}", {"peer": f"funcnet-{mode}", "sizes": sizes, "epochs": epochs,
-                                         "rows": args.rows, "env": {"FUNCNET_DENSE_LAYOUT": layout}})
-                   for mode in modes for layout in LAYOUTS]
-        rounds = run_rounds(configs, args.repeats, f"{workload} ")
-        print(f"\n== {workload}: {'-'.join(map(str, sizes))}, {epochs} epochs, {args.repeats} rounds; "
-              f"steady s/epoch, wall (CPU) ==")
-        ratios = compare_variants(rounds, modes, LAYOUTS, "rows", "columns")
-        summary = {mode: {"rows_over_columns": r["ratio"], "rows_over_columns_cpu": r["ratio_cpu"]}
-                   for mode, r in ratios.items()}
-        report["workloads"][workload] = {"sizes": sizes, "epochs": epochs, "rounds": rounds, "summary": summary}
+        layouts = {layout: {"FUNCNET_DENSE_LAYOUT": layout} for layout in LAYOUTS}
+        report["workloads"][workload] = compare_workload(workload, sizes, epochs, modes, layouts, "rows", "columns",
+                                                         rows=args.rows, repeats=args.repeats)
     save_report("layout", report, args.results_dir)
 
 

@@ -20,9 +20,8 @@ import argparse
 import os
 
 from bench_training import WORKLOADS
-from harness import add_results_dir_argument, compare_variants, machine, run_rounds, save_report
+from harness import add_variant_arguments, compare_workload, machine, save_report
 
-MODES = ["manual", "autodiff"]
 
 
 def tree_env(directory):
@@ -39,12 +38,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", required=True, help="a directory containing the baseline's funcnet/")
     parser.add_argument("--candidate", help="a directory containing the candidate's funcnet/ (default: installed)")
-    parser.add_argument("--workload", choices=["seed", "wide", "all"], default="all")
-    parser.add_argument("--epochs", type=int, help="override the workload's epoch count")
-    parser.add_argument("--modes", default=",".join(MODES), help="grad modes (default manual,autodiff)")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
-    parser.add_argument("--rows", type=int, default=100_000, help="rows generated (80%% train); default 100,000")
-    add_results_dir_argument(parser)
+    add_variant_arguments(parser, ["seed", "wide"])
     args = parser.parse_args()
     modes = args.modes.split(",")
     trees = {"baseline": tree_env(args.baseline), "candidate": tree_env(args.candidate)}
@@ -52,16 +46,8 @@ def main():
               "machine": machine()}
     for workload in (["seed", "wide"] if args.workload == "all" else [args.workload]):
         sizes, epochs = WORKLOADS[workload]["sizes"], args.epochs or WORKLOADS[workload]["epochs"]
-        configs = [(f"{mode}/{tree}", {"peer": f"funcnet-{mode}", "sizes": sizes, "epochs": epochs,
-                                       "rows": args.rows, "env": env})
-                   for mode in modes for tree, env in trees.items()]
-        rounds = run_rounds(configs, args.repeats, f"{workload} ")
-        print(f"\n== {workload}: {'-'.join(map(str, sizes))}, {epochs} epochs, {args.repeats} rounds; "
-              f"steady s/epoch, wall (CPU) ==")
-        ratios = compare_variants(rounds, modes, list(trees), "candidate", "baseline")
-        summary = {mode: {"candidate_over_baseline": r["ratio"], "candidate_over_baseline_cpu": r["ratio_cpu"]}
-                   for mode, r in ratios.items()}
-        report["workloads"][workload] = {"sizes": sizes, "epochs": epochs, "rounds": rounds, "summary": summary}
+        report["workloads"][workload] = compare_workload(workload, sizes, epochs, modes, trees, "candidate",
+                                                         "baseline", rows=args.rows, repeats=args.repeats)
     save_report("versions", report, args.results_dir)
 
 

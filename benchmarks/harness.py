@@ -146,6 +146,37 @@ def compare_variants(rounds, modes, variants, numerator, denominator):
     return summary
 
 
+def add_variant_arguments(parser, workloads):
+    """The options of a variant comparison: ``--workload`` (one of ``workloads`` or "all"), ``--epochs``,
+    ``--modes``, ``--repeats``, ``--rows`` and ``--results-dir``."""
+    parser.add_argument("--workload", choices=[*workloads, "all"], default="all")
+    parser.add_argument("--epochs", type=int, help="override the workload's epoch count")
+    parser.add_argument("--modes", default="manual,autodiff", help="grad modes (default manual,autodiff)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows generated (80%% train); default 100,000")
+    add_results_dir_argument(parser)
+
+
+def compare_workload(workload, sizes, epochs, modes, variants, numerator, denominator, *, rows, repeats):
+    """Run every ``funcnet-<mode>`` peer under each variant's environment, round after round.
+
+    ``variants`` maps a variant name to the environment its peer runs with.
+    Returns the workload's report ``{"sizes", "epochs", "rounds", "summary"}``,
+    where ``summary[mode]["<numerator>_over_<denominator>"]`` (and ``..._cpu``)
+    lists the per-round ratio of steady epoch times (:func:`compare_variants`).
+    """
+    configs = [(f"{mode}/{variant}", {"peer": f"funcnet-{mode}", "sizes": sizes, "epochs": epochs,
+                                      "rows": rows, "env": env})
+               for mode in modes for variant, env in variants.items()]
+    rounds = run_rounds(configs, repeats, f"{workload} ")
+    print(f"\n== {workload}: {'-'.join(map(str, sizes))}, {epochs} epochs, {repeats} rounds; "
+          f"steady s/epoch, wall (CPU) ==")
+    ratios = compare_variants(rounds, modes, list(variants), numerator, denominator)
+    name = f"{numerator}_over_{denominator}"
+    summary = {mode: {name: r["ratio"], f"{name}_cpu": r["ratio_cpu"]} for mode, r in ratios.items()}
+    return {"sizes": sizes, "epochs": epochs, "rounds": rounds, "summary": summary}
+
+
 def span(values, digits=2):
     """``"a–b"`` (the range of ``values``), or one number when they agree at this precision."""
     low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"

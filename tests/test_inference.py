@@ -39,6 +39,13 @@ def test_bucket_rows_is_the_next_power_of_two_at_least_64_and_at_most_batch_size
     assert inference.bucket_rows(num_rows, batch_size) == rows
 
 
+@pytest.fixture
+def fresh_programs():
+    """Empty the inference programs' caches: a test then counts exactly what it compiles, whatever ran before."""
+    for program in (inference._forward_rows, inference._loss_sum):
+        program.clear_cache()
+
+
 def padded_forward(params, x):
     """``MODEL.forward`` on ``x`` padded (last row repeated) to its bucket, cut back to ``x``'s rows."""
     rows = inference.bucket_rows(len(x), 8192)
@@ -46,13 +53,13 @@ def padded_forward(params, x):
     return np.asarray(jax.jit(MODEL.forward)(params, padded))[:len(x)]
 
 
-def test_predict_compiles_once_per_bucket_and_equals_the_forward_on_the_bucket(params, data, compile_log):
+def test_predict_compiles_once_per_bucket_and_equals_the_forward_on_the_bucket(params, data, fresh_programs,
+                                                                                compile_log):
     x = data[0]
     outputs = {}
     for n in ROW_COUNTS:  # NumPy rows: the padding is done on the host, nothing but the network compiles
         outputs[n] = np.asarray(fn.predict(MODEL, params, x[:n]))
-    assert len(compile_log) <= len(buckets(ROW_COUNTS)) == 2
-    assert set(compile_log) <= {"jit(_forward_rows)"}
+    assert compile_log == ["jit(_forward_rows)"] * len(buckets(ROW_COUNTS)) and len(buckets(ROW_COUNTS)) == 2
     forward = jax.jit(MODEL.forward)
     for n in ROW_COUNTS:
         assert outputs[n].shape == (n, 3)
@@ -63,20 +70,20 @@ def test_predict_compiles_once_per_bucket_and_equals_the_forward_on_the_bucket(p
         np.testing.assert_allclose(outputs[n], forward(params, x[:n]), rtol=2e-6, atol=1e-7)
 
 
-def test_predict_labels_compiles_once_per_bucket(params, data, compile_log):
+def test_predict_labels_compiles_once_per_bucket(params, data, fresh_programs, compile_log):
     x = data[0]
     labels = {n: np.asarray(fn.predict_labels(MODEL, params, x[:n])) for n in ROW_COUNTS}
-    assert len(compile_log) <= len(buckets(ROW_COUNTS))
+    assert compile_log == ["jit(_forward_rows)"] * len(buckets(ROW_COUNTS))
     for n in ROW_COUNTS:
         np.testing.assert_array_equal(labels[n], np.argmax(padded_forward(params, x[:n]), axis=-1))
 
 
-def test_predict_on_jax_arrays_compiles_the_network_once_per_bucket(params, data, compile_log):
+def test_predict_on_jax_arrays_compiles_the_network_once_per_bucket(params, data, fresh_programs, compile_log):
     arrays = [jax.device_put(data[0][:n] + 1) for n in ROW_COUNTS]  # new values, already on the device
     compile_log.clear()
     outputs = [np.asarray(fn.predict(MODEL, params, x)) for x in arrays]
     # only the small pad program compiles per row count; the network once per bucket
-    assert compile_log.count("jit(_forward_rows)") <= len(buckets(ROW_COUNTS))
+    assert compile_log.count("jit(_forward_rows)") == len(buckets(ROW_COUNTS))
     assert set(compile_log) <= {"jit(_forward_rows)", "jit(_pad_on_device)"}
     for x, output in zip(arrays, outputs):
         np.testing.assert_array_equal(output, padded_forward(params, np.asarray(x)))
@@ -89,10 +96,10 @@ def test_a_rows_prediction_does_not_depend_on_the_other_rows_of_its_bucket(param
         np.testing.assert_array_equal(np.asarray(fn.predict(MODEL, params, x[row:row + 1]))[0], together[row])
 
 
-def test_predict_beyond_batch_size_goes_in_whole_chunks_of_batch_size(params, data, compile_log):
+def test_predict_beyond_batch_size_goes_in_whole_chunks_of_batch_size(params, data, fresh_programs, compile_log):
     x = data[0]
     outputs = {n: np.asarray(fn.predict(MODEL, params, x[:n], batch_size=16)) for n in (17, 40, 100)}
-    assert len(compile_log) <= 1  # every chunk of every input: the one 16-row program
+    assert compile_log == ["jit(_forward_rows)"]  # every chunk of every input: the one 16-row program
     chunk_forward = jax.jit(MODEL.forward)
     for n, output in outputs.items():
         padded = np.concatenate([x[:n], np.repeat(x[n - 1:n], -n % 16, axis=0)])
@@ -104,10 +111,10 @@ def unpadded_mean(params, x, y):
     return float(jax.jit(mean_loss, static_argnums=0)(MODEL, params, jnp.asarray(x), jnp.asarray(y)))
 
 
-def test_evaluate_compiles_once_per_bucket_and_equals_the_unpadded_mean(params, data, compile_log):
+def test_evaluate_compiles_once_per_bucket_and_equals_the_unpadded_mean(params, data, fresh_programs, compile_log):
     x, y = data
     values = {n: fn.evaluate(MODEL, params, x[:n], y[:n]) for n in ROW_COUNTS}
-    assert compile_log.count("jit(_loss_sum)") <= len(buckets(ROW_COUNTS))
+    assert compile_log.count("jit(_loss_sum)") == len(buckets(ROW_COUNTS))
     assert set(compile_log) <= {"jit(_loss_sum)", "jit(_add)", "jit(_mean)"}
     compile_log.clear()
     for n in ROW_COUNTS:  # float32: equal up to the order of the summation (measured: at most 1 ulp)

@@ -232,7 +232,7 @@ def choose_task(target: Target, requested: str = "auto") -> Task:
     else:
         task, reason = requested, f"--task {requested}"
         if task == "regression" and text:
-            row = next(i for i, label in enumerate(target.labels) if not _is_number(label))
+            row = next(i for i, label in enumerate(target.labels) if not is_number(label))
             raise UserError(f"--task regression needs a numeric target, but {quoted} has "
                             f"{target.labels[row]!r} on line {target.lines[row]} of {target.path}")
         if task == "binary" and len(distinct) != 2:
@@ -256,7 +256,8 @@ def choose_task(target: Target, requested: str = "auto") -> Task:
     return Task(task, reason, classes, ids)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a CSV cell parses as a number (``float(text)``: "1e3", "nan" and "inf" count)."""
     try:
         float(text)
         return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from funcnet.cli.checkpoints import load_checkpoint
-from funcnet.cli.csv_data import numeric_columns, read_table
+from funcnet.cli.csv_data import is_number, numeric_columns, read_table
 from funcnet.cli.errors import UserError
 
 ARTICLE_NOTE = """\
@@ -114,7 +114,7 @@ def _checkpoint_problem(args):
         for row, line in zip(table.rows, table.lines):
             cell = row[column]
             index = as_text.get(cell)
-            if index is None and _is_float(cell):
+            if index is None and is_number(cell):
                 index = as_number.get(float(cell))
             if index is None:
                 raise UserError(f"--csv {args.csv}, line {line}, column {target!r}: {cell!r} is not one of the "
@@ -137,10 +137,3 @@ def _checkpoint_problem(args):
     return (f"{args.checkpoint} on the first {len(x)} rows of {args.csv}{standardised}; target {target!r}",
             model, saved.params, x, y)
 
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
