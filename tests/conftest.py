@@ -6,14 +6,33 @@
   ``@pytest.mark.x64`` (or a module sets ``pytestmark = pytest.mark.x64``); the
   whole test, fixtures included, then runs inside ``jax.enable_x64(True)`` and
   the mode is switched back afterwards, so it cannot leak into other tests.
+* XLA compiles with its **fast-compile settings** (``FAST_COMPILE_FLAGS``, put in
+  ``XLA_FLAGS`` before JAX starts, inherited by every subprocess): LLVM at
+  ``-O0`` without its expensive passes, and XLA:CPU's older loop emitters.
+  Nine in ten seconds of this suite were XLA compiling small programs; these
+  settings halve that.  Kernels run slower and may round differently in the
+  last bits, which no tolerance-based test notices.  The few tests whose claim
+  *is* the default compiler's bits (v1 checkpoints predicting bit-identically,
+  the README's printed session, ``init``'s own compiler options) carry
+  ``@pytest.mark.default_compiler``: they run in a child pytest process with
+  the user's ``XLA_FLAGS`` as they were, one child per test module.
 """
 
 import logging
 import os
+import subprocess
 import sys
 
-import jax
-import pytest
+FAST_COMPILE_FLAGS = ("--xla_backend_optimization_level=0", "--xla_llvm_disable_expensive_passes=true",
+                      "--xla_cpu_use_fusion_emitters=false")
+IN_DEFAULT_COMPILER_CHILD = "FUNCNET_TESTS_DEFAULT_COMPILER"  # set in the child that runs marked tests
+USER_XLA_FLAGS = os.environ.get("FUNCNET_TESTS_USER_XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+if not os.environ.get(IN_DEFAULT_COMPILER_CHILD):  # before JAX starts; the user's own flags come last and win
+    os.environ["FUNCNET_TESTS_USER_XLA_FLAGS"] = USER_XLA_FLAGS
+    os.environ["XLA_FLAGS"] = " ".join([*FAST_COMPILE_FLAGS, USER_XLA_FLAGS]).strip()
+
+import jax  # noqa: E402  (after XLA_FLAGS)
+import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -43,6 +62,39 @@ def pytest_runtest_teardown(item):
         enable_x64.set_global(False)
         raise AssertionError(f"{item.nodeid} left jax_enable_x64 switched on globally")
     return result
+
+
+_default_compiler_outcomes = {}  # node id -> (passed, report) from the child of its module
+
+
+def _run_module_under_default_compiler(item):
+    """Run every ``default_compiler`` test of ``item``'s module in one child pytest with the default XLA flags."""
+    module = item.nodeid.split("::")[0]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COV_CORE")}
+    env.update(XLA_FLAGS=USER_XLA_FLAGS, **{IN_DEFAULT_COMPILER_CHILD: "1"})
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", module, "-m", "default_compiler", "-rA", "-q", "-p", "no:xdist",
+         "-p", "no:cacheprovider", "-p", "no:cov", "-p", "no:benchmark", "--rootdir", str(item.config.rootpath)],
+        capture_output=True, text=True, env=env, cwd=item.config.rootpath, timeout=600)
+    report = completed.stdout[-6000:] + completed.stderr[-2000:]
+    for line in completed.stdout.splitlines():
+        outcome, _, node_id = line.partition(" ")
+        if outcome in ("PASSED", "FAILED", "ERROR"):
+            node_id = node_id.split(" - ")[0]
+            _default_compiler_outcomes[node_id] = (outcome == "PASSED", report)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A ``default_compiler`` test passes here exactly when it passed in its module's default-compiler child."""
+    if pyfuncitem.get_closest_marker("default_compiler") is None or os.environ.get(IN_DEFAULT_COMPILER_CHILD):
+        return None
+    if pyfuncitem.nodeid not in _default_compiler_outcomes:
+        _run_module_under_default_compiler(pyfuncitem)
+    passed, report = _default_compiler_outcomes.get(pyfuncitem.nodeid, (False, "the child did not run it"))
+    if not passed:
+        pytest.fail(f"{pyfuncitem.nodeid} failed under XLA's default compiler settings:\n{report}", pytrace=False)
+    return True
 
 
 class CompileLog(logging.Handler):

@@ -24,7 +24,7 @@ def test_two_processes_match_a_single_process_run(tmp_path):
     """The hand-written backprop across processes; both modes on several devices: test_sharding.py."""
     grad = "manual"
     port, out = free_port(), tmp_path / "params.npz"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = dict(os.environ)  # the suite's XLA_FLAGS; the child adds its device count
     env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
     processes = [
         subprocess.Popen([sys.executable, "-m", "funcnet.distributed", "--coordinator", f"127.0.0.1:{port}",

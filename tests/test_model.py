@@ -102,6 +102,7 @@ def test_bad_model_descriptions_are_rejected_with_clear_errors(kwargs, message):
     fn.mlp([5, 10, 10, 1]), fn.mlp([3, 8, 2], hidden="tanh", output="softmax", loss="cross_entropy"),
     fn.sequential(4, [fn.dense(6, "gelu"), fn.layer_norm(), fn.dense(2)]),
 ])
+@pytest.mark.default_compiler  # "ordinary" means XLA's default settings, not the suite's fast-compile ones
 def test_init_compiled_for_speed_gives_the_bits_of_an_ordinary_compilation(model):
     ordinary = jax.jit(lambda key: [layer.init(jax.random.fold_in(key, index), width, jnp.float32)
                                     for index, (layer, width) in enumerate(zip(model.layers,

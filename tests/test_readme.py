@@ -97,6 +97,7 @@ def test_the_session_matcher_masks_only_timings_and_needs_every_shown_number():
     assert not matches(shown, ["epoch 1/3  loss 2.5  [1.4s incl. compile]", "x", "done: loss 1.26"])
 
 
+@pytest.mark.default_compiler  # the README shows what a user's default compiler prints, to the last digit
 def test_the_command_line_session_is_what_the_commands_print(cli_run, tmp_path):
     from funcnet.cli.parser import build_parser
 

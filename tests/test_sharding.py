@@ -12,7 +12,7 @@ from conftest import ROOT
 
 @pytest.fixture(scope="module")
 def report():
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = dict(os.environ)  # the suite's XLA_FLAGS; the child adds its device count
     env["JAX_PLATFORMS"] = "cpu"
     completed = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "sharded_fit.py")],
                                capture_output=True, text=True, env=env, timeout=600)
