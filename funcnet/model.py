@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
+import re
 from collections.abc import Iterable
 
 import jax
@@ -214,10 +216,17 @@ class Network:
 MLP = Network  # the name of version 1's class; every model is a Network now
 
 
+def _init_optimization_level(xla_flags: str) -> int:
+    """LLVM level 1 for init, or the lower level the user asked for in ``XLA_FLAGS`` (never a higher one)."""
+    asked = re.findall(r"--xla_backend_optimization_level=(\d+)", xla_flags)
+    return min(1, int(asked[-1])) if asked else 1
+
+
 # Init runs once per model, so its compile time is what a user waits for: LLVM's level-1
 # optimisation compiles the per-layer threefry draws in half the time (cold model.init of
 # 5-10-10-1: 0.75-0.90 s against 1.75-2.36 s) and gives the same bits (tests/test_model.py).
-INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+# A user (or the test suite) who set a lower level in XLA_FLAGS keeps it.
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": _init_optimization_level(os.environ.get("XLA_FLAGS", ""))}
 
 
 def _init_params(model: Network, key: jax.Array, dtype) -> list[dict]:

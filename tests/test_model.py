@@ -108,3 +108,13 @@ def test_init_compiled_for_speed_gives_the_bits_of_an_ordinary_compilation(model
                                     for index, (layer, width) in enumerate(zip(model.layers,
                                                                                (model.n_in, *model.widths)))])
     jax.tree.map(np.testing.assert_array_equal, model.init(jax.random.key(3)), ordinary(jax.random.key(3)))
+
+
+@pytest.mark.parametrize("xla_flags, level", [
+    ("", 1), ("--xla_backend_optimization_level=3", 1), ("--xla_backend_optimization_level=0", 0),
+    ("--xla_backend_optimization_level=2 --xla_cpu_use_xnnpack=false --xla_backend_optimization_level=0", 0),
+])
+def test_init_compiles_at_level_1_unless_xla_flags_ask_for_less(xla_flags, level):
+    from funcnet.model import _init_optimization_level
+
+    assert _init_optimization_level(xla_flags) == level
