@@ -18,6 +18,9 @@ stopping rule (tol / n_iter_no_change on the training loss):
   batches doing only the five products of a 20-100-k step (forward ``XW₁``,
   ``HW₂``; backward ``Hᵀδ``, ``δW₂ᵀ``, ``Xᵀδ₁``), in the batch-first and in
   the column-major layout; the faster one counts;
+* **epoch** (only when asked for in ``--parts``): where a shuffled epoch's
+  CPU time goes: the floor, the same fit with ``shuffle=False``, and the
+  permutation alone;
 * **search**: a 3-fold ``GridSearchCV`` over 12 candidates (learning rate x
   alpha x 2 seeds) on digits, max_iter 30, both libraries.
 
@@ -124,7 +127,7 @@ def score_table(seeds):
 SPEED_PARAMS = dict(batch_size=200, max_iter=EPOCHS, n_iter_no_change=EPOCHS, random_state=0)
 
 
-def funcnet_speed_child(task, rows):
+def funcnet_speed_child(task, rows, shuffle=True):
     """Runs in a fresh process: a cold fit (compilation included), then a warm one; prints JSON."""
     start = time.perf_counter()
     from funcnet.sklearn import MLPClassifier, MLPRegressor
@@ -132,13 +135,14 @@ def funcnet_speed_child(task, rows):
     data = classification_data(rows) if task == "classification" else regression_data(rows)
     x_train, x_test, y_train, y_test = split_and_scale(*data, None)
     model_class = MLPClassifier if task == "classification" else MLPRegressor
+    params = dict(SPEED_PARAMS, shuffle=shuffle)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit_start, cpu_start = time.perf_counter(), time.process_time()
-        model = model_class(**SPEED_PARAMS).fit(x_train, y_train)
+        model = model_class(**params).fit(x_train, y_train)
         cold, cold_cpu = time.perf_counter() - fit_start, time.process_time() - cpu_start
         fit_start, cpu_start = time.perf_counter(), time.process_time()
-        model_class(**SPEED_PARAMS).fit(x_train, y_train)
+        model_class(**params).fit(x_train, y_train)
         warm, warm_cpu = time.perf_counter() - fit_start, time.process_time() - cpu_start
     print(json.dumps({"end_to_end": cold, "end_to_end_cpu": cold_cpu, "per_epoch": warm / EPOCHS,
                       "per_epoch_cpu": warm_cpu / EPOCHS, "n_iter": model.n_iter_,
@@ -158,8 +162,9 @@ def sklearn_speed(task, rows):
             "per_epoch_cpu": cpu / model.n_iter_, "n_iter": model.n_iter_, "score": float(model.score(x_test, y_test))}
 
 
-def funcnet_speed(task, rows):
-    command = [sys.executable, os.path.abspath(__file__), "--child", task, "--rows", str(rows)]
+def funcnet_speed(task, rows, shuffle=True):
+    command = [sys.executable, os.path.abspath(__file__), "--child", task, "--rows", str(rows),
+               *([] if shuffle else ["--no-shuffle"])]
     completed = subprocess.run(command, capture_output=True, text=True, env=single_core_env(), cwd=ROOT,
                                timeout=3600)
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
@@ -232,6 +237,47 @@ def speed_rounds(rounds, rows):
     return results
 
 
+def permutation_seconds(rows, repeats=20):
+    """CPU seconds of one epoch's shuffle alone: ``funcnet.shuffle.permutation`` of the training rows, best of ``repeats``."""
+    import jax
+
+    from funcnet.shuffle import permutation
+
+    n_train = rows - rows // 5
+    shuffle = jax.jit(lambda key, epoch: permutation(key, n_train, stream=epoch))
+    key = jax.random.key(0)
+    jax.block_until_ready(shuffle(key, 0))
+    times = []
+    for epoch in range(repeats):
+        start = time.process_time()
+        jax.block_until_ready(shuffle(key, epoch))
+        times.append(time.process_time() - start)
+    return min(times)
+
+
+def epoch_parts(rounds, rows):
+    """Where a shuffled epoch's time goes: the matmul floor, the same epoch without shuffling, the shuffle alone.
+
+    ``shuffle=False`` keeps the per-step row gather but in file order, so
+    ``shuffled − unshuffled`` is the permutation plus the cost of reading the
+    rows in random order.  CPU seconds per epoch (warm 200-epoch fits).
+    """
+    results = []
+    for round_index in range(rounds):
+        for task in ("classification", "regression"):
+            entry = {"round": round_index + 1, "task": task, **matmul_floor(task, rows),
+                     "permutation": permutation_seconds(rows)}
+            for name, shuffle in (("shuffled", True), ("unshuffled", False)):
+                entry[name] = funcnet_speed(task, rows, shuffle)["per_epoch_cpu"]
+            results.append(entry)
+            print(f"round {round_index + 1} {task:14s} CPU s/epoch: floor {entry['floor']:.4f}, unshuffled "
+                  f"{entry['unshuffled']:.4f} ({entry['unshuffled'] / entry['floor']:.2f}x floor), shuffled "
+                  f"{entry['shuffled']:.4f} ({entry['shuffled'] / entry['floor']:.2f}x floor); shuffling adds "
+                  f"{entry['shuffled'] - entry['unshuffled']:.4f}, of which the permutation {entry['permutation']:.4f}",
+                  flush=True)
+    return results
+
+
 # ----------------------------------------------------------------------------- grid search
 def search_times(rounds):
     from sklearn.datasets import load_digits
@@ -265,18 +311,22 @@ def main():
     parser.add_argument("--search-rounds", type=int, default=2, help="grid-search rounds")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per dataset for the score table")
     parser.add_argument("--rows", type=int, default=100_000, help="synthetic rows for the speed runs")
-    parser.add_argument("--parts", default="score,speed,search", help="which parts to run")
+    parser.add_argument("--parts", default="score,speed,search",
+                        help="which parts to run: score, speed, search, and epoch (where a shuffled epoch's time goes)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--no-shuffle", action="store_true", help=argparse.SUPPRESS)
     add_results_dir_argument(parser)
     args = parser.parse_args()
     if args.child:
-        return funcnet_speed_child(args.child, args.rows)
+        return funcnet_speed_child(args.child, args.rows, shuffle=not args.no_shuffle)
     parts = args.parts.split(",")
     report = {"machine": machine(), "affinity": sorted(os.sched_getaffinity(0)), "rows": args.rows}
     if "score" in parts:
         report["score"] = score_table(args.seeds)
     if "speed" in parts:
         report["speed"] = speed_rounds(args.rounds, args.rows)
+    if "epoch" in parts:
+        report["epoch_parts"] = epoch_parts(args.rounds, args.rows)
     if "search" in parts:
         report["search"] = search_times(args.search_rounds)
     save_report("sklearn", report, args.results_dir)
