@@ -10,13 +10,24 @@ import funcnet as fn
 from test_train import MODEL, CompileCounter, regression_problem
 
 CLOSE = dict(rtol=2e-5, atol=2e-6)
+ADAM = optax.adam(1e-2)  # one object: equal fits (same arguments and shapes) share their compiled programs
+
+
+def model_i(tree, i):
+    """Model ``i``'s leaves of a stacked tree (in NumPy: no per-shape eager gather to compile)."""
+    return jax.tree.map(lambda leaf: np.asarray(leaf)[i], tree)
+
+
+def stacked_opt_init(optimizer, params):
+    """``vmap(optimizer.init)(params)`` in one compiled call (eagerly, every op compiles on its own)."""
+    return jax.jit(jax.vmap(optimizer.init))(params)
 
 
 def separate_fits(params, optimizer, x, y, keys, states=None, **kwargs):
     results = []
     for i, key in enumerate(keys):
-        single = jax.tree.map(lambda leaf: leaf[i], params)
-        state = None if states is None else jax.tree.map(lambda leaf: leaf[i], states)
+        single = model_i(params, i)
+        state = None if states is None else model_i(states, i)
         results.append(fn.fit_state(MODEL, single, optimizer, x, y, key=key, opt_state=state, **kwargs))
     return results
 
@@ -27,8 +38,8 @@ def test_vmapped_seeds_equal_separate_fits(grad):
     keys = jax.random.split(jax.random.key(0), 3)
     params = fn.stacked_init(MODEL, keys)
     arguments = dict(epochs=3, batch_size=8, validation_split=0.2, grad=grad)
-    many, _, histories = fn.fit_many(MODEL, params, optax.adam(1e-2), x, y, keys=keys, **arguments)
-    for i, (single, _, history) in enumerate(separate_fits(params, optax.adam(1e-2), x, y, keys, **arguments)):
+    many, _, histories = fn.fit_many(MODEL, params, ADAM, x, y, keys=keys, **arguments)
+    for i, (single, _, history) in enumerate(separate_fits(params, ADAM, x, y, keys, **arguments)):
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, **CLOSE), many, single)
         np.testing.assert_allclose(histories[i]["train_loss"], history["train_loss"], rtol=1e-5)
         np.testing.assert_allclose(histories[i]["val_loss"], history["val_loss"], rtol=1e-5)
@@ -40,8 +51,8 @@ def test_one_shared_key_gives_every_model_the_fit_with_that_key(grad):
     params = fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 3))
     key = jax.random.key(7)
     arguments = dict(epochs=3, batch_size=8, validation_split=0.2, grad=grad)
-    many, _, histories = fn.fit_many(MODEL, params, optax.adam(1e-2), x, y, key=key, **arguments)
-    singles = separate_fits(params, optax.adam(1e-2), x, y, [key] * 3, **arguments)
+    many, _, histories = fn.fit_many(MODEL, params, ADAM, x, y, key=key, **arguments)
+    singles = separate_fits(params, ADAM, x, y, [key] * 3, **arguments)
     for i, (single, _, history) in enumerate(singles):
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, **CLOSE), many, single)
         np.testing.assert_allclose(histories[i]["train_loss"], history["train_loss"], rtol=1e-5)
@@ -55,7 +66,7 @@ def test_vmapped_learning_rates_equal_separate_fits():
     keys = jax.random.split(jax.random.key(1), 4)
     params = fn.stacked_init(MODEL, jnp.stack([jax.random.key(0)] * 4))  # same init, different rates
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
-    states = fn.with_hyperparam(jax.vmap(optimizer.init)(params), "learning_rate", rates)
+    states = fn.with_hyperparam(stacked_opt_init(optimizer, params), "learning_rate", rates)
     many, many_states, histories = fn.fit_many(MODEL, params, optimizer, x, y, epochs=3, batch_size=8,
                                                keys=keys, opt_state=states)
     np.testing.assert_array_equal(many_states.hyperparams["learning_rate"], rates)
@@ -88,7 +99,7 @@ def test_a_diverging_model_does_not_stop_the_others():
     keys = jax.random.split(jax.random.key(0), 2)
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
     params = fn.stacked_init(MODEL, keys)
-    states = fn.with_hyperparam(jax.vmap(optimizer.init)(params), "learning_rate", [0.05, 1e9])
+    states = fn.with_hyperparam(stacked_opt_init(optimizer, params), "learning_rate", [0.05, 1e9])
     _, _, histories = fn.fit_many(MODEL, params, optimizer, x, y, epochs=3, batch_size=4, keys=keys,
                                   opt_state=states)
     assert all(np.isfinite(histories[0]["train_loss"]))
@@ -122,14 +133,14 @@ def test_fit_many_needs_either_per_model_keys_or_one_shared_key(key_arguments):
 
 
 def test_with_hyperparam_explains_how_to_make_rates_batchable():
-    state = jax.vmap(optax.adam(1e-3).init)(fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2)))
+    state = stacked_opt_init(optax.adam(1e-3), fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2)))
     with pytest.raises(ValueError, match=r"build the optimizer with optax.inject_hyperparams"):
         fn.with_hyperparam(state, "learning_rate", [1e-3, 1e-2])
 
 
 def test_with_hyperparam_needs_one_value_per_model():
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
-    state = jax.vmap(optimizer.init)(fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2)))
+    state = stacked_opt_init(optimizer, fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2)))
     with pytest.raises(ValueError, match=r"`values` for 'learning_rate' has shape \(3,\); expected one per model, \(2,\)"):
         fn.with_hyperparam(state, "learning_rate", [1e-3, 1e-2, 1e-1])
 
@@ -148,11 +159,10 @@ def test_vmapped_models_with_dropout_get_the_masks_fit_gives_them(grad):
     keys = jax.random.split(jax.random.key(3), 2)
     params = fn.stacked_init(model, keys)
     arguments = dict(epochs=2, batch_size=8, grad=grad)
-    many, _, _ = fn.fit_many(model, params, optax.adam(1e-2), x, y, keys=keys, **arguments)
+    many, _, _ = fn.fit_many(model, params, ADAM, x, y, keys=keys, **arguments)
     for i, key in enumerate(keys):
-        single, _ = fn.fit(model, jax.tree.map(lambda leaf: leaf[i], params), optax.adam(1e-2), x, y, key=key,
-                           **arguments)
+        single, _ = fn.fit(model, model_i(params, i), ADAM, x, y, key=key, **arguments)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, **CLOSE), many, single)
     # params[::2] drops the dropout layer's empty {}: the same dense params without dropout
-    no_dropout = fn.fit_many(fn.mlp([3, 6, 1]), params[::2], optax.adam(1e-2), x, y, keys=keys, **arguments)[0]
+    no_dropout = fn.fit_many(fn.mlp([3, 6, 1]), params[::2], ADAM, x, y, keys=keys, **arguments)[0]
     assert not np.allclose(many[0]["W"], no_dropout[0]["W"])

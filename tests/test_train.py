@@ -5,10 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jax import lax
 
 import funcnet as fn
 
 MODEL = fn.mlp([3, 8, 1], hidden="tanh")
+ADAM = optax.adam(1e-2)  # one object: fits with equal arguments and shapes share their compiled epoch (lru cache)
+LOSS, FORWARD = jax.jit(MODEL.loss), jax.jit(MODEL.forward)  # reference values: one compile, not one per op
+SHUFFLED_BATCHES = jax.jit(fn.shuffled_batches, static_argnums=3)  # one compile per shape, not one per op
 
 OPTIMIZERS = [
     ("sgd", optax.sgd(0.05)),
@@ -29,22 +33,39 @@ def regression_problem(rows=40, dtype=jnp.float32, seed=0):
     return jnp.asarray(x, dtype), jnp.asarray(y, dtype)
 
 
-@pytest.mark.parametrize("name, optimizer", OPTIMIZERS, ids=[name for name, _ in OPTIMIZERS])
-def test_train_step_works_with_optax_optimizers_and_both_gradients_agree(name, optimizer):
+@pytest.fixture(scope="module")
+def optax_runs():
+    """40 steps of ``make_train_step`` for every optimizer and both gradient modes, in one compiled call.
+
+    ``{name: {grad: (final params, the 40 losses)}}``; the steps run in a ``lax.scan``.
+    """
     x, y = regression_problem()
     start = MODEL.init(jax.random.key(0))
-    final = {}
+
+    def run_all(start, x, y):
+        runs = {}
+        for name, optimizer in OPTIMIZERS:
+            for grad in fn.GRAD_MODES:
+                step = fn.make_train_step(MODEL, optimizer, grad=grad)
+
+                def body(carry, _, step=step):
+                    params, state, value = step(*carry, x, y)
+                    return (params, state), value
+
+                (params, _), losses = lax.scan(body, (start, optimizer.init(start)), length=40)
+                runs.setdefault(name, {})[grad] = (params, losses)
+        return runs
+
+    return jax.jit(run_all)(start, x, y)
+
+
+@pytest.mark.parametrize("name", [name for name, _ in OPTIMIZERS])
+def test_train_step_works_with_optax_optimizers_and_both_gradients_agree(optax_runs, name):
     for grad in fn.GRAD_MODES:
-        step = fn.make_train_step(MODEL, optimizer, grad=grad)
-        params, state = start, optimizer.init(start)
-        losses = []
-        for _ in range(40):
-            params, state, value = step(params, state, x, y)
-            losses.append(float(value))
+        _, losses = optax_runs[name][grad]
         assert losses[-1] < losses[0], (grad, losses[0], losses[-1])
-        final[grad] = params
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5),
-                 final["manual"], final["autodiff"])
+                 optax_runs[name]["manual"][0], optax_runs[name]["autodiff"][0])
 
 
 def test_train_step_returns_the_loss_before_the_update():
@@ -52,7 +73,7 @@ def test_train_step_returns_the_loss_before_the_update():
     params = MODEL.init(jax.random.key(0))
     optimizer = optax.sgd(0.1)
     _, _, value = fn.make_train_step(MODEL, optimizer)(params, optimizer.init(params), x, y)
-    np.testing.assert_allclose(value, MODEL.loss(params, x, y), rtol=1e-6)
+    np.testing.assert_allclose(value, LOSS(params, x, y), rtol=1e-6)
 
 
 def test_one_sgd_step_matches_numbers_worked_out_by_hand():
@@ -72,7 +93,7 @@ def test_one_sgd_step_matches_numbers_worked_out_by_hand():
 @pytest.mark.parametrize("rows, batch_size", [(10, 4), (12, 4), (3, 8), (7, 1)])
 def test_shuffled_batches_hold_every_row_exactly_once(rows, batch_size):
     x = jnp.arange(rows, dtype=jnp.float32)[:, None]
-    full, remainder = fn.shuffled_batches(jax.random.key(0), x, x * 10, batch_size)
+    full, remainder = SHUFFLED_BATCHES(jax.random.key(0), x, x * 10, batch_size)
     assert full[0].shape == (rows // batch_size, batch_size, 1)
     seen = [full[0].reshape(-1)] + ([remainder[0].reshape(-1)] if remainder else [])
     seen = np.concatenate(seen)
@@ -90,14 +111,14 @@ def test_fit_visits_every_sample_each_epoch(grad):
     params = MODEL.init(jax.random.key(1), jnp.float64)
     _, history = fn.fit(MODEL, params, optax.sgd(0.0), x, y, epochs=3, batch_size=4,
                         key=jax.random.key(2), grad=grad)
-    np.testing.assert_allclose(history["train_loss"], [float(MODEL.loss(params, x, y))] * 3, rtol=1e-12)
+    np.testing.assert_allclose(history["train_loss"], [float(LOSS(params, x, y))] * 3, rtol=1e-12)
     assert history["val_loss"] == []
 
 
 def test_fit_is_reproducible_per_key_and_differs_between_keys():
     x, y = regression_problem()
     params = MODEL.init(jax.random.key(0))
-    run = lambda key: fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=3, batch_size=8,  # noqa: E731
+    run = lambda key: fn.fit(MODEL, params, ADAM, x, y, epochs=3, batch_size=8,  # noqa: E731
                              key=jax.random.key(key), validation_split=0.25)
     (first, history), (again, history_again), (other, _) = run(5), run(5), run(6)
     jax.tree.map(np.testing.assert_array_equal, first, again)
@@ -108,7 +129,7 @@ def test_fit_is_reproducible_per_key_and_differs_between_keys():
 def test_fit_equals_a_users_own_loop_around_train_step():
     x, y = regression_problem(rows=30)
     params = MODEL.init(jax.random.key(0))
-    optimizer = optax.adam(1e-2)
+    optimizer = ADAM
     key = jax.random.key(9)
     fitted, history = fn.fit(MODEL, params, optimizer, x, y, epochs=2, batch_size=8, key=key)
 
@@ -116,7 +137,7 @@ def test_fit_equals_a_users_own_loop_around_train_step():
     state = optimizer.init(params)
     own = params
     for epoch in range(2):
-        full, remainder = fn.shuffled_batches(key, x, y, 8, epoch)
+        full, remainder = SHUFFLED_BATCHES(key, x, y, 8, epoch)
         for xb, yb in zip(*full):
             own, state, _ = step(own, state, xb, yb)
         own, state, _ = step(own, state, *remainder)
@@ -134,10 +155,10 @@ def test_fit_with_manual_and_autodiff_gradients_reaches_the_same_params():
 
 
 def test_fit_records_validation_loss_of_the_final_params_on_validation_data():
-    x, y = regression_problem(rows=40)
-    x_val, y_val = regression_problem(rows=15, seed=1)
+    x, y = regression_problem(rows=30)
+    x_val, y_val = regression_problem(rows=10, seed=1)
     params = MODEL.init(jax.random.key(0))
-    fitted, history = fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=3, batch_size=16,
+    fitted, history = fn.fit(MODEL, params, ADAM, x, y, epochs=3, batch_size=8,
                              key=jax.random.key(0), validation_data=(x_val, y_val))
     assert len(history["train_loss"]) == len(history["val_loss"]) == 3
     np.testing.assert_allclose(history["val_loss"][-1], fn.evaluate(MODEL, fitted, x_val, y_val), rtol=1e-6)
@@ -149,16 +170,16 @@ def test_validation_split_holds_out_ceil_fraction_of_rows():
     # lr 0: train loss is the loss on the 7 training rows, val loss on the other 3 rows
     _, history = fn.fit(MODEL, params, optax.sgd(0.0), x, y, epochs=1, batch_size=3,
                         key=jax.random.key(4), validation_split=0.25)
-    per_row = np.asarray(jnp.mean((MODEL.forward(params, x) - y) ** 2, axis=1))
+    per_row = np.mean((np.asarray(FORWARD(params, x)) - np.asarray(y)) ** 2, axis=1)
     total = per_row.sum()
     np.testing.assert_allclose(7 * history["train_loss"][0] + 3 * history["val_loss"][0], total, rtol=1e-5)
 
 
 def test_fit_does_not_touch_the_callers_params():
-    x, y = regression_problem()
+    x, y = regression_problem(rows=30)
     params = MODEL.init(jax.random.key(0))
     copy = jax.tree.map(np.array, params)
-    fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=2, batch_size=8, key=jax.random.key(0))
+    fn.fit(MODEL, params, ADAM, x, y, epochs=2, batch_size=8, key=jax.random.key(0))
     jax.tree.map(np.testing.assert_array_equal, copy, jax.tree.map(np.array, params))
 
 
@@ -212,8 +233,9 @@ def test_divergence_stops_training_and_keeps_the_last_finite_params():
 def test_predict_in_batches_equals_forward_on_everything():
     x, _ = regression_problem(rows=37)
     params = MODEL.init(jax.random.key(0))
-    np.testing.assert_allclose(fn.predict(MODEL, params, x, batch_size=8), MODEL.forward(params, x), rtol=1e-6)
-    np.testing.assert_allclose(fn.predict(MODEL, params, x), MODEL.forward(params, x), rtol=1e-6)
+    expected = FORWARD(params, x)
+    np.testing.assert_allclose(fn.predict(MODEL, params, x, batch_size=8), expected, rtol=1e-6)
+    np.testing.assert_allclose(fn.predict(MODEL, params, x), expected, rtol=1e-6)
 
 
 def test_predict_labels_for_softmax_and_sigmoid_classifiers():
@@ -221,12 +243,12 @@ def test_predict_labels_for_softmax_and_sigmoid_classifiers():
     softmax = fn.mlp([3, 4, 3], output="softmax", loss="cross_entropy")
     params = softmax.init(jax.random.key(0))
     np.testing.assert_array_equal(fn.predict_labels(softmax, params, x),
-                                  jnp.argmax(softmax.forward(params, x), axis=1))
+                                  np.argmax(jax.jit(softmax.forward)(params, x), axis=1))
     sigmoid = fn.mlp([3, 4, 2], output="sigmoid", loss="logloss")
     params = sigmoid.init(jax.random.key(0))
     labels = fn.predict_labels(sigmoid, params, x)
     assert labels.shape == (6, 2) and labels.dtype == jnp.int32
-    np.testing.assert_array_equal(labels, sigmoid.forward(params, x) > 0.5)
+    np.testing.assert_array_equal(labels, np.asarray(jax.jit(sigmoid.forward)(params, x)) > 0.5)
 
 
 def test_classifier_trains_with_integer_labels():
@@ -241,7 +263,7 @@ def test_classifier_trains_with_integer_labels():
 
 
 def test_callback_sees_every_epoch_and_can_stop_training():
-    x, y = regression_problem()
+    x, y = regression_problem(rows=30)
     params = MODEL.init(jax.random.key(0))
     seen = []
 
@@ -249,17 +271,17 @@ def test_callback_sees_every_epoch_and_can_stop_training():
         seen.append((epoch, len(history["train_loss"])))
         return epoch == 2
 
-    _, history = fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=10, batch_size=8,
+    _, history = fn.fit(MODEL, params, ADAM, x, y, epochs=10, batch_size=8,
                         key=jax.random.key(0), callback=callback)
     assert seen == [(0, 1), (1, 2), (2, 3)]
     assert len(history["train_loss"]) == 3
 
 
 def test_resuming_from_an_epoch_matches_an_uninterrupted_fit():
-    x, y = regression_problem(rows=30)
+    x, y = regression_problem(rows=40)
     params = MODEL.init(jax.random.key(0))
-    optimizer = optax.adam(1e-2)
-    arguments = dict(batch_size=8, key=jax.random.key(3), validation_split=0.2)
+    optimizer = ADAM
+    arguments = dict(batch_size=8, key=jax.random.key(3), validation_split=0.25)
     full, _, full_history = fn.fit_state(MODEL, params, optimizer, x, y, epochs=4, **arguments)
     part, state, history = fn.fit_state(MODEL, params, optimizer, x, y, epochs=2, **arguments)
     resumed, _, resumed_history = fn.fit_state(MODEL, part, optimizer, x, y, epochs=4, opt_state=state,
