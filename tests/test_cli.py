@@ -6,6 +6,8 @@ only where the point is the process: the console script and ``python -m funcnet`
 (with its persistent compilation cache), Ctrl-C, and a kill.
 """
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -52,14 +54,35 @@ def test_every_command_has_complete_help_with_an_example(cli_run, tmp_path, comm
             assert option in out, option
 
 
-def test_train_regression_saves_plots_and_reports_test_error(cli_run, tmp_path):
-    out = cli_run("train", "--data", "regression", "--epochs", "3", "--save", "model.npz",
-              "--plot", "curve.png").stdout
-    assert len([line for line in out.splitlines() if line.startswith("epoch ")]) == 3
+@pytest.fixture(scope="module")
+def regression_runs(tmp_path_factory):
+    """Two ``train --data regression`` runs that several tests read, trained once for the module.
+
+    ``full.npz``: 4 epochs with a learning curve (``curve.png``), its printed output in
+    ``output``; ``part.npz``: the same run stopped after 2 epochs (``--quiet``).  Run as
+    ``cli_run`` runs commands: in-process, the persistent compilation cache left off.
+    """
+    from funcnet.cli import train_command
+
+    folder = tmp_path_factory.mktemp("regression_runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setattr(train_command, "enable_compilation_cache", lambda: None)
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            assert cli.main(["train", "--data", "regression", "--epochs", "4", "--save", "full.npz",
+                             "--plot", "curve.png"]) == 0
+        assert cli.main(["train", "--data", "regression", "--epochs", "2", "--save", "part.npz", "--quiet"]) == 0
+    return folder, output.getvalue()
+
+
+def test_train_regression_saves_plots_and_reports_test_error(regression_runs):
+    folder, out = regression_runs
+    assert len([line for line in out.splitlines() if line.startswith("epoch ")]) == 4
     assert "ETA" in out and "test MSE" in out
-    saved = fn.load(tmp_path / "model.npz")
-    assert saved.model.sizes == (5, 10, 10, 1) and len(saved.history["train_loss"]) == 3
-    png = (tmp_path / "curve.png").read_bytes()
+    saved = fn.load(folder / "full.npz")
+    assert saved.model.sizes == (5, 10, 10, 1) and len(saved.history["train_loss"]) == 4
+    png = (folder / "curve.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
@@ -80,7 +103,7 @@ def test_quiet_mode_prints_only_the_summary(cli_run, tmp_path):
     assert [p > 0.5 for p in predictions] == [False, True, True, False]
 
 
-def test_csv_training_prediction_and_gradcheck(cli_run, tmp_path):
+def test_csv_training_and_prediction(cli_run, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 3))
     label = (x[:, 0] + x[:, 1] > 0).astype(int)
@@ -97,16 +120,14 @@ def test_csv_training_prediction_and_gradcheck(cli_run, tmp_path):
     cli_run("predict", "--checkpoint", "clf.npz", "--csv", "new.csv", "--out", "pred.csv")
     lines = (tmp_path / "pred.csv").read_text().splitlines()
     assert lines[0] == "label,probability" and [line.split(",")[0] for line in lines[1:]] == ["1", "0"]
-    table = cli_run("gradcheck", "--checkpoint", "clf.npz").stdout
-    assert "manual-autodiff" in table and "largest manual vs autodiff difference" in table
 
 
-def test_predictions_apply_the_saved_standardisation_bit_for_bit(cli_run, tmp_path):
-    cli_run("train", "--data", "regression", "--epochs", "1", "--save", "m.npz", "--quiet")
+def test_predictions_apply_the_saved_standardisation_bit_for_bit(cli_run, tmp_path, regression_runs):
+    checkpoint = regression_runs[0] / "part.npz"
     rows = [[0.5, 1.0, -1.0, 2.0, 1.0], [-1.0, 0.0, 0.3, 1.0, 0.0]]
     write_csv(tmp_path / "x.csv", ["a", "b", "c", "d", "e"], rows)
-    out = cli_run("predict", "--checkpoint", "m.npz", "--csv", "x.csv").stdout.splitlines()
-    saved = fn.load(tmp_path / "m.npz")
+    out = cli_run("predict", "--checkpoint", checkpoint, "--csv", "x.csv").stdout.splitlines()
+    saved = fn.load(checkpoint)
     expected = fn.predict(saved.model, saved.params, saved.standardizer.apply(np.array(rows, np.float32)))
     assert out[0] == "prediction"
     np.testing.assert_array_equal([float(v) for v in out[1:]], np.asarray(expected)[:, 0])
@@ -116,6 +137,7 @@ def test_gradcheck_on_a_built_in_model(cli_run, tmp_path):
     out = cli_run("gradcheck", "--data", "xor").stdout
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == 4 and all(float(row[-3]) < 1e-12 for row in rows)
+    assert "manual-autodiff" in out and "largest manual vs autodiff difference" in out
 
 
 @pytest.mark.parametrize(
@@ -142,10 +164,9 @@ def test_bad_input_exits_2_with_a_message(cli_run, tmp_path, args, message):
     assert message in completed.stderr, completed.stderr
 
 
-def test_predict_names_missing_feature_columns(cli_run, tmp_path):
-    cli_run("train", "--data", "regression", "--epochs", "1", "--save", "m.npz", "--quiet")
+def test_predict_names_missing_feature_columns(cli_run, tmp_path, regression_runs):
     write_csv(tmp_path / "x.csv", ["a", "b"], [[1, 2]])
-    completed = cli_run("predict", "--checkpoint", "m.npz", "--csv", "x.csv", expect=2)
+    completed = cli_run("predict", "--checkpoint", regression_runs[0] / "part.npz", "--csv", "x.csv", expect=2)
     assert "lacks the feature columns ['c', 'd', 'e']" in completed.stderr
 
 
@@ -157,13 +178,12 @@ def test_divergence_exits_3_and_saves_the_last_finite_state(cli_run, tmp_path):
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(saved.params))
 
 
-def test_resume_gives_the_same_result_as_an_uninterrupted_run(cli_run, tmp_path):
-    cli_run("train", "--data", "regression", "--epochs", "4", "--save", "full.npz", "--quiet")
-    cli_run("train", "--data", "regression", "--epochs", "2", "--save", "part.npz", "--quiet")
-    out = cli_run("train", "--resume", "part.npz", "--epochs", "4", "--save", "resumed.npz").stdout
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(cli_run, tmp_path, regression_runs):
+    folder = regression_runs[0]
+    out = cli_run("train", "--resume", folder / "part.npz", "--epochs", "4", "--save", "resumed.npz").stdout
     assert "epoch 3/4" in out and "epoch 1/4" not in out
-    assert len(fn.load(tmp_path / "part.npz").history["train_loss"]) == 2  # the input is left as it was
-    full, resumed = fn.load(tmp_path / "full.npz"), fn.load(tmp_path / "resumed.npz")
+    assert len(fn.load(folder / "part.npz").history["train_loss"]) == 2  # the input is left as it was
+    full, resumed = fn.load(folder / "full.npz"), fn.load(tmp_path / "resumed.npz")
     assert resumed.history["train_loss"] == full.history["train_loss"]
     jax.tree.map(np.testing.assert_array_equal, full.params, resumed.params)
 
@@ -220,9 +240,11 @@ def test_console_script_and_python_dash_m_run_with_the_persistent_compilation_ca
     out = run_console_script(tmp_path, "train", "--data", "xor", "--epochs", "2", "--quiet").stdout
     assert out.startswith("done: 2 epochs")
     assert any(files for _, _, files in os.walk(tmp_path / "cache")), "no compiled program was cached"
-    completed = subprocess.run([sys.executable, "-m", "funcnet", "gradcheck", "--data", "xor"],
+    # python -m funcnet hands its arguments to the same main and exits with its status (here: bad input)
+    completed = subprocess.run([sys.executable, "-m", "funcnet", "train", "--data", "xor", "--epochs", "0"],
                                capture_output=True, text=True, env=cli_env(tmp_path), timeout=120)
-    assert completed.returncode == 0 and "largest manual vs autodiff difference" in completed.stdout
+    assert completed.returncode == cli.EXIT_BAD_INPUT and completed.stdout == ""
+    assert completed.stderr == "funcnet train: error: --epochs must be at least 1, got 0\n"
 
 
 def test_task_is_inferred_from_the_target_column():

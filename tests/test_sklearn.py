@@ -35,8 +35,10 @@ def expected_failed_checks(estimator):
     return {"check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_REASON}
 
 
-# scikit-learn's own test suite runs its MLPs through these checks with max_iter=100 too
-@parametrize_with_checks([MLPRegressor(max_iter=100), MLPClassifier(max_iter=100)],
+# scikit-learn's own test suite runs its MLPs through these checks with max_iter=100; 30 epochs pass the
+# same checks with room to spare (check_classifiers_train: accuracy 0.91 and 0.965 > 0.83 needed;
+# check_regressors_train: R² 0.77 > 0.5) and cost less.  check_class_weight_classifiers sets its own 1000.
+@parametrize_with_checks([MLPRegressor(max_iter=30), MLPClassifier(max_iter=30)],
                          expected_failed_checks=expected_failed_checks)
 def test_estimators_pass_scikit_learns_checks(estimator, check):
     with warnings.catch_warnings():
