@@ -45,12 +45,12 @@ def custom_model(l2=0.0):
 def problem(model, dtype, seed=0, rows=16):
     rng = np.random.default_rng(seed)
     params = model.init(jax.random.key(seed), dtype)
-    # move every leaf off its initial value (scale 1, biases 0) so that each gradient path matters; the sum
-    # runs in NumPy, in `dtype` (the same rounding as jnp's add, without compiling an add per leaf shape)
-    params = jax.tree.map(lambda leaf: jnp.asarray(np.asarray(leaf) + np.asarray(0.1 * rng.normal(size=leaf.shape),
-                                                                                  dtype)), params)
-    x = jnp.asarray(rng.normal(size=(rows, model.n_in)), dtype)
-    y = jnp.asarray(rng.normal(size=(rows, model.n_out)), dtype)
+    # move every leaf off its initial value (scale 1, biases 0) so that each gradient path matters; casts and
+    # sums run in NumPy, in `dtype` (the same rounding as jnp's, without compiling an op per leaf shape)
+    params = jax.tree.map(lambda leaf: jax.device_put(np.asarray(leaf) + np.asarray(0.1 * rng.normal(size=leaf.shape),
+                                                                                    dtype)), params)
+    x = jax.device_put(np.asarray(rng.normal(size=(rows, model.n_in)), dtype))
+    y = jax.device_put(np.asarray(rng.normal(size=(rows, model.n_out)), dtype))
     return params, x, y
 
 

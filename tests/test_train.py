@@ -30,7 +30,8 @@ def regression_problem(rows=40, dtype=jnp.float32, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows, 3))
     y = np.sin(x @ np.array([[1.0], [-0.5], [0.3]]))
-    return jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+    # cast in NumPy, then copy to the device: jnp.asarray would compile a conversion for every new shape
+    return jax.device_put(np.asarray(x, dtype)), jax.device_put(np.asarray(y, dtype))
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +93,14 @@ def test_one_sgd_step_matches_numbers_worked_out_by_hand():
 
 @pytest.mark.parametrize("rows, batch_size", [(10, 4), (12, 4), (3, 8), (7, 1)])
 def test_shuffled_batches_hold_every_row_exactly_once(rows, batch_size):
-    x = jnp.arange(rows, dtype=jnp.float32)[:, None]
+    x = np.arange(rows, dtype=np.float32)[:, None]  # NumPy in, the jitted shuffle copies it to the device
     full, remainder = SHUFFLED_BATCHES(jax.random.key(0), x, x * 10, batch_size)
     assert full[0].shape == (rows // batch_size, batch_size, 1)
-    seen = [full[0].reshape(-1)] + ([remainder[0].reshape(-1)] if remainder else [])
+    seen = [np.asarray(full[0]).reshape(-1)] + ([np.asarray(remainder[0]).reshape(-1)] if remainder else [])
     seen = np.concatenate(seen)
     assert sorted(seen.tolist()) == list(range(rows))
     assert (remainder is None) == (rows % batch_size == 0)
-    np.testing.assert_array_equal(full[1], full[0] * 10)  # x and y stay paired
+    np.testing.assert_array_equal(full[1], np.asarray(full[0]) * 10)  # x and y stay paired
 
 
 @pytest.mark.x64
