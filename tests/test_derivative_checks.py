@@ -1,5 +1,6 @@
 """fn.check_activation, fn.check_loss and fn.check_layer: built-ins pass, injected mistakes are named and sized."""
 
+import functools
 import re
 
 import jax
@@ -27,6 +28,12 @@ def d_mish(z):
     """``tanh(sp) + z (1 − tanh² sp) σ(z)`` with ``sp = softplus z``."""
     t = jnp.tanh(jax.nn.softplus(z))
     return t + z * (1 - t) * (1 + t) * jax.nn.sigmoid(z)
+
+
+@functools.lru_cache(maxsize=None)
+def mish_with_derivative_times(factor):
+    """mish whose hand-written derivative is ``factor`` times the true one; one object (and compile) per factor."""
+    return fn.activation("mish", mish, lambda z: factor * d_mish(z))
 
 
 def scale_layer(name="scale", backward=None):
@@ -86,8 +93,8 @@ def test_huber_report_names_its_delta():
 
 
 LAYERS = ([(fn.dense(4, name), f"dense-{name}") for name in ELEMENTWISE]
-          + [(fn.dense(3, "tanh", bias=False), "dense-no-bias"),
-             (fn.dense(2, "relu", initializer="glorot"), "dense-glorot"),
+          + [(fn.dense(4, "tanh", bias=False), "dense-no-bias"),  # 4 units, as above: init's eager ops reused
+             (fn.dense(4, "relu", initializer="glorot"), "dense-glorot"),
              (fn.activation_layer("gelu"), "activation-gelu"), (fn.activation_layer("leaky_relu"), "activation-leaky"),
              (fn.dropout(0.0), "dropout-0"), (fn.dropout(0.3), "dropout-0.3"), (fn.layer_norm(), "layer_norm"),
              (fn.layer_norm(1e-2), "layer_norm-eps"), (scale_layer(), "custom-scale")])
@@ -99,11 +106,12 @@ def test_every_builtin_layer_kind_passes(layer):
     assert report.ok, str(report)
 
 
+# the layers (and n_in) of LAYERS above, so that their checks are compiled once for both tests
 @pytest.mark.parametrize("layer, parts", [
     (fn.dense(4, "relu"), ["params['W']", "params['b']", "x", "predict"]),
-    (fn.dense(4, "relu", bias=False), ["params['W']", "x", "predict"]),
+    (fn.dense(4, "tanh", bias=False), ["params['W']", "x", "predict"]),
     (fn.layer_norm(), ["params['scale']", "params['shift']", "x"]),
-    (fn.dropout(0.5), ["x"]),
+    (fn.dropout(0.3), ["x"]),
 ], ids=["dense", "dense-no-bias", "layer_norm", "dropout"])
 def test_layer_report_has_one_row_per_params_leaf_then_x_then_predict(layer, parts):
     assert [part.part for part in fn.check_layer(layer, 3).parts] == parts
@@ -135,7 +143,7 @@ def test_keyed_layer_gets_the_same_key_in_backward_vjp_and_finite_differences():
 # ----------------------------------------------------------------------------- mistakes are named
 @pytest.mark.parametrize("factor", [1.01, 1.5, 0.0, -1.0])
 def test_wrong_activation_derivative_fails_and_reports_the_injected_error(factor):
-    report = fn.check_activation(fn.activation("mish", mish, lambda z: factor * d_mish(z)))
+    report = fn.check_activation(mish_with_derivative_times(factor))
     assert not report.ok
     assert report.failures[0] == "derivative"
     # max|f d − d| / max|d| = |f − 1|, against both references
@@ -232,9 +240,9 @@ def test_backward_with_a_malformed_dparams_fails_with_a_note(grads, part, note):
 
 
 def test_predict_that_differs_from_the_training_forward_fails_on_predict():
-    dense = fn.dense(3, "tanh")
+    dense = fn.dense(4, "tanh")
     layer = dense._replace(predict=lambda params, x: 1.001 * dense.predict(params, x))
-    report = fn.check_layer(layer, 2)
+    report = fn.check_layer(layer, 3)
     assert report.failures == ["predict"]
     assert report["predict"].max_rel_vs_jax == pytest.approx(1e-3, rel=1e-6)
     assert report["predict"].max_abs_vs_finite_differences is None
@@ -242,13 +250,13 @@ def test_predict_that_differs_from_the_training_forward_fails_on_predict():
 
 # ----------------------------------------------------------------------------- the report
 def test_report_prints_one_row_per_part_and_marks_the_wrong_one():
-    text = str(fn.check_activation(fn.activation("mish", mish, lambda z: 1.1 * d_mish(z))))
+    text = str(fn.check_activation(mish_with_derivative_times(1.5)))  # as in the test above: compiled once
     lines = text.splitlines()
     assert lines[0] == "activation 'mish': WRONG: derivative, backward"
     assert lines[1].split()[:2] == ["part", "max"]
     derivative_row = lines[2].split()
     assert derivative_row[0] == "derivative" and derivative_row[-1] == "WRONG"
-    assert float(derivative_row[2]) == pytest.approx(0.1, rel=0.05)  # max rel vs jax, printed
+    assert float(derivative_row[2]) == pytest.approx(0.5, rel=0.05)  # max rel vs jax, printed
     assert "1e-06 vs jax" in lines[-1] and "1e-05 vs central differences" in lines[-1]
 
 
@@ -259,7 +267,7 @@ def test_passing_report_prints_ok():
 
 
 def test_report_looks_up_a_part_by_name_and_names_the_parts_on_a_miss():
-    report = fn.check_layer(fn.dense(2), 2)
+    report = fn.check_layer(fn.dense(4, "identity"), 3)  # as in LAYERS: compiled once
     assert report["x"].part == "x"
     with pytest.raises(KeyError, match=r"no part 'y'; its parts are params\['W'\], params\['b'\], x, predict"):
         report["y"]
@@ -272,9 +280,9 @@ def test_looser_tolerance_lets_an_approximate_derivative_pass():
 
 
 def test_checks_are_deterministic_for_a_key_and_differ_between_keys():
-    first = fn.check_layer(fn.dense(3, "gelu"), 2, key=jax.random.key(1))
-    assert first == fn.check_layer(fn.dense(3, "gelu"), 2, key=jax.random.key(1))
-    assert first != fn.check_layer(fn.dense(3, "gelu"), 2, key=jax.random.key(2))
+    first = fn.check_layer(fn.dense(4, "gelu"), 3, key=jax.random.key(1))  # as in LAYERS: compiled once
+    assert first == fn.check_layer(fn.dense(4, "gelu"), 3, key=jax.random.key(1))
+    assert first != fn.check_layer(fn.dense(4, "gelu"), 3, key=jax.random.key(2))
 
 
 def test_checks_run_in_float64_when_the_caller_has_not_enabled_x64():

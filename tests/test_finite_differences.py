@@ -1,6 +1,7 @@
 """Finite differences in bounded memory, sampled coordinates, and comparing trees that have gaps."""
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -22,15 +23,20 @@ from funcnet.gradcheck import DEFAULT_MAX_COORDINATES, leaf_difference
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def to_device(array):
+    """A NumPy array as a float64 JAX array (``jnp.asarray`` would compile a program per shape)."""
+    return jax.device_put(np.asarray(array, np.float64))
+
+
 def make_problem(widths, batch, seed):
     """An MLP, float64 params with non-zero biases, and a regression batch, all from NumPy `seed`."""
     model = fn.mlp(widths, hidden="tanh")
     rng = np.random.default_rng(seed)
-    params = [{"W": jnp.asarray(rng.normal(size=(n_in, n_out)) / np.sqrt(n_in)),
-               "b": jnp.asarray(0.1 * rng.normal(size=n_out))}
+    params = [{"W": to_device(rng.normal(size=(n_in, n_out)) / np.sqrt(n_in)),
+               "b": to_device(0.1 * rng.normal(size=n_out))}
               for n_in, n_out in zip(widths[:-1], widths[1:])]
-    x = jnp.asarray(rng.normal(size=(batch, widths[0])))
-    y = jnp.asarray(rng.normal(size=(batch, widths[-1])))
+    x = to_device(rng.normal(size=(batch, widths[0])))
+    y = to_device(rng.normal(size=(batch, widths[-1])))
     return model, params, x, y
 
 
@@ -44,6 +50,14 @@ def finite_count(tree):
 
 def max_relative(first, second):
     return max(row.max_rel for row in fn.compare_grad_trees(first, second))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def autodiff_grad(model, params, x, y, weights=None, key=None):
+    """The reference ``jax.grad(model.loss)``, compiled once per model and shapes (eagerly, every op compiles)."""
+    if key is None:
+        return jax.grad(model.loss)(params, x, y, weights)
+    return jax.grad(lambda p: model.loss(p, x, y, weights, key=key))(params)
 
 
 TRACED_LOSSES = []  # one entry each time ScaleShiftDropout.loss is traced
@@ -68,28 +82,37 @@ class ScaleShiftDropout:
 
 def scale_shift_problem():
     rng = np.random.default_rng(3)
-    params = [{"scale": jnp.asarray(rng.normal(size=3)), "shift": jnp.asarray(rng.normal(size=3))},
+    params = [{"scale": to_device(rng.normal(size=3)), "shift": to_device(rng.normal(size=3))},
               {},
-              {"W": jnp.asarray(rng.normal(size=(3, 2))), "b": jnp.asarray(rng.normal(size=2))}]
-    return ScaleShiftDropout(), params, jnp.asarray(rng.normal(size=(7, 3))), jnp.asarray(rng.normal(size=(7, 2)))
+              {"W": to_device(rng.normal(size=(3, 2))), "b": to_device(rng.normal(size=2))}]
+    return ScaleShiftDropout(), params, to_device(rng.normal(size=(7, 3))), to_device(rng.normal(size=(7, 2)))
 
 
 # ----------------------------------------------------------------------------- every coordinate
 
 
-@pytest.mark.parametrize("chunk_size", [1, 5, 41, 1000])
-def test_chunked_differences_equal_perturbing_every_coordinate_at_once(chunk_size):
+CHUNKED_EPSILON = 1e-3
+
+
+@functools.lru_cache(maxsize=None)
+def perturbing_every_coordinate_at_once():
+    """``(model, params, x, y, expected)``: the old formula, one row of eye(P) · ε per coordinate, computed once."""
     model, params, x, y = make_problem([3, 4, 5, 2], 6, 0)  # P = 16 + 25 + 12 = 53 <= 4096: all coordinates
-    # the two ways may round the loss a few ulps (~1e-16) apart, and a difference quotient multiplies
-    # that by 1/2ε: with ε = 1e-3 the formulas must agree to 1e-12 (with ε = 1e-6 only to ~1e-9)
-    epsilon = 1e-3
     flat, unravel = ravel_pytree(params)
 
-    def central_difference(step):  # the old formula: one row of eye(P) · ε per coordinate
-        return (model.loss(unravel(flat + step), x, y) - model.loss(unravel(flat - step), x, y)) / (2 * epsilon)
+    def central_difference(step):
+        return ((model.loss(unravel(flat + step), x, y) - model.loss(unravel(flat - step), x, y))
+                / (2 * CHUNKED_EPSILON))
 
-    expected = unravel(jax.vmap(central_difference)(jnp.eye(flat.size) * epsilon))
-    numeric = fn.finite_difference_grad(model, params, x, y, epsilon, chunk_size=chunk_size)
+    return model, params, x, y, unravel(jax.jit(jax.vmap(central_difference))(jnp.eye(flat.size) * CHUNKED_EPSILON))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 41, 1000])
+def test_chunked_differences_equal_perturbing_every_coordinate_at_once(chunk_size):
+    # the two ways may round the loss a few ulps (~1e-16) apart, and a difference quotient multiplies
+    # that by 1/2ε: with ε = 1e-3 the formulas must agree to 1e-12 (with ε = 1e-6 only to ~1e-9)
+    model, params, x, y, expected = perturbing_every_coordinate_at_once()
+    numeric = fn.finite_difference_grad(model, params, x, y, CHUNKED_EPSILON, chunk_size=chunk_size)
     assert jax.tree.structure(numeric) == jax.tree.structure(params)
     for got, want, leaf in zip(jax.tree.leaves(numeric), jax.tree.leaves(expected), jax.tree.leaves(params)):
         assert got.shape == leaf.shape and got.dtype == leaf.dtype
@@ -101,24 +124,24 @@ def test_every_coordinate_is_evaluated_when_there_are_at_most_max_coordinates():
     for max_coordinates in (26, 27, None):
         numeric = fn.finite_difference_grad(model, params, x, y, max_coordinates=max_coordinates)
         assert finite_count(numeric) == 26
-        assert max_relative(jax.grad(model.loss)(params, x, y), numeric) < 1e-7
+        assert max_relative(autodiff_grad(model, params, x, y), numeric) < 1e-7
 
 
 def test_weights_reach_the_loss():
     model, params, x, y = make_problem([3, 4, 2], 6, 2)
-    weights = jnp.array([1, 0, 2, 1, 0.5, 0])
+    weights = to_device([1, 0, 2, 1, 0.5, 0])
     numeric = fn.finite_difference_grad(model, params, x, y, weights=weights)
-    assert max_relative(jax.grad(model.loss)(params, x, y, weights), numeric) < 1e-7
-    assert max_relative(jax.grad(model.loss)(params, x, y), numeric) > 1e-3
+    assert max_relative(autodiff_grad(model, params, x, y, weights), numeric) < 1e-7
+    assert max_relative(autodiff_grad(model, params, x, y), numeric) > 1e-3
 
 
 def test_key_reaches_the_loss_as_a_keyword_and_the_same_mask_is_used_on_both_sides():
     model, params, x, y = scale_shift_problem()
     key = jax.random.key(5)
     numeric = fn.finite_difference_grad(model, params, x, y, key=key)
-    with_dropout = jax.grad(lambda p: model.loss(p, x, y, key=key))(params)
+    with_dropout = autodiff_grad(model, params, x, y, key=key)
     assert max_relative(with_dropout, numeric) < 1e-7
-    assert max_relative(jax.grad(model.loss)(params, x, y), numeric) > 1e-3
+    assert max_relative(autodiff_grad(model, params, x, y), numeric) > 1e-3
 
 
 def test_params_with_other_leaf_names_and_an_empty_layer_keep_their_structure():
@@ -126,17 +149,19 @@ def test_params_with_other_leaf_names_and_an_empty_layer_keep_their_structure():
     numeric = fn.finite_difference_grad(model, params, x, y)
     assert jax.tree.structure(numeric) == jax.tree.structure(params)
     assert numeric[1] == {}
-    assert max_relative(jax.grad(model.loss)(params, x, y), numeric) < 1e-7
+    assert max_relative(autodiff_grad(model, params, x, y), numeric) < 1e-7
 
 
 def test_epsilon_and_the_sample_do_not_recompile():
     model, params, x, y = scale_shift_problem()
-    weights = jnp.arange(1.0, 8.0)  # a weights shape no other test uses, so the first call compiles
-    fn.finite_difference_grad(model, params, x, y, weights=weights, max_coordinates=8)
+    weights = np.arange(1.0, 8.0)  # a weights shape no other test uses, so the first call compiles
+    fn.finite_difference_grad(model, params, x, y, weights=to_device(weights), max_coordinates=8)
     traced = len(TRACED_LOSSES)
     assert traced > 0
-    fn.finite_difference_grad(model, params, x, y, 1e-5, weights=weights, max_coordinates=8, sample_seed=1)
-    fn.finite_difference_grad(model, params, x, y, 2e-5, weights=weights + 1, max_coordinates=8, sample_seed=2)
+    fn.finite_difference_grad(model, params, x, y, 1e-5, weights=to_device(weights), max_coordinates=8,
+                              sample_seed=1)
+    fn.finite_difference_grad(model, params, x, y, 2e-5, weights=to_device(weights + 1), max_coordinates=8,
+                              sample_seed=2)
     assert len(TRACED_LOSSES) == traced
 
 
@@ -154,7 +179,7 @@ def test_a_sample_has_max_coordinates_finite_entries_spread_over_every_leaf_and_
         assert np.all(np.isfinite(got) | np.isnan(got))
     assert finite_count(numeric) == 30
     assert sum(int(np.isnan(leaf).sum()) for leaf in jax.tree.leaves(numeric)) == 71 - 30
-    autodiff = jax.grad(model.loss)(params, x, y)
+    autodiff = autodiff_grad(model, params, x, y)
     for got, want in zip(jax.tree.leaves(numeric), jax.tree.leaves(autodiff)):
         evaluated = np.isfinite(got)
         np.testing.assert_allclose(got[evaluated], np.asarray(want)[evaluated], rtol=1e-7, atol=1e-9)
@@ -202,17 +227,21 @@ MEMORY_SCRIPT = textwrap.dedent("""
     import numpy as np
     import funcnet as fn
 
-    model = fn.mlp([5, 256, 256, 1])
-    params = model.init(jax.random.key(0), jnp.float64)
-    rng = np.random.default_rng(0)
-    x, y = jnp.asarray(rng.normal(size=(32, 5))), jnp.asarray(rng.normal(size=(32, 1)))
+    widths = [5, 256, 256, 1]
+    model = fn.mlp(widths)
+    rng = np.random.default_rng(0)  # params drawn with NumPy: compiling model.init is no part of the check
+    params = [{"W": jax.device_put(rng.normal(size=(n_in, n_out)) / np.sqrt(n_in)),
+               "b": jax.device_put(0.1 * rng.normal(size=n_out))} for n_in, n_out in zip(widths[:-1], widths[1:])]
+    # 8 rows: the memory is in each chunk's perturbed copies of the P params, not in the rows
+    x, y = jax.device_put(rng.normal(size=(8, 5))), jax.device_put(rng.normal(size=(8, 1)))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     numeric = jax.block_until_ready(fn.finite_difference_grad(model, params, x, y))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     finite = sum(int(np.isfinite(np.asarray(leaf)).sum()) for leaf in jax.tree.leaves(numeric))
-    worst = max(row.max_rel for row in fn.compare_grad_trees(jax.grad(model.loss)(params, x, y), numeric))
+    autodiff = jax.jit(jax.grad(model.loss))(params, x, y)  # one compile, not one per eager op
+    worst = max(row.max_rel for row in fn.compare_grad_trees(autodiff, numeric))
     print(json.dumps({"peak_bytes": peak * 1024, "before_bytes": before * 1024, "seconds": seconds,
                       "finite": finite, "max_rel": worst}))
 """)

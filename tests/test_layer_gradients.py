@@ -107,6 +107,11 @@ def test_the_tables_cover_every_activation_loss_and_layer_kind():
     assert any(model.l2 > 0 for model in models)
 
 
+def to_device(array, dtype=jnp.float64):
+    """A NumPy array as a JAX array of ``dtype``, cast by NumPy (``jnp.asarray`` compiles a program per shape)."""
+    return jax.device_put(np.asarray(array, dtype))
+
+
 def random_params(model, rng):
     """Params of ``model`` drawn with NumPy (no compilation), by leaf name; biases and shifts non-zero."""
     shapes = jax.eval_shape(model.init, jax.random.key(0))
@@ -114,7 +119,7 @@ def random_params(model, rng):
             "b": lambda shape: 0.1 * rng.normal(size=shape),
             "shift": lambda shape: 0.2 * rng.normal(size=shape)}
     other = lambda shape: 1 + 0.2 * rng.normal(size=shape)  # noqa: E731  (scale, s)
-    return [{name: jnp.asarray(draw.get(name, other)(leaf.shape), jnp.float64) for name, leaf in layer.items()}
+    return [{name: to_device(draw.get(name, other)(leaf.shape)) for name, leaf in layer.items()}
             for layer in shapes]
 
 
@@ -125,20 +130,26 @@ def residuals_away_from_kinks(rng, shape, delta):
     return np.where(rng.random(shape) < 0.5, -magnitude, magnitude)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def inference_forward(model, params, x):
+    """``model.forward(params, x)`` in one compiled call (eagerly, each op would compile on its own)."""
+    return model.forward(params, x)
+
+
 def targets(problem, params, x, rng):
     model = problem.model
     shape = (x.shape[0], model.n_out)
     if model.loss_name == "cross_entropy":
         if problem.probability_labels:
-            return jnp.asarray(rng.dirichlet(np.ones(model.n_out), size=x.shape[0]))
-        return jnp.asarray(rng.integers(0, model.n_out, size=x.shape[0]), jnp.int32)
+            return to_device(rng.dirichlet(np.ones(model.n_out), size=x.shape[0]))
+        return to_device(rng.integers(0, model.n_out, size=x.shape[0]), jnp.int32)
     if model.loss_name == "logloss":
-        return jnp.asarray(rng.integers(0, 2, size=shape), jnp.float64)
+        return to_device(rng.integers(0, 2, size=shape))
     if model.loss_name in ("mae", "huber"):
         assert not model.needs_key, "residuals are set at inference: no dropout with mae or huber here"
         delta = dict(model.loss_fn.config).get("delta", np.inf)
-        return model.forward(params, x) - residuals_away_from_kinks(rng, shape, delta)
-    return jnp.asarray(rng.normal(size=shape))
+        return to_device(np.asarray(inference_forward(model, params, x)) - residuals_away_from_kinks(rng, shape, delta))
+    return to_device(rng.normal(size=shape))
 
 
 @functools.lru_cache(maxsize=None)
@@ -147,20 +158,21 @@ def problem_data(name):
     problem = PROBLEMS[name]
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     params = random_params(problem.model, rng)
-    x = jnp.asarray(rng.normal(size=(BATCH, problem.model.n_in)))
+    x = to_device(rng.normal(size=(BATCH, problem.model.n_in)))
     key = None if problem.dropout_seed is None else jax.random.key(problem.dropout_seed)
     return params, x, targets(problem, params, x, rng), key
 
 
 def central_differences(loss_of_params, params, epsilon=EPSILON):
-    """``(L(θ + εeᵢ) − L(θ − εeᵢ)) / 2ε`` for every coordinate ``i`` of the flattened params, vmapped."""
+    """``(L(θ + εeᵢ) − L(θ − εeᵢ)) / 2ε`` for every coordinate ``i`` of the flattened params, vmapped.
+
+    One vmapped loss over the 2P points ``θ ± εeᵢ`` (half the program of two vmapped losses).
+    """
     flat, unravel = ravel_pytree(params)
-
-    def along(direction):
-        return (loss_of_params(unravel(flat + epsilon * direction))
-                - loss_of_params(unravel(flat - epsilon * direction))) / (2 * epsilon)
-
-    return unravel(jax.vmap(along)(jnp.eye(flat.size, dtype=flat.dtype)))
+    steps = epsilon * jnp.eye(flat.size, dtype=flat.dtype)
+    losses = jax.vmap(lambda vector: loss_of_params(unravel(vector)))(
+        jnp.concatenate([flat[None, :] + steps, flat[None, :] - steps]))
+    return unravel((losses[:flat.size] - losses[flat.size:]) / (2 * epsilon))
 
 
 def as_float32(tree):
@@ -213,7 +225,7 @@ def test_manual_grad_matches_autodiff_in_value_and_every_leaf(name, precision):
     (value, manual), (expected_value, autodiff) = modes[precision]["manual"], modes[precision]["autodiff"]
     params = problem_data(name)[0]
     chex.assert_trees_all_equal_shapes(manual, params)
-    chex.assert_trees_all_equal_dtypes(manual, autodiff, as_float32(params) if dtype == jnp.float32 else params)
+    chex.assert_trees_all_equal_dtypes(manual, autodiff, jax.tree.map(lambda leaf: np.asarray(leaf, dtype), params))
     assert value.dtype == expected_value.dtype == dtype
     np.testing.assert_allclose(value, expected_value, rtol=value_rtol)
     assert_close_per_leaf(manual, autodiff, grad_rtol)
@@ -246,7 +258,7 @@ def test_library_finite_differences_use_the_same_dropout_mask_as_manual_grad():
     model = fn.sequential(3, [fn.dropout(0.5), fn.dense(2, "tanh")])
     rng = np.random.default_rng(2)
     params = random_params(model, rng)
-    x, y = jnp.asarray(rng.normal(size=(BATCH, 3))), jnp.asarray(rng.normal(size=(BATCH, 2)))
+    x, y = to_device(rng.normal(size=(BATCH, 3))), to_device(rng.normal(size=(BATCH, 2)))
     key = jax.random.key(0)
     numeric = fn.finite_difference_grad(model, params, x, y, epsilon=EPSILON, key=key)
     _, manual = jax.jit(model.manual_grad)(params, x, y, key=key)
@@ -257,7 +269,8 @@ def test_l2_penalises_only_weights_by_half_lambda_times_squared_norm():
     model = PROBLEMS["l2"].model
     params, x, y, _ = problem_data("l2")
     unpenalised = fn.sequential(3, model.layers)
-    (value, grads), (plain_value, plain_grads) = every_gradient_pair(model, unpenalised, params, x, y)
+    (value, grads), (plain_value, plain_grads) = jax.device_get(every_gradient_pair(model, unpenalised, params, x, y))
+    params = jax.device_get(params)  # the expectations below in NumPy
     penalty = 0.5 * model.l2 * sum(np.sum(np.square(layer["W"])) for layer in params if "W" in layer)
     np.testing.assert_allclose(value - plain_value, penalty, rtol=1e-12)
     for layer, layer_grads, layer_plain in zip(params, grads, plain_grads):
@@ -277,7 +290,7 @@ def test_autodiff_never_calls_a_hand_written_backward_or_derivative():
     model = fn.sequential(3, [fn.dense(4, wrong_derivative), _scale_layer(backward_factor=2.0), fn.dense(2)])
     rng = np.random.default_rng(0)
     params = random_params(model, rng)
-    x, y = jnp.asarray(rng.normal(size=(BATCH, 3))), jnp.asarray(rng.normal(size=(BATCH, 2)))
+    x, y = to_device(rng.normal(size=(BATCH, 3))), to_device(rng.normal(size=(BATCH, 2)))
     modes, numeric = jax.device_get(every_gradient(model, params, x, y, None))
     assert_close_per_leaf(modes["float64"]["autodiff"][1], numeric, 1e-7)
     differences = relative_differences(modes["float64"]["manual"][1], numeric)
@@ -380,9 +393,9 @@ def forward_mode_and_hessian(model, params, x, y, key, direction):
     directional = (loss(flat + EPSILON * direction) - loss(flat - EPSILON * direction)) / (2 * EPSILON)
     gradient = jax.grad(loss)
     hessian = jax.hessian(loss)(flat)
-    step = 1e-5
-    numeric_hessian = jax.vmap(lambda e: (gradient(flat + step * e) - gradient(flat - step * e)) / (2 * step))(
-        jnp.eye(flat.size, dtype=flat.dtype))
+    steps = 1e-5 * jnp.eye(flat.size, dtype=flat.dtype)  # one vmapped gradient over the 2P points θ ± 1e-5 eᵢ
+    gradients = jax.vmap(gradient)(jnp.concatenate([flat[None, :] + steps, flat[None, :] - steps]))
+    numeric_hessian = (gradients[:flat.size] - gradients[flat.size:]) / (2 * 1e-5)
     return {"loss": loss(flat), "primal": primal, "tangent": tangent, "directional": directional,
             "gradient_dot_direction": gradient(flat) @ direction, "hessian": hessian,
             "numeric_hessian": numeric_hessian}
@@ -394,8 +407,8 @@ def second_order():
                               fn.dense(1, bias=False)], l2=0.1)
     rng = np.random.default_rng(1)
     params = random_params(model, rng)
-    x, y = jnp.asarray(rng.normal(size=(5, 2))), jnp.asarray(rng.normal(size=(5, 1)))
-    direction = jnp.asarray(rng.normal(size=ravel_pytree(params)[0].size))
+    x, y = to_device(rng.normal(size=(5, 2))), to_device(rng.normal(size=(5, 1)))
+    direction = to_device(rng.normal(size=ravel_pytree(params)[0].size))
     return jax.device_get(forward_mode_and_hessian(model, params, x, y, jax.random.key(2), direction))
 
 
@@ -417,15 +430,22 @@ def test_hessian_of_model_loss_is_finite_symmetric_and_the_derivative_of_jax_gra
 MOMENTUM = optax.sgd(0.1, momentum=0.9)
 
 
+@jax.jit
+def momentum_reference(params, grads):
+    """A momentum state that is not zero, and one optax update from it with ``grads``: one program for both modes."""
+    state = MOMENTUM.update(jax.tree.map(jnp.ones_like, params), MOMENTUM.init(params), params)[1]
+    updates, expected_state = MOMENTUM.update(grads, state, params)
+    return state, optax.apply_updates(params, updates), expected_state
+
+
 @pytest.mark.parametrize("grad", fn.GRAD_MODES)
 def test_one_train_step_is_one_optax_update_with_the_reference_gradient(grad):
     # the model has dropout and l2; the reference is jax.value_and_grad(model.loss) from every_gradient
     model = PROBLEMS["every-layer-kind"].model
     params, x, y, key = problem_data("every-layer-kind")
     value, grads = gradients_of("every-layer-kind")[0]["float64"]["autodiff"]
-    state = MOMENTUM.update(jax.tree.map(jnp.ones_like, params), MOMENTUM.init(params), params)[1]  # momentum ≠ 0
-    updates, expected_state = MOMENTUM.update(grads, state, params)
-    expected = (optax.apply_updates(params, updates), expected_state, value)
+    state, expected_params, expected_state = momentum_reference(params, grads)
+    expected = (expected_params, expected_state, value)
     new_params, new_state, new_value = fn.make_train_step(model, MOMENTUM, grad)(params, state, x, y, key=key)
     chex.assert_trees_all_close((new_params, new_state, new_value), expected, rtol=1e-12, atol=1e-15)
     assert max(relative_differences(params, new_params).values()) > 1e-3  # the step moved the params
