@@ -138,7 +138,7 @@ def test_fit_equals_a_users_own_loop_around_train_step():
     state = optimizer.init(params)
     own = params
     for epoch in range(2):
-        full, remainder = SHUFFLED_BATCHES(key, x, y, 8, epoch)
+        full, remainder = fn.shuffled_batches(key, x, y, 8, epoch)  # eagerly, as a user's loop calls it
         for xb, yb in zip(*full):
             own, state, _ = step(own, state, xb, yb)
         own, state, _ = step(own, state, *remainder)
