@@ -8,17 +8,30 @@ This module uses the *swap-or-not* shuffle (Hoang, Morris & Rogaway, 2012),
 a bijection on ``{0, …, n-1}`` for any ``n`` built from ``R`` rounds of
 
     partner = (K_r - x) mod n
-    x ← partner   if  F_r(max(x, partner)) is odd,   else  x
+    x ← partner   if  F_r(max(x, partner)) = 1,   else  x
 
-with a random offset ``K_r`` and a random salt for the hash ``F_r`` per round.
+with a random offset ``K_r`` and a random salt ``s_r`` per round, and ``F_r(m)``
+the top bit of the MurmurHash3 finaliser of ``m ⊕ s_r``.
 ``x`` and its partner see the same ``max``, so they swap together or not at
 all: every round is an involution, hence a permutation.  Each round is a few
-elementwise integer ops that XLA fuses into one kernel, run ``R = 4·⌈log₂ n⌉ + 8``
-times: 1.6 ms for 80,000 rows (20x faster), no sort, no data-dependent loop.
+elementwise integer ops that XLA fuses into one kernel (0.13 ns per item and
+round on one core, no sort, no data-dependent loop).
 
-It is a statistically good shuffle for SGD (the tests check that every item is
-equally likely at every position), not a cryptographic one, and for a given
-key it gives a different order than ``jax.random.permutation``.
+How many rounds.  Take two items at positions ``p ≠ q`` that are not each
+other's partner.  Their two swap decisions hash different points, so with
+probability ½ exactly one of them moves, and then their new offset
+``q + p − K_r`` is uniform, because ``K_r`` is: the round *re-randomises* the
+pair.  Otherwise both move (the offset is negated) or neither does.  After
+``R`` rounds a given pair was never re-randomised with probability ``2^−R``,
+so over all ``n(n−1)/2`` pairs the expected number still at their starting
+distance is below ``n² 2^−(R+1)``.  ``R = 2·⌈log₂ n⌉ + 8`` makes that
+``≤ 2⁻⁹``: 42 rounds and 0.44 ms for 80,000 rows (``jax.random.permutation``
+sorts twice: 33 ms).  Any round that moves an item puts it at ``K_r − x``,
+a uniform position.  The tests check uniform positions, decorrelated
+neighbours, and uniform offsets between initially adjacent items.
+
+It is a statistically good shuffle for SGD, not a cryptographic one, and for
+a given key it gives a different order than ``jax.random.permutation``.
 """
 
 from __future__ import annotations
@@ -37,6 +50,18 @@ def _hash32(values: jax.Array) -> jax.Array:
     values = values ^ (values >> 13)
     values = values * jnp.uint32(0xC2B2AE35)
     return values ^ (values >> 16)
+
+
+def _hash_bit(values: jax.Array) -> jax.Array:
+    """Bit 31 of ``_hash32(values)``, as 0 or 1.
+
+    ``_hash32``'s last step, ``v ⊕ (v >> 16)``, leaves bit 31 as it is, so it
+    is skipped: two ops fewer per item and round.
+    """
+    values = values ^ (values >> 16)
+    values = values * jnp.uint32(0x85EBCA6B)
+    values = values ^ (values >> 13)
+    return (values * jnp.uint32(0xC2B2AE35)) >> 31
 
 
 def key_words(key: jax.Array) -> jax.Array:
@@ -64,8 +89,8 @@ def random_words(key: jax.Array, count: int, stream=0) -> jax.Array:
 
 
 def num_rounds(num_items: int) -> int:
-    """Rounds of swap-or-not used for ``num_items``: ``4·⌈log₂ n⌉ + 8``."""
-    return 4 * max(1, math.ceil(math.log2(max(num_items, 2)))) + 8
+    """Rounds of swap-or-not used for ``num_items``: ``2·⌈log₂ n⌉ + 8`` (why: the module docstring)."""
+    return 2 * max(1, math.ceil(math.log2(max(num_items, 2)))) + 8
 
 
 def permutation(key: jax.Array, num_items: int, stream=0) -> jax.Array:
@@ -89,8 +114,10 @@ def permutation(key: jax.Array, num_items: int, stream=0) -> jax.Array:
     offsets = offsets % size
 
     def swap_or_not(round_index, positions):
-        partners = (offsets[round_index] + size - positions) % size
-        swap = (_hash32(jnp.maximum(positions, partners) ^ salts[round_index]) & 1) == 1
+        offset = offsets[round_index]
+        # (K − x) mod n without a modulo, which XLA:CPU does not vectorise (it was 1/3 of a round)
+        partners = jnp.where(positions <= offset, offset - positions, offset + size - positions)
+        swap = _hash_bit(jnp.maximum(positions, partners) ^ salts[round_index]) == 1
         return jnp.where(swap, partners, positions)
 
     # a rolled loop: unrolling the rounds compiled 2.2 s slower and ran no faster
