@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from funcnet import sklearn as funcnet_sklearn
+from funcnet.shuffle import permutation
 from funcnet.sklearn import MLPClassifier, MLPRegressor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -225,6 +226,27 @@ def test_regression_losses_and_both_gradient_modes_agree(regression, loss):
     np.testing.assert_allclose(manual.loss_curve_, autodiff.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(manual.predict(regression[0]), autodiff.predict(regression[0]), rtol=1e-3, atol=1e-4)
 
+
+
+def test_a_shuffled_epoch_trains_on_row_i_in_slot_pi_i(regression):
+    # the documented order: epoch e puts row i (with its target and weight) in slot π_e(i), π_e =
+    # permutation(key, n, stream=e); so shuffle=True equals shuffle=False on rows arranged that way by hand
+    features, targets = regression
+    weights = np.linspace(0.5, 2.0, len(features))
+    settings = dict(hidden_layer_sizes=(8,), batch_size=32, random_state=0)  # 3 full batches and one of 24
+    shuffled, by_hand, unshuffled = (MLPRegressor(shuffle=shuffle, **settings) for shuffle in (True, False, False))
+    for epoch in range(2):
+        shuffled.partial_fit(features, targets, sample_weight=weights)
+        key = jax.random.wrap_key_data(np.array([0, shuffled._shuffle_seed], np.uint32))
+        slots = np.asarray(permutation(key, len(features), stream=epoch))
+        arranged = [np.empty_like(column) for column in (features, targets, weights)]
+        for column, original in zip(arranged, (features, targets, weights)):
+            column[slots] = original
+        by_hand.partial_fit(*arranged[:2], sample_weight=arranged[2])
+        unshuffled.partial_fit(features, targets, sample_weight=weights)
+    for ours, reference, plain in zip(shuffled.coefs_, by_hand.coefs_, unshuffled.coefs_):
+        np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-7)
+        assert not np.allclose(ours, plain, rtol=1e-3)  # and the order did matter
 
 def test_dropout_trains_and_predicts_deterministically(regression):
     with warnings.catch_warnings():
