@@ -203,7 +203,7 @@ def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: in
     order and writes them at random once per epoch, and a CPU retires random
     writes without waiting on them; a gather per batch waits on every
     random read.  On the 80,000 x 20 benchmark the random order cost
-    0.2-0.3 ms per epoch this way and 0.9-1.2 ms as a per-step gather
+    0.2-0.3 ms per epoch this way and 0.85-1.1 ms as a per-step gather
     (``BENCHMARKS.md``).  The price is one shuffled copy of ``x``, ``y`` and
     the weights on the device during the epoch.
     """
@@ -215,7 +215,7 @@ def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: in
         key = jax.random.wrap_key_data(key_data)
         num_rows = x.shape[0]
         columns = (x, y, weights)
-        if shuffle and num_rows > batch_size:  # one batch of every row: its order changes only the sums' order
+        if shuffle and num_rows > batch_size:  # (in one batch of every row the order would change only sums)
             slots = permutation(key, num_rows, stream=epoch)
             columns = tuple(None if column is None else
                             jnp.zeros_like(column).at[slots].set(column, unique_indices=True, mode="promise_in_bounds")

@@ -44,10 +44,9 @@ def test_neighbours_are_decorrelated():
     assert abs(rate - 1 / size) < 0.005
 
 
-
 def test_items_that_start_adjacent_end_at_uniform_offsets():
     # the module docstring's argument for 2·⌈log₂ n⌉ + 8 rounds: every pair is re-randomised, so the
-    # offset π(i+1) − π(i) mod n is uniform over 1 … n−1 (6 rounds give chi-square 3,506 here; the bound is 367)
+    # offset π(i+1) − π(i) mod n is uniform over 1 … n−1 (6 rounds give chi-square 3,650 here; the bound is 367)
     size, trials = 256, 400
     keys = jax.random.split(jax.random.key(11), trials)
     orders = np.asarray(jax.jit(jax.vmap(lambda key: permutation(key, size)))(keys)).astype(np.int64)
@@ -61,6 +60,7 @@ def test_items_that_start_adjacent_end_at_uniform_offsets():
 
 def test_rounds_grow_with_twice_the_bits_of_the_size():
     assert [num_rounds(size) for size in (1, 2, 3, 256, 257, 80_000)] == [10, 10, 12, 24, 26, 42]
+
 
 def test_permutation_rejects_sizes_it_cannot_shuffle():
     with pytest.raises(ValueError, match=r"`num_items` must be in \[1, 2\*\*31\), got 0"):

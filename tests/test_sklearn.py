@@ -227,7 +227,6 @@ def test_regression_losses_and_both_gradient_modes_agree(regression, loss):
     np.testing.assert_allclose(manual.predict(regression[0]), autodiff.predict(regression[0]), rtol=1e-3, atol=1e-4)
 
 
-
 def test_a_shuffled_epoch_trains_on_row_i_in_slot_pi_i(regression):
     # the documented order: epoch e puts row i (with its target and weight) in slot π_e(i), π_e =
     # permutation(key, n, stream=e); so shuffle=True equals shuffle=False on rows arranged that way by hand
@@ -247,6 +246,7 @@ def test_a_shuffled_epoch_trains_on_row_i_in_slot_pi_i(regression):
     for ours, reference, plain in zip(shuffled.coefs_, by_hand.coefs_, unshuffled.coefs_):
         np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-7)
         assert not np.allclose(ours, plain, rtol=1e-3)  # and the order did matter
+
 
 def test_dropout_trains_and_predicts_deterministically(regression):
     with warnings.catch_warnings():
