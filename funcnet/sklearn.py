@@ -52,8 +52,12 @@ on the static structure only (layer sizes, activations, loss, dropout,
 (``optax.inject_hyperparams``) and ``alpha`` is an argument, so
 hyperparameter searches and every clone share compiled programs.  Inside the
 epoch the parameters are one flat vector for the optimizer: Adam's update is
-then one fused loop instead of one per leaf.  Nothing compiled is stored on
-an estimator, so fitted estimators pickle and clone.
+then one fused loop instead of one per leaf.  A shuffled epoch writes each
+training row to its shuffled slot once and then reads the batches in order,
+so the device holds one shuffled copy of ``X`` (and ``y``, weights) while it
+trains: faster on a CPU than reading rows at random, at the cost of that
+memory.  Nothing compiled is stored on an estimator, so fitted estimators
+pickle and clone.
 
 Weights start as scikit-learn's do (uniform Glorot, biases too, drawn from
 ``random_state`` in its order), so both libraries start from the same
