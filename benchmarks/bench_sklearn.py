@@ -258,9 +258,9 @@ def permutation_seconds(rows, repeats=20):
 def epoch_parts(rounds, rows):
     """Where a shuffled epoch's time goes: the matmul floor, the same epoch without shuffling, the shuffle alone.
 
-    ``shuffle=False`` keeps the per-step row gather but in file order, so
-    ``shuffled − unshuffled`` is the permutation plus the cost of reading the
-    rows in random order.  CPU seconds per epoch (warm 200-epoch fits).
+    ``shuffle=False`` reads the batches straight from ``x``, so
+    ``shuffled − unshuffled`` is the permutation plus writing every row to its
+    shuffled slot.  CPU seconds per epoch (warm 200-epoch fits).
     """
     results = []
     for round_index in range(rounds):

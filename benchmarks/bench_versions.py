@@ -23,7 +23,6 @@ from bench_training import WORKLOADS
 from harness import add_variant_arguments, compare_workload, machine, save_report
 
 
-
 def tree_env(directory):
     """``PYTHONPATH`` with ``directory`` first, or ``None`` (no change) for the default funcnet."""
     if directory is None:

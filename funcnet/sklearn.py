@@ -218,12 +218,11 @@ def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: in
         flat, unravel = ravel_pytree(params)
         key = jax.random.wrap_key_data(key_data)
         num_rows = x.shape[0]
-        columns = (x, y, weights)
+        columns = (x, y, weights)  # weights may be None: tree.map leaves it None
         if shuffle and num_rows > batch_size:  # (in one batch of every row the order would change only sums)
             slots = permutation(key, num_rows, stream=epoch)
-            columns = tuple(None if column is None else
-                            jnp.zeros_like(column).at[slots].set(column, unique_indices=True, mode="promise_in_bounds")
-                            for column in columns)
+            columns = jax.tree.map(lambda column: jnp.zeros_like(column).at[slots].set(
+                column, unique_indices=True, mode="promise_in_bounds"), columns)
         num_full = num_rows // batch_size
         cut = num_full * batch_size
 
@@ -245,13 +244,13 @@ def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: in
 
         total = jnp.zeros((), flat.dtype)
         if num_full:
-            batches = tuple(None if column is None else column[:cut].reshape(num_full, batch_size, *column.shape[1:])
-                            for column in columns)
+            batches = jax.tree.map(lambda column: column[:cut].reshape(num_full, batch_size, *column.shape[1:]),
+                                   columns)
             (flat, opt_state), values = lax.scan(scan_body, (flat, opt_state),
                                                  (*batches, jnp.arange(num_full, dtype=jnp.uint32)))
             total = jnp.sum(values)
         if cut < num_rows:
-            rest = tuple(None if column is None else column[cut:] for column in columns)
+            rest = jax.tree.map(lambda column: column[cut:], columns)
             flat, opt_state, value = step(flat, opt_state, *rest, num_full)
             total = total + value
         return unravel(flat), opt_state, total / num_rows

@@ -73,7 +73,6 @@ def test_sigmoid_saturates_without_overflow():
     np.testing.assert_array_equal(values, [0.0, 1.0])
 
 
-
 def test_softplus_is_log_one_plus_exp_and_jax_grad_of_it_is_sigmoid_everywhere():
     # one exp and one log1p for both signs: the value and jax.grad's σ(z) hold at 0, on both tails and at ±inf
     z = jnp.concatenate([sample_points(jnp.float32), jnp.array([0.0, 1e-6, -1e-6, 1e30, -1e30, jnp.inf, -jnp.inf])])
@@ -81,6 +80,7 @@ def test_softplus_is_log_one_plus_exp_and_jax_grad_of_it_is_sigmoid_everywhere()
     gradient = jax.vmap(jax.grad(activations.softplus))(z)
     np.testing.assert_allclose(gradient, jax.nn.sigmoid(z), rtol=0, atol=2e-7)
     assert float(jax.grad(activations.softplus)(0.0)) == 0.5
+
 
 def test_unknown_activation_lists_valid_names():
     with pytest.raises(ValueError, match=r"unknown activation 'swish'; expected one of identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, softplus, silu, softmax, or your own"):
