@@ -21,6 +21,9 @@ stopping rule (tol / n_iter_no_change on the training loss):
 * **epoch** (only when asked for in ``--parts``): where a shuffled epoch's
   CPU time goes: the floor, the same fit with ``shuffle=False``, and the
   permutation alone;
+* **order** (only when asked for): scikit-learn's own spread in the score
+  table from the batch order alone: the same seeds, splits and initial
+  weights, with the shuffles drawn from ``--streams`` other streams;
 * **search**: a 3-fold ``GridSearchCV`` over 12 candidates (learning rate x
   alpha x 2 seeds) on digits, max_iter 30, both libraries.
 
@@ -89,14 +92,18 @@ def estimators(task, **params):
 
 
 # ----------------------------------------------------------------------------- score on shipped datasets
-def score_table(seeds):
+def shipped_datasets():
+    """``name -> (loader, task)`` for the five datasets scikit-learn ships."""
     from sklearn import datasets
 
-    loaders = {"digits": (datasets.load_digits, "classification"), "breast cancer":
-               (datasets.load_breast_cancer, "classification"), "wine": (datasets.load_wine, "classification"),
-               "iris": (datasets.load_iris, "classification"), "diabetes": (datasets.load_diabetes, "regression")}
+    return {"digits": (datasets.load_digits, "classification"), "breast cancer":
+            (datasets.load_breast_cancer, "classification"), "wine": (datasets.load_wine, "classification"),
+            "iris": (datasets.load_iris, "classification"), "diabetes": (datasets.load_diabetes, "regression")}
+
+
+def score_table(seeds):
     rows = []
-    for name, (loader, task) in loaders.items():
+    for name, (loader, task) in shipped_datasets().items():
         features, targets = loader(return_X_y=True)
         scores, seconds = {"scikit-learn": [], "funcnet": []}, {"scikit-learn": [], "funcnet": []}
         iterations = {"scikit-learn": [], "funcnet": []}
@@ -120,6 +127,59 @@ def score_table(seeds):
         print(f"{name:14s} {row['metric']:8s} scikit-learn {row['scikit-learn']['mean_score']:.4f} "
               f"funcnet {row['funcnet']['mean_score']:.4f}  (fit s: {row['scikit-learn']['fit_seconds']:.2f} vs "
               f"{row['funcnet']['fit_seconds']:.2f})", flush=True)
+    return rows
+
+
+def order_spread(seeds, streams, score_rows=None):
+    """scikit-learn's own test-score spread from batch order alone: same splits, same initial weights.
+
+    scikit-learn draws the initial weights and then every epoch's shuffle from
+    one ``RandomState(random_state)``.  Here its module's ``shuffle`` is
+    pointed at a second ``RandomState(1000 · stream + seed)``, so stream ``s``
+    of seed ``seed`` keeps that seed's split and starting weights and changes
+    only which rows share a batch, as funcnet's own shuffle does.  The means
+    over ``seeds`` seeds, one per stream, show how far the score of one fixed
+    model moves with the batch order alone.  Wine and iris are left out: their
+    training split fits in one batch, where the order changes only rounding.
+    """
+    import sklearn.neural_network._multilayer_perceptron as sk_mlp
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.utils import shuffle
+
+    if getattr(sk_mlp, "shuffle", None) is not shuffle:
+        raise RuntimeError("this scikit-learn's MLP does not shuffle through "
+                           "sklearn.neural_network._multilayer_perceptron.shuffle; the order part needs it")
+    funcnet_means = {row["dataset"]: row["funcnet"]["mean_score"] for row in score_rows or []}
+    own_means = {row["dataset"]: row["scikit-learn"]["mean_score"] for row in score_rows or []}
+    rows = []
+    for name, (loader, task) in shipped_datasets().items():
+        if name in ("wine", "iris"):
+            continue
+        features, targets = loader(return_X_y=True)
+        model_class = MLPClassifier if task == "classification" else MLPRegressor
+        row = {"dataset": name, "streams": []}
+        for stream in range(1, streams + 1):
+            scores = []
+            for seed in range(seeds):
+                x_train, x_test, y_train, y_test = split_and_scale(features.astype(np.float32), targets, seed,
+                                                                   scale_targets=task == "regression")
+                order_rng = np.random.RandomState(1000 * stream + seed)
+                sk_mlp.shuffle = lambda *arrays, random_state=None, **options: shuffle(
+                    *arrays, random_state=order_rng, **options)
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        model = model_class(max_iter=500, random_state=seed).fit(x_train, y_train)
+                finally:
+                    sk_mlp.shuffle = shuffle
+                scores.append(float(model.score(x_test, y_test)))
+            row["streams"].append({"stream": stream, "mean_score": float(np.mean(scores)), "scores": scores})
+        rows.append(row)
+        means = " ".join(f"{entry['mean_score']:.4f}" for entry in row["streams"])
+        known = (f" (own stream {own_means[name]:.4f}, funcnet {funcnet_means[name]:.4f})"
+                 if name in funcnet_means else "")
+        print(f"{name:14s} scikit-learn over {seeds} seeds with {streams} other shuffle streams: {means}{known}",
+              flush=True)
     return rows
 
 
@@ -311,8 +371,10 @@ def main():
     parser.add_argument("--search-rounds", type=int, default=2, help="grid-search rounds")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per dataset for the score table")
     parser.add_argument("--rows", type=int, default=100_000, help="synthetic rows for the speed runs")
+    parser.add_argument("--streams", type=int, default=3, help="other shuffle streams for the order part")
     parser.add_argument("--parts", default="score,speed,search",
-                        help="which parts to run: score, speed, search, and epoch (where a shuffled epoch's time goes)")
+                        help="which parts to run: score, speed, search, epoch (where a shuffled epoch's time "
+                             "goes) and order (scikit-learn's own score spread from batch order)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--no-shuffle", action="store_true", help=argparse.SUPPRESS)
     add_results_dir_argument(parser)
@@ -323,6 +385,8 @@ def main():
     report = {"machine": machine(), "affinity": sorted(os.sched_getaffinity(0)), "rows": args.rows}
     if "score" in parts:
         report["score"] = score_table(args.seeds)
+    if "order" in parts:
+        report["order"] = order_spread(args.seeds, args.streams, report.get("score"))
     if "speed" in parts:
         report["speed"] = speed_rounds(args.rounds, args.rows)
     if "epoch" in parts:

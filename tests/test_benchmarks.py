@@ -128,3 +128,33 @@ def test_flops_per_epoch_counts_forward_and_backward_matmuls():
 
     # 5-10-1 on 2 rows: forward 5·10 + 10·1 = 60 MACs, dW the same, dA only into layer 2: 10
     assert flops_per_epoch([5, 10, 1], 2) == 2 * 2 * (2 * 60 + 10)
+
+
+def bench_sklearn():
+    sys.path.insert(0, f"{ROOT}/benchmarks")
+    import bench_sklearn
+
+    return bench_sklearn
+
+
+def test_bench_sklearn_order_part_moves_only_scikit_learns_batch_order():
+    import sklearn.neural_network._multilayer_perceptron as sk_mlp
+    from sklearn.utils import shuffle
+
+    rows = bench_sklearn().order_spread(seeds=1, streams=2)
+    assert [row["dataset"] for row in rows] == ["digits", "breast cancer", "diabetes"]
+    assert sk_mlp.shuffle is shuffle  # scikit-learn's own shuffle is back
+    diabetes = rows[-1]["streams"]
+    assert [entry["stream"] for entry in diabetes] == [1, 2]
+    # R² is continuous: two batch orders that were really used give two different fits
+    assert diabetes[0]["scores"] != diabetes[1]["scores"]
+    for row in rows[:2]:
+        assert all(0.5 < score <= 1 for entry in row["streams"] for score in entry["scores"])
+
+
+def test_bench_sklearn_order_part_refuses_a_scikit_learn_that_shuffles_elsewhere(monkeypatch):
+    import sklearn.neural_network._multilayer_perceptron as sk_mlp
+
+    monkeypatch.setattr(sk_mlp, "shuffle", lambda *arrays, **options: arrays)
+    with pytest.raises(RuntimeError, match="does not shuffle through sklearn.neural_network._multilayer_perceptron"):
+        bench_sklearn().order_spread(seeds=1, streams=1)
