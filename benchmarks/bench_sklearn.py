@@ -17,7 +17,8 @@ stopping rule (tol / n_iter_no_change on the training loss):
   float32 matmul floor is one jitted ``lax.scan`` over the epoch's 400
   batches doing only the five products of a 20-100-k step (forward ``XW₁``,
   ``HW₂``; backward ``Hᵀδ``, ``δW₂ᵀ``, ``Xᵀδ₁``), in the batch-first and in
-  the column-major layout; the faster one counts;
+  the column-major layout, each compiled for XLA's default and for 512-bit
+  vectors; the fastest of the four counts;
 * **epoch** (only when asked for in ``--parts``): where a shuffled epoch's
   CPU time goes: the floor, the same fit with ``shuffle=False``, and the
   permutation alone;
@@ -234,7 +235,12 @@ def funcnet_speed(task, rows, shuffle=True):
 
 
 def matmul_floor(task, rows, repeats=7):
-    """CPU seconds of the epoch's matmuls alone (five per batch), best of ``repeats``, best layout."""
+    """CPU seconds of the epoch's matmuls alone (five per batch), best of ``repeats``, best layout and vector width.
+
+    Each layout is compiled with XLA's default vector width and with the
+    512 bits funcnet's epochs use (:mod:`funcnet.xla_options`); the fastest of
+    the four counts, so the floor is never slower than what funcnet compiles.
+    """
     import jax
     import jax.numpy as jnp
     from jax import lax
@@ -263,15 +269,17 @@ def matmul_floor(task, rows, repeats=7):
 
     best = {}
     for layout in ("rows", "columns"):
-        compiled = epoch(layout)
-        jax.block_until_ready(compiled(w1, w2, x))
-        times = []
-        for _ in range(repeats):
-            start = time.process_time()
+        for width in (None, 512):
+            lowered = epoch(layout).lower(w1, w2, x)
+            compiled = lowered.compile({"xla_cpu_prefer_vector_width": width} if width else None)
             jax.block_until_ready(compiled(w1, w2, x))
-            times.append(time.process_time() - start)
-        best[layout] = min(times)
-    return {"floor": min(best.values()), **{f"floor_{layout}": value for layout, value in best.items()}}
+            times = []
+            for _ in range(repeats):
+                start = time.process_time()
+                jax.block_until_ready(compiled(w1, w2, x))
+                times.append(time.process_time() - start)
+            best[layout if width is None else f"{layout}_{width}"] = min(times)
+    return {"floor": min(best.values()), **{f"floor_{name}": value for name, value in best.items()}}
 
 
 def speed_rounds(rounds, rows):
@@ -302,9 +310,11 @@ def permutation_seconds(rows, repeats=20):
     import jax
 
     from funcnet.shuffle import permutation
+    from funcnet.xla_options import epoch_compiler_options
 
     n_train = rows - rows // 5
-    shuffle = jax.jit(lambda key, epoch: permutation(key, n_train, stream=epoch))
+    shuffle = jax.jit(lambda key, epoch: permutation(key, n_train, stream=epoch),
+                      compiler_options=epoch_compiler_options())  # as the epoch compiles it
     key = jax.random.key(0)
     jax.block_until_ready(shuffle(key, 0))
     times = []

@@ -50,7 +50,8 @@ on the static structure only (layer sizes, activations, loss, dropout,
 ``grad``, solver, batch size, shuffling).  The learning rate, ``beta_1``,
 ``beta_2``, ``epsilon`` and ``momentum`` live in the optimizer state
 (``optax.inject_hyperparams``) and ``alpha`` is an argument, so
-hyperparameter searches and every clone share compiled programs.  Inside the
+hyperparameter searches and every clone share compiled programs.  On CPU the
+epoch is compiled for 512-bit vectors (:mod:`funcnet.xla_options`).  Inside the
 epoch the parameters are one flat vector for the optimizer: Adam's update is
 then one fused loop instead of one per leaf.  A shuffled epoch writes each
 training row to its shuffled slot once and then reads the batches in order,
@@ -93,6 +94,7 @@ from funcnet.engine import GRAD_MODES, step_key
 from funcnet.fitting import row_weights
 from funcnet.model import mlp
 from funcnet.shuffle import permutation
+from funcnet.xla_options import epoch_compiler_options
 
 __all__ = ["MLPRegressor", "MLPClassifier"]
 
@@ -255,7 +257,7 @@ def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: in
             total = total + value
         return unravel(flat), opt_state, total / num_rows
 
-    return jax.jit(epoch_fn)
+    return jax.jit(epoch_fn, compiler_options=epoch_compiler_options())
 
 
 @functools.lru_cache(maxsize=None)
