@@ -65,7 +65,13 @@ Weights start as scikit-learn's do (uniform Glorot, biases too, drawn from
 weights.  Differences by design: the shuffles come from a key drawn from
 ``random_state`` (funcnet's on-device permutation); Adam is optax's, whose ``ε`` is added to
 ``√v̂`` where scikit-learn adds it to ``√v`` (the same up to ``ε``);
+negative ``sample_weight`` entries are refused (scikit-learn trains on
+them; funcnet's ``fit`` and ``class_weight`` refuse them too);
+``partial_fit`` refuses labels outside ``classes`` from its first call on;
 ``solver="lbfgs"`` and the ``learning_rate`` schedules are not offered.
+As scikit-learn, a warm start (``warm_start=True`` or ``partial_fit``)
+keeps the fitted layer sizes and uses the current ``activation`` (and
+``dropout``).
 """
 
 from __future__ import annotations
@@ -368,6 +374,11 @@ class _FuncnetMLP(BaseEstimator):
             raise ValueError(f"`batch_size` must be 'auto' or a positive integer, got {self.batch_size!r}")
         if isinstance(self.validation_fraction, bool) or not 0 < self.validation_fraction < 1:
             raise ValueError(f"`validation_fraction` must be in (0, 1), got {self.validation_fraction!r}")
+        for name in ("shuffle", "warm_start", "early_stopping", "nesterovs_momentum"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.verbose, (bool, np.bool_, int, np.integer)) or self.verbose < 0:
+            raise ValueError(f"`verbose` must be True, False or a non-negative integer, got {self.verbose!r}")
 
     def _param_dtype(self):
         try:
@@ -424,20 +435,21 @@ class _FuncnetMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True (it trains one epoch on the "
                              "rows it is given); use fit")
         X, y = self._validate_data_and_targets(X, y, reset=first_pass, incremental=incremental, classes=classes)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if sample_weight is not None:  # negative weights are refused, as funcnet.fit and class_weight refuse them
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         targets, weights = self._encode_targets(y, sample_weight)
         X = X.astype(dtype, copy=False)
         rng = check_random_state(self.random_state)
         if first_pass:
             self._initialize(X.shape[1], hidden_sizes, dtype, rng)
-        elif X.shape[1] != self.coefs_[0].shape[0]:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is fitted with "
-                             f"{self.coefs_[0].shape[0]} features")
+        else:  # as scikit-learn, a warm start keeps the layer sizes but takes the current activation (and dropout)
+            self._hidden = self._hidden_activations(len(self._layer_sizes) - 2)
+            self.dropout_ = float(self.dropout)
         network = self._network()
         params = self._params()
-        if weights is not None and not np.any(weights > 0):
-            raise ValueError("`sample_weight` must have a positive sum; got all zeros")
+        if weights is not None and not np.any(weights > 0):  # sample_weight alone is checked above
+            raise ValueError("`class_weight` gives every row of `y` weight 0 (times `sample_weight`); nothing "
+                             "would train")
 
         if self.early_stopping:
             split = self._validation_split(X, y, targets, weights, rng)
@@ -534,7 +546,7 @@ class _FuncnetMLP(BaseEstimator):
         return {"learning_rate": self.learning_rate_init, "momentum": self.momentum}
 
     def _validation_split(self, X, y, targets, weights, rng):
-        stratify = y if (is_classifier_with_one_output(self, y)) else None
+        stratify = y if (_is_classifier_with_one_output(self, y)) else None
         arrays = [X, targets, y] + ([] if weights is None else [weights])
         parts = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction, stratify=stratify)
         X_train, X_val, t_train, _t_val, _y_train, y_val = parts[:6]
@@ -551,8 +563,8 @@ class _FuncnetMLP(BaseEstimator):
         return float(self._score_outputs(outputs, y_val, weights_val))
 
 
-def is_classifier_with_one_output(estimator, y) -> bool:
-    """Whether the validation split is stratified: a classifier with one label per row (as scikit-learn)."""
+def _is_classifier_with_one_output(estimator, y) -> bool:
+    """Whether the validation split is stratified: a classifier with one label per row ``y (n,)`` (as scikit-learn)."""
     return isinstance(estimator, ClassifierMixin) and np.ndim(y) == 1
 
 
@@ -601,9 +613,12 @@ class MLPRegressor(RegressorMixin, _FuncnetMLP):
         return self._fit(X, y, sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over ``(X, y)``, continuing from the current weights and optimizer state."""
-        if self.solver not in SOLVERS:
-            raise ValueError(f"`solver` must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        """One epoch over ``X (n, n_features)``, ``y (n,)`` or ``(n, k)`` (``sample_weight (n,)`` optional).
+
+        Continues from the current weights and optimizer state; the first call
+        initialises them.  Each call shuffles with the next epoch's
+        permutation.  Returns self.
+        """
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
@@ -675,7 +690,12 @@ class MLPClassifier(ClassifierMixin, _FuncnetMLP):
         return self._fit(X, y, sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over ``(X, y)``; the first call needs ``classes`` (every label that will ever appear)."""
+        """One epoch over ``X (n, n_features)`` and labels ``y (n,)`` (or a multilabel ``(n, k)`` 0/1 matrix).
+
+        The first call needs ``classes``, every label that will ever appear
+        (not for a multilabel ``y``); every later ``y`` must use only those
+        labels.  ``sample_weight (n,)`` is optional.  Returns self.
+        """
         first_call = not hasattr(self, "classes_")
         if first_call and classes is None and type_of_target(y) != "multilabel-indicator":
             raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -690,14 +710,19 @@ class MLPClassifier(ClassifierMixin, _FuncnetMLP):
         return self._labels(outputs)
 
     def predict_proba(self, X):
-        """Class probabilities ``(n, n_classes)`` in the order of ``classes_`` (NumPy)."""
+        """Class probabilities ``(n, n_classes)`` in the order of ``classes_`` (NumPy).
+
+        Two classes: ``[1 − σ(z), σ(z)]`` from the one logistic output
+        ``σ(z) = 1 / (1 + e^−z)``; more: the softmax ``e^{z_j} / Σ_i e^{z_i}``;
+        multilabel: ``σ(z_j)`` per label, each on its own (rows need not sum to 1).
+        """
         outputs = self._outputs(X)
         if self._kind == "binary":
             return np.hstack([1 - outputs, outputs])
         return outputs
 
     def predict_log_proba(self, X):
-        """``log(predict_proba(X))``."""
+        """``log(predict_proba(X))``, ``(n, n_classes)``; ``-inf`` where a probability is 0."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
@@ -731,15 +756,14 @@ class MLPClassifier(ClassifierMixin, _FuncnetMLP):
             self._output, self._loss_name = ("softmax", "cross_entropy") if self._kind == "multiclass" \
                 else ("sigmoid", "logloss")
             self._loss_scale = float(self.n_outputs_) if self._kind == "multilabel" else 1.0
-        else:
-            if (target_type == "multilabel-indicator") != (self._kind == "multilabel"):
-                raise ValueError(f"`y` is {target_type} but the model was fitted on {self._kind} targets")
-            if self._kind != "multilabel":
-                unknown = np.setdiff1d(unique_labels(y), self.classes_)
-                if len(unknown):
-                    what = "warm_start can only be used where `y` has the same classes as in the previous " \
-                           "call to fit" if self.warm_start else "`y` has classes not in `self.classes_`"
-                    raise ValueError(f"{what}. `self.classes_` has {self.classes_}; `y` has {unknown}.")
+        elif (target_type == "multilabel-indicator") != (self._kind == "multilabel"):
+            raise ValueError(f"`y` is {target_type} but the model was fitted on {self._kind} targets")
+        if self._kind != "multilabel":  # (also on partial_fit's first call: `classes=` may miss labels of y)
+            unknown = np.setdiff1d(unique_labels(y), self.classes_)
+            if len(unknown):
+                what = "warm_start can only be used where `y` has the same classes as in the previous call " \
+                       "to fit" if self.warm_start and not incremental else "`y` has classes not in `self.classes_`"
+                raise ValueError(f"{what}. `self.classes_` has {self.classes_}; `y` has {unknown}.")
         return X, y
 
     def _encode_targets(self, y, sample_weight):

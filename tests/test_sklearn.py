@@ -306,11 +306,83 @@ def test_a_pickled_estimator_predicts_the_same_in_a_fresh_process(tmp_path, iris
     ({"dtype": "int8"}, "`dtype` must be 'float32' or 'float64', got 'int8'"),
     ({"dtype": "float64"}, "`dtype='float64'` needs JAX's 64-bit mode"),
     ({"class_weight": {7: 2.0}}, r"`class_weight` names labels \[7\] that are not classes"),
+    ({"tol": -1e-4}, "`tol` must be a non-negative finite number, got -0.0001"),
+    ({"epsilon": 0.0}, "`epsilon` must be a positive finite number, got 0.0"),
+    ({"momentum": 1.0}, r"`momentum` must be in \[0, 1\), got 1.0"),
+    ({"n_iter_no_change": 0}, "`n_iter_no_change` must be a positive integer, got 0"),
+    ({"shuffle": "no"}, "`shuffle` must be True or False, got 'no'"),
+    ({"warm_start": 1}, "`warm_start` must be True or False, got 1"),
+    ({"early_stopping": "yes"}, "`early_stopping` must be True or False, got 'yes'"),
+    ({"nesterovs_momentum": None}, "`nesterovs_momentum` must be True or False, got None"),
+    ({"verbose": -1}, "`verbose` must be True, False or a non-negative integer, got -1"),
 ])
 def test_bad_parameters_raise_clear_errors_at_fit(iris, params, message):
     features, labels = iris
     with pytest.raises(ValueError, match=message):
         MLPClassifier(**params).fit(features, labels)
+
+
+def test_partial_fit_refuses_labels_outside_its_classes_from_the_first_call_on(iris):
+    features, labels = iris
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`. `self.classes_` has \[0 1\]; "
+                                         r"`y` has \[2\]"):
+        MLPClassifier().partial_fit(features, labels, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`. .*`y` has \[3\]"):
+        MLPClassifier().partial_fit(features, np.where(labels == 2, 3, labels), classes=[0, 1, 2])
+    model = MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(features, labels, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`. .*`y` has \[5\]"):
+        model.partial_fit(features, np.where(labels == 2, 5, labels))
+    with pytest.raises(ValueError, match=r"`classes=\[0, 1\]` is not the same as on the first call to partial_fit"):
+        model.partial_fit(features, labels, classes=[0, 1])
+    with pytest.raises(ValueError, match="`y` is multilabel-indicator but the model was fitted on multiclass targets"):
+        model.partial_fit(features, np.eye(3, dtype=int)[labels])
+    assert len(model.loss_curve_) == 1  # none of the refused calls trained
+
+
+def test_a_warm_start_refuses_new_classes_and_takes_the_current_activation(iris):
+    features, labels = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(6,), max_iter=2, warm_start=True, random_state=0)
+        model.fit(features[labels < 2], labels[labels < 2])
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same classes as in the "
+                                             r"previous call to fit. `self.classes_` has \[0 1\]; `y` has \[2\]"):
+            model.fit(features, labels)
+        model.set_params(activation="tanh", dropout=0.25).fit(features[labels < 2], labels[labels < 2])
+    (w1, w2), (b1, b2) = model.coefs_, model.intercepts_
+    expected = 1 / (1 + np.exp(-(np.tanh(features @ w1 + b1) @ w2 + b2)))  # as scikit-learn: the new activation
+    np.testing.assert_allclose(model.predict_proba(features)[:, 1:], expected, rtol=1e-5, atol=1e-6)
+    assert model.dropout_ == 0.25 and len(model.loss_curve_) == 4
+
+
+def test_sample_and_class_weights_must_leave_something_to_train(iris):
+    features, labels = iris
+    negative = np.where(labels == 0, -1.0, 1.0)
+    for class_weight in (None, "balanced"):  # refused the same way with and without class_weight
+        with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+            MLPClassifier(class_weight=class_weight).fit(features, labels, sample_weight=negative)
+    with pytest.raises(ValueError, match=r"`class_weight` gives every row of `y` weight 0 \(times `sample_weight`\); "
+                                         "nothing would train"):
+        MLPClassifier(class_weight={0: 0.0, 1: 0.0}).fit(features, labels, sample_weight=(labels < 2) * 1.0)
+    with pytest.raises(ValueError, match="`class_weight` needs one label per row; this is a multilabel fit"):
+        MLPClassifier(class_weight="balanced").fit(features, np.eye(3, dtype=int)[labels])
+
+
+def test_regressor_errors_name_what_was_expected(regression):
+    features, targets = regression
+    model = MLPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(features, targets)
+    with pytest.raises(ValueError, match="`y` has 1 outputs but the model was fitted with 2"):
+        model.partial_fit(features, targets[:, 0])
+    with pytest.raises(ValueError, match=r"`solver` must be one of adam, sgd, got 'lbfgs' \(funcnet has no lbfgs\)"):
+        MLPRegressor(solver="lbfgs").partial_fit(features, targets)
+    with pytest.raises(ValueError, match="The validation set is too small. Increase 'validation_fraction'"):
+        MLPRegressor(early_stopping=True).fit(features[:10], targets[:10])  # 1 validation row
+    with pytest.raises(ValueError, match="the training loss became inf in epoch 2; the solver diverged. Scale the "
+                                         "inputs"):
+        MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1e10, momentum=0.0,
+                     max_iter=3).fit(features, targets)
+    with pytest.warns(UserWarning, match="Got `batch_size`=500 larger than the 120 training rows; it is clipped"):
+        MLPRegressor(hidden_layer_sizes=(4,), batch_size=500).partial_fit(features, targets)
 
 
 def test_bad_regression_loss_and_one_class_raise_clear_errors(iris, regression):
