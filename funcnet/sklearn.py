@@ -38,8 +38,9 @@ funcnet uses the exact gradient of the reported loss.)
 Stopping follows scikit-learn's ``_fit_stochastic``: after every epoch, with
 ``early_stopping=False`` the epoch's training loss counts as no improvement
 when it is above ``best_loss_ − tol``; with ``early_stopping=True`` the score
-(accuracy or R²) on ``validation_fraction`` of the rows (stratified for
-single-output classifiers) counts as no improvement when it is below
+(accuracy or R²) on ``validation_fraction`` of the rows (scikit-learn's
+split: the same rows for the same ``random_state``, stratified only for two
+classes, as scikit-learn does) counts as no improvement when it is below
 ``best_validation_score_ + tol``, and the best epoch's weights are kept.
 Training stops when more than ``n_iter_no_change`` epochs in a row did not
 improve, or after ``max_iter`` epochs with a ``ConvergenceWarning``.
@@ -456,6 +457,8 @@ class _FuncnetMLP(BaseEstimator):
             X_train, targets_train, weights_train, X_val, y_val, weights_val = split
         else:
             X_train, targets_train, weights_train = X, targets, weights
+        if first_pass:  # drawn after the initial weights and the validation split, as scikit-learn draws these
+            self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
         batch_size = self._batch_rows(X_train.shape[0])
         epoch_fn = _train_epoch(network, self.grad, self.solver, bool(self.nesterovs_momentum), batch_size,
                                 float(self._loss_scale), bool(self.shuffle))
@@ -523,7 +526,6 @@ class _FuncnetMLP(BaseEstimator):
         self.n_layers_ = len(self._layer_sizes)
         self.out_activation_ = {"sigmoid": "logistic"}.get(self._output, self._output)
         self._store_params(_initial_params(self._network(), rng, dtype))
-        self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
         self._epochs_seen = 0
         self._optimizer_state = None
         self.n_iter_ = 0
@@ -546,7 +548,12 @@ class _FuncnetMLP(BaseEstimator):
         return {"learning_rate": self.learning_rate_init, "momentum": self.momentum}
 
     def _validation_split(self, X, y, targets, weights, rng):
-        stratify = y if (_is_classifier_with_one_output(self, y)) else None
+        """scikit-learn's split: the same rows for the same ``random_state``.
+
+        As scikit-learn, stratified only when the network has one output (two
+        classes); ``targets`` is then the ``(n, 1)`` 0/1 column it stratifies on.
+        """
+        stratify = targets if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
         arrays = [X, targets, y] + ([] if weights is None else [weights])
         parts = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction, stratify=stratify)
         X_train, X_val, t_train, _t_val, _y_train, y_val = parts[:6]
@@ -561,11 +568,6 @@ class _FuncnetMLP(BaseEstimator):
         if not np.all(np.isfinite(outputs)):
             return float("nan")
         return float(self._score_outputs(outputs, y_val, weights_val))
-
-
-def _is_classifier_with_one_output(estimator, y) -> bool:
-    """Whether the validation split is stratified: a classifier with one label per row ``y (n,)`` (as scikit-learn)."""
-    return isinstance(estimator, ClassifierMixin) and np.ndim(y) == 1
 
 
 class MLPRegressor(RegressorMixin, _FuncnetMLP):
