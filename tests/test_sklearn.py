@@ -3,6 +3,7 @@
 import os
 import importlib.util
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -157,6 +158,24 @@ def test_stopping_rule_stops_after_the_same_epoch_as_scikit_learn(iris, early_st
         assert ours.best_validation_score_ == max(ours.validation_scores_)
     else:
         assert ours.best_loss_ == min(ours.loss_curve_) and ours.validation_scores_ is None
+
+
+def test_verbose_prints_scikit_learns_lines(iris, capsys):
+    features, labels = iris
+    settings = dict(hidden_layer_sizes=(8,), tol=1e9, n_iter_no_change=1, max_iter=50, early_stopping=True,
+                    shuffle=False, random_state=0, verbose=True)
+    printed = []
+    for model in (MLPClassifier, SklearnMLPClassifier):
+        model(**settings).fit(features, labels)
+        printed.append(capsys.readouterr().out.splitlines())
+    ours, theirs = printed
+    number = r"-?\d+\.\d+(?:e[-+]\d+)?"
+    assert [re.sub(number, "#", line) for line in ours] == [re.sub(number, "#", line) for line in theirs]
+    assert ours[0].startswith("Iteration 1, loss = ") and ours[-1] == ("Validation score did not improve more "
+                                                                       "than tol=1000000000.000000 for 1 "
+                                                                       "consecutive epochs. Stopping.")
+    np.testing.assert_allclose([float(value) for line in ours for value in re.findall(number, line)],
+                               [float(value) for line in theirs for value in re.findall(number, line)], rtol=1e-5)
 
 
 def test_max_iter_reached_warns_convergence(iris):
