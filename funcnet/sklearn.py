@@ -386,7 +386,8 @@ class _FuncnetMLP(BaseEstimator):
             dtype = np.dtype(self.dtype)
         except TypeError:
             dtype = None
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        # (not `None in (...)`: NumPy compares None equal to float64, its default dtype)
+        if dtype is None or dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"`dtype` must be 'float32' or 'float64', got {self.dtype!r}")
         if dtype == np.float64 and not jax.config.jax_enable_x64:
             raise ValueError("`dtype='float64'` needs JAX's 64-bit mode: call "

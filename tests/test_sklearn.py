@@ -356,6 +356,7 @@ def test_a_pickled_estimator_predicts_the_same_in_a_fresh_process(tmp_path, iris
     ({"batch_size": "big"}, "`batch_size` must be 'auto' or a positive integer, got 'big'"),
     ({"validation_fraction": 1.0}, r"`validation_fraction` must be in \(0, 1\), got 1.0"),
     ({"dtype": "int8"}, "`dtype` must be 'float32' or 'float64', got 'int8'"),
+    ({"dtype": 3.5}, "`dtype` must be 'float32' or 'float64', got 3.5"),
     ({"dtype": "float64"}, "`dtype='float64'` needs JAX's 64-bit mode"),
     ({"class_weight": {7: 2.0}}, r"`class_weight` names labels \[7\] that are not classes"),
     ({"tol": -1e-4}, "`tol` must be a non-negative finite number, got -0.0001"),
@@ -435,6 +436,20 @@ def test_regressor_errors_name_what_was_expected(regression):
                      max_iter=3).fit(features, targets)
     with pytest.warns(UserWarning, match="Got `batch_size`=500 larger than the 120 training rows; it is clipped"):
         MLPRegressor(hidden_layer_sizes=(4,), batch_size=500).partial_fit(features, targets)
+
+
+def test_a_diverged_epoch_scores_nan_on_validation_and_the_best_weights_stay(regression):
+    # one batch per epoch: its loss is computed before the update that breaks the weights, so the epoch's
+    # loss is finite and only the validation forward sees the broken weights
+    settings = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, max_iter=1, early_stopping=True,
+                    random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        diverged = MLPRegressor(learning_rate_init=1e20, **settings).fit(*regression)
+        unmoved = MLPRegressor(learning_rate_init=1e-30, **settings).fit(*regression)  # the initial weights
+    assert np.isfinite(diverged.loss_curve_[0]) and np.isnan(diverged.validation_scores_[0])
+    assert diverged.best_validation_score_ == -np.inf
+    for kept, initial in zip(diverged.coefs_ + diverged.intercepts_, unmoved.coefs_ + unmoved.intercepts_):
+        np.testing.assert_array_equal(kept, initial)
 
 
 def test_bad_regression_loss_and_one_class_raise_clear_errors(iris, regression):
