@@ -238,7 +238,7 @@ def matmul_floor(task, rows, repeats=7):
     """CPU seconds of the epoch's matmuls alone (five per batch), best of ``repeats``, best layout and vector width.
 
     Each layout is compiled with XLA's default vector width and with the
-    512 bits funcnet's epochs use (:mod:`funcnet.xla_options`); the fastest of
+    512 bits the estimators' epoch uses (:mod:`funcnet.xla_options`); the fastest of
     the four counts, so the floor is never slower than what funcnet compiles.
     """
     import jax

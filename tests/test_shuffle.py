@@ -82,7 +82,7 @@ def test_legacy_uint32_keys_work_like_typed_keys():
                                      {"xla_cpu_prefer_vector_width": 512, "xla_cpu_max_isa": "AVX2"}],
                          ids=["256-bit", "512-bit on an AVX2-only CPU"])
 def test_permutation_is_bit_identical_under_every_vector_width(options):
-    # funcnet's epochs compile for 512-bit vectors on CPU (funcnet.xla_options): integers must not move
+    # the estimators' epoch compiles for 512-bit vectors on CPU (funcnet.xla_options): integers must not move
     if jax.default_backend() != "cpu":
         pytest.skip("XLA:CPU compile options")
     shuffle = jax.jit(lambda key, epoch: permutation(key, 1001, stream=epoch))
