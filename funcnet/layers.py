@@ -107,11 +107,14 @@ def materialise_transposes() -> bool:
     no GPU was lent).  The barrier changes no value and has the identity's
     derivative in forward and reverse mode; both gradient modes run this
     same forward.  ``FUNCNET_DENSE_LAYOUT=columns|rows`` overrides the
-    choice; it is read when a function is traced, so set it before the
-    first compile (``make_train_epoch`` caches compiled epochs).
+    choice, and any other value is refused.  It is read when a function is
+    traced, so set it before the first compile (``make_train_epoch`` caches
+    compiled epochs).
     """
-    layout = os.environ.get("FUNCNET_DENSE_LAYOUT") or ("columns" if jax.default_backend() == "cpu" else "rows")
-    return layout == "columns"
+    layout = os.environ.get("FUNCNET_DENSE_LAYOUT", "").strip()
+    if layout not in ("", "columns", "rows"):  # a typo must not pick a layout silently
+        raise ValueError(f"FUNCNET_DENSE_LAYOUT must be 'columns' or 'rows' (or unset), got {layout!r}")
+    return (layout or ("columns" if jax.default_backend() == "cpu" else "rows")) == "columns"
 
 
 def _buffer(array: Array, materialise: bool) -> Array:

@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import funcnet as fn
+from funcnet.layers import materialise_transposes
 
 MOMENTUM = optax.sgd(0.05, momentum=0.9)  # one optimizer object, so fit's compiled epochs are shared
 
@@ -339,3 +340,17 @@ def test_fit_rejects_anything_but_a_random_key_and_shows_how_to_make_one(key, me
 def test_model_init_names_the_key_it_needs():
     with pytest.raises(ValueError, match=r"`key` must be a jax.random key, got 0; .* model.init\(\.\.\., key="):
         fn.mlp([2, 1]).init(0)
+
+
+@pytest.mark.parametrize("value, columns", [("columns", True), ("rows", False), (" rows ", False)])
+def test_the_dense_layout_variable_picks_a_layout(monkeypatch, value, columns):
+    monkeypatch.setenv("FUNCNET_DENSE_LAYOUT", value)
+    assert materialise_transposes() is columns
+
+
+@pytest.mark.parametrize("value", ["column", "ROWS", "batch-first"])
+def test_a_misspelt_dense_layout_is_refused_not_taken_for_rows(monkeypatch, value):
+    monkeypatch.setenv("FUNCNET_DENSE_LAYOUT", value)
+    with pytest.raises(ValueError, match=rf"FUNCNET_DENSE_LAYOUT must be 'columns' or 'rows' \(or unset\), "
+                                         rf"got '{value}'"):
+        materialise_transposes()
