@@ -1,10 +1,11 @@
 """The on-device shuffle: a permutation for every size, reproducible, and uniform."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from funcnet.shuffle import num_rounds, permutation
+from funcnet.shuffle import _hash32, _hash_bit, num_rounds, permutation
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 1000, 80_001])
@@ -89,3 +90,19 @@ def test_permutation_is_bit_identical_under_every_vector_width(options):
     key = jax.random.key(7)
     wide = shuffle.lower(key, 3).compile({"xla_cpu_prefer_vector_width": 512})
     np.testing.assert_array_equal(wide(key, 3), shuffle.lower(key, 3).compile(options)(key, 3))
+
+
+def test_the_swap_bit_is_the_top_bit_of_murmurhash3s_finaliser():
+    def fmix32(h):  # MurmurHash3's fmix32, in NumPy uint64 arithmetic kept to 32 bits
+        h = h ^ (h >> 16)
+        h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+        h = h ^ (h >> 13)
+        h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+        return h ^ (h >> 16)
+
+    values = np.random.default_rng(0).integers(0, 2**32, 20_000, dtype=np.uint64)
+    values[:2] = [0, 1]
+    hashed = np.asarray(_hash32(jnp.asarray(values.astype(np.uint32))))
+    np.testing.assert_array_equal(hashed, fmix32(values))
+    assert hashed[1] == 0x514E28B7  # fmix32(1), the published value
+    np.testing.assert_array_equal(_hash_bit(jnp.asarray(values.astype(np.uint32))), hashed >> 31)
