@@ -114,3 +114,15 @@ def test_the_command_line_session_is_what_the_commands_print(cli_run, tmp_path):
             assert matches(shown, printed), f"$ {command}\n" + "\n".join(printed)
             ran.append(words[1])
     assert ran == ["train", "predict"]
+
+
+def test_the_examples_table_lists_every_example_script_and_no_other():
+    """The "Examples" section's table names each ``examples/*.py`` once, and only files that exist."""
+    import os
+
+    examples = os.path.join(os.path.dirname(ROOT_README), "examples")
+    with open(ROOT_README, encoding="utf-8") as handle:
+        section = handle.read().split("\n## Examples\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `examples/([^`]+\.py)` \|", section, flags=re.MULTILINE)
+    assert len(listed) == len(set(listed)), listed
+    assert sorted(listed) == sorted(name for name in os.listdir(examples) if name.endswith(".py"))
