@@ -79,7 +79,7 @@ def _passes_on_device(array, dtype) -> bool:
     """For a JAX array checked on its device: true when it is all finite and fits ``dtype``.
 
     False means "read it on the host": something is wrong, or its largest
-    value needs the exact cast test of :func:`_check_fits`.
+    value needs the exact cast test of :func:`check_fits`.
     """
     import jax
     import jax.numpy as jnp
@@ -268,13 +268,18 @@ def check_finite(name: str, array, dtype=None, *, advice: str = "Clean or impute
             )
     if dtype is not None and is_floating(dtype) and values.size and (
             is_floating(values.dtype) or np.issubdtype(values.dtype, np.number)):
-        _check_fits(name, values, np.dtype(dtype))
+        check_fits(name, values, np.dtype(dtype))
 
 
-def _check_fits(name: str, values: np.ndarray, dtype: np.dtype) -> None:
-    """Finite ``values`` must stay finite in ``dtype``; only a suspicious maximum pays for the cast."""
+def check_fits(name: str, values: np.ndarray, dtype, advice: str = "Scale the data (e.g. standardise it) or use "
+               "params of a wider dtype (model.init(key, jnp.float32))") -> None:
+    """Finite ``values`` must stay finite in ``dtype``: ``|v| ≤ finfo(dtype).max`` after the cast.
+
+    Only a suspicious maximum pays for the cast.  ``advice`` ends the message.
+    """
     import jax.numpy as jnp
 
+    dtype = np.dtype(dtype)
     largest = float(jnp.finfo(dtype).max)
     if values.dtype == dtype or float(np.max(np.abs(values))) <= largest:
         return
@@ -284,9 +289,7 @@ def _check_fits(name: str, values: np.ndarray, dtype: np.dtype) -> None:
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
             f"`{name}` has {int(bad.sum())} values too large for {dtype.name} (largest {largest:.6g}), "
-            f"the params' dtype it is cast to; the first is at index {first}: {float(values[first]):.6g}. "
-            f"Scale the data (e.g. standardise it) or use params of a wider dtype "
-            f"(model.init(key, jnp.float32))"
+            f"the params' dtype it is cast to; the first is at index {first}: {float(values[first]):.6g}. {advice}"
         )
 
 

@@ -72,7 +72,11 @@ them; funcnet's ``fit`` and ``class_weight`` refuse them too);
 ``solver="lbfgs"`` and the ``learning_rate`` schedules are not offered.
 As scikit-learn, a warm start (``warm_start=True`` or ``partial_fit``)
 keeps the fitted layer sizes and uses the current ``activation`` (and
-``dropout``).
+``dropout``, and the regressor's ``loss``: ``loss_curve_`` goes on in the
+new loss's values); a changed ``dtype`` is refused, since the fitted weights
+go on in theirs.  Values of ``X``, ``y`` or ``sample_weight`` that become
+infinite in ``dtype`` (float64 input beyond float32's ~3.4e38) are refused,
+in ``fit`` and in ``predict``: scikit-learn computes in float64 there.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from funcnet import backprop
 from funcnet.activations import ACTIVATION_NAMES
+from funcnet.checks import check_fits
 from funcnet.engine import GRAD_MODES, step_key
 from funcnet.fitting import row_weights
 from funcnet.model import mlp
@@ -110,6 +115,7 @@ REGRESSION_LOSSES = ("mse", "mae", "huber")
 # scikit-learn's activation names; funcnet's own names are accepted too
 SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 PREDICT_CHUNK = 1024  # rows per compiled prediction call: one program for any number of rows
+FITS_ADVICE = "Scale the data (e.g. StandardScaler), or use dtype='float64' with JAX's x64 mode on"
 
 
 # ----------------------------------------------------------------------------- compiled pieces (module level)
@@ -424,6 +430,7 @@ class _FuncnetMLP(BaseEstimator):
         """The network's outputs ``A`` for checked inputs ``X`` ``(n, n_features_in_)``."""
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        check_fits("X", X, self.coefs_[0].dtype, FITS_ADVICE)
         outputs = _forward(self._network(), self._params(), X.astype(self.coefs_[0].dtype, copy=False))
         return outputs.astype(X.dtype, copy=False)  # float64 inputs give float64 outputs, as scikit-learn
 
@@ -436,10 +443,18 @@ class _FuncnetMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True (it trains one epoch on the "
                              "rows it is given); use fit")
+        if not first_pass and self.coefs_[0].dtype != dtype:
+            raise ValueError(f"`dtype` is {np.dtype(dtype).name} but the fitted weights are "
+                             f"{self.coefs_[0].dtype.name}; a warm start (warm_start=True or partial_fit) continues "
+                             f"them in their dtype. Set dtype={self.coefs_[0].dtype.name!r}, or fit from scratch "
+                             "with warm_start=False")
         X, y = self._validate_data_and_targets(X, y, reset=first_pass, incremental=incremental, classes=classes)
         if sample_weight is not None:  # negative weights are refused, as funcnet.fit and class_weight refuse them
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         targets, weights = self._encode_targets(y, sample_weight)
+        for name, values in (("X", X), ("sample_weight", weights)):  # (the regressor checks y)
+            if values is not None:  # float64 values beyond float32's range would train on inf
+                check_fits(name, values, dtype, FITS_ADVICE)
         X = X.astype(dtype, copy=False)
         rng = check_random_state(self.random_state)
         if first_pass:
@@ -637,13 +652,15 @@ class MLPRegressor(RegressorMixin, _FuncnetMLP):
         targets = y.reshape(-1, 1) if y.ndim == 1 else y
         if reset:
             self.n_outputs_ = targets.shape[1]
-            self._output, self._loss_name = "identity", self.loss
-            self._loss_scale = 0.5 if self.loss == "mse" else 1.0
         elif targets.shape[1] != self.n_outputs_:
             raise ValueError(f"`y` has {targets.shape[1]} outputs but the model was fitted with {self.n_outputs_}")
+        # the current `loss`, on a warm start too (as the current activation); loss_curve_ goes on in its values
+        self._output, self._loss_name = "identity", self.loss
+        self._loss_scale = 0.5 if self.loss == "mse" else 1.0
         return X, y
 
     def _encode_targets(self, y, sample_weight):
+        check_fits("y", y, self._param_dtype(), FITS_ADVICE)
         targets = (y.reshape(-1, 1) if y.ndim == 1 else y).astype(self._param_dtype())
         return targets, sample_weight
 

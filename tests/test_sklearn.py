@@ -459,6 +459,50 @@ def test_bad_regression_loss_and_one_class_raise_clear_errors(iris, regression):
         MLPClassifier().fit(iris[0][:10], iris[1][:10])
 
 
+
+def test_values_beyond_float32_are_refused_in_fit_and_predict_not_turned_into_inf(iris, regression):
+    features, labels = iris
+    huge = features.astype(np.float64)
+    huge[3, 1] = 1e39  # finite in float64, inf in float32
+    too_large = r"`{}` has 1 values too large for float32 \(largest 3\.40282e\+38\), the params' dtype it is cast " \
+                r"to; the first is at index \({}\): 1e\+39\. Scale the data \(e\.g\. StandardScaler\), or use " \
+                r"dtype='float64' with JAX's x64 mode on"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(features, labels)
+        for method in (model.predict, model.predict_proba, model.predict_log_proba):
+            with pytest.raises(ValueError, match=too_large.format("X", "3, 1")):
+                method(huge)  # (it gave label 0 with probabilities [nan, nan, nan])
+        with pytest.raises(ValueError, match=too_large.format("X", "3, 1")):
+            MLPClassifier(max_iter=2).fit(huge, labels)
+        with pytest.raises(ValueError, match=too_large.format("sample_weight", "5,")):
+            MLPClassifier(max_iter=2).fit(features, labels, sample_weight=np.where(np.arange(150) == 5, 1e39, 1.0))
+        targets = regression[1].astype(np.float64)
+        targets[7, 1] = -1e39
+        with pytest.raises(ValueError, match=too_large.format("y", "7, 1").replace("1e\\+39", "-1e\\+39")):
+            MLPRegressor(max_iter=2).fit(regression[0], targets)
+
+
+def test_a_warm_start_takes_the_current_loss_and_refuses_a_new_dtype(regression):
+    features, targets = regression  # 120 rows: batch "auto" is one batch, so an epoch's loss is at its start weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, warm_start=True, random_state=0)
+        model.fit(features, targets)
+        (w1, w2), (b1, b2) = [w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_]
+        model.set_params(loss="mae", max_iter=1).fit(features, targets)
+    errors = np.maximum(features @ w1 + b1, 0) @ w2 + b2 - targets
+    penalty = 1e-4 / (2 * len(features)) * (np.sum(w1 ** 2) + np.sum(w2 ** 2))
+    assert len(model.loss_curve_) == 4
+    np.testing.assert_allclose(model.loss_curve_[3], np.mean(np.abs(errors)) + penalty, rtol=1e-5)
+    assert abs(model.loss_curve_[3] - (0.5 * np.mean(errors ** 2) + penalty)) > 1e-2  # (it went on with mse)
+    with pytest.raises(ValueError, match=r"`dtype` is float64 but the fitted weights are float32; a warm start "
+                                         r"\(warm_start=True or partial_fit\) continues them in their dtype\. Set "
+                                         r"dtype='float32', or fit from scratch with warm_start=False"):
+        with jax.enable_x64(True):
+            model.set_params(dtype="float64").partial_fit(features, targets)
+
+
 @pytest.mark.x64
 def test_float64_dtype_trains_in_float64(regression):
     with warnings.catch_warnings():
