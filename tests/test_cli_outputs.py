@@ -99,3 +99,48 @@ def test_a_failed_final_save_prints_the_summary_first_and_saves_to_a_fallback(tm
     saved = fn.load(rescued)
     assert len(saved.history["train_loss"]) == 2 and saved.config["classes"] == [0, 1]
     assert np.all(np.isfinite(np.asarray(saved.params[0]["W"])))
+
+
+@pytest.mark.parametrize("case", ["save = plot", "plot = plot-stats", "save = csv", "save = csv (hard link)",
+                                  "plot = resume", "save = the data --resume records", "predict out = checkpoint",
+                                  "predict out = csv"])
+def test_an_output_that_would_replace_another_output_or_an_input_is_refused_before_any_work(tmp_path, capsys, case):
+    labelled_csv(tmp_path / "d.csv", [0, 1])
+    os.link(tmp_path / "d.csv", tmp_path / "linked.csv")
+    status, _, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "label", "--layers", "4",
+                         "--epochs", "1", "--save", tmp_path / "m.npz")
+    assert status == 0
+    before = {name: (tmp_path / name).read_bytes() for name in ("d.csv", "m.npz")}
+    train = ["train", "--csv", tmp_path / "d.csv", "--target", "label", "--layers", "4", "--epochs", "1"]
+    command, message = {
+        "save = plot": ([*train, "--save", tmp_path / "x.png", "--plot", tmp_path / "x.png"],
+                        f"--plot {str(tmp_path / 'x.png')!r} is the same file as --save"),
+        "plot = plot-stats": ([*train, "--track-stats", "--plot", tmp_path / "p.png", "--plot-stats",
+                               tmp_path / "." / "p.png"], "--plot-stats "),
+        "save = csv": ([*train, "--save", tmp_path / "d.csv"],
+                       f"--save {str(tmp_path / 'd.csv')!r} is the same file as the input --csv"),
+        "save = csv (hard link)": ([*train, "--save", tmp_path / "linked.csv"], "is the same file as the input --csv"),
+        "plot = resume": (["train", "--resume", tmp_path / "m.npz", "--epochs", "2", "--plot", tmp_path / "m.npz"],
+                          "is the same file as the input --resume"),
+        "save = the data --resume records": (["train", "--resume", tmp_path / "m.npz", "--epochs", "2", "--save",
+                                              tmp_path / "d.csv"],
+                                             "is the same file as the input (the training data that --resume records)"),
+        "predict out = checkpoint": (["predict", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "d.csv",
+                                      "--out", tmp_path / "m.npz"], "--out "),
+        "predict out = csv": (["predict", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "d.csv",
+                               "--out", tmp_path / "d.csv"], "is the same file as the input --csv"),
+    }[case]
+    status, out, err = run(capsys, *command)
+    assert status == 2 and message in err, err
+    assert ("each output needs its own file name (the later write would replace the earlier one)" in err
+            or "writing it would destroy that input. Give --" in err)
+    assert "epoch 1" not in out and "Traceback" not in err
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before  # nothing was written over
+
+
+def test_a_resumed_run_may_save_over_its_own_checkpoint(tmp_path, capsys):
+    labelled_csv(tmp_path / "d.csv", [0, 1])
+    train = ["train", "--csv", tmp_path / "d.csv", "--target", "label", "--layers", "4", "--save", tmp_path / "m.npz"]
+    assert run(capsys, *train, "--epochs", "1")[0] == 0
+    assert run(capsys, "train", "--resume", tmp_path / "m.npz", "--epochs", "2", "--save", tmp_path / "m.npz")[0] == 0
+    assert len(fn.load(tmp_path / "m.npz").history["train_loss"]) == 2

@@ -32,6 +32,37 @@ def check_output_path(flag: str, path: str, suffix: str | None = None, example: 
     os.remove(probe)
 
 
+def _same_file(first: str, second: str) -> bool:
+    """Do two paths name one file: the same real path, or (both existing) the same inode, as a hard link does."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def check_distinct_paths(outputs, inputs=(), may_overwrite=()) -> None:
+    """Raise :class:`UserError` when an output would replace another output or an input of the same run.
+
+    ``outputs`` and ``inputs`` are ``(flag, path)`` pairs (a ``None`` path is
+    skipped); ``may_overwrite`` holds ``(output flag, input flag)`` pairs that
+    are allowed to be one file, such as ``("--save", "--resume")``: a resumed
+    run may update its own checkpoint.  Checked before any work, so that a
+    finished run is never written over its own checkpoint or its data.
+    """
+    given = [(flag, path) for flag, path in outputs if path]
+    for index, (flag, path) in enumerate(given):
+        for other_flag, other in given[:index]:
+            if _same_file(path, other):
+                raise UserError(f"{flag} {path!r} is the same file as {other_flag} {other!r}; each output needs its "
+                                "own file name (the later write would replace the earlier one)")
+        for input_flag, source in inputs:
+            if source and (flag, input_flag) not in may_overwrite and _same_file(path, source):
+                raise UserError(f"{flag} {path!r} is the same file as the input {input_flag} {source!r}; writing it "
+                                f"would destroy that input. Give {flag} another file name")
+
+
 def check_matplotlib(flag: str) -> None:
     """Raise :class:`UserError` when matplotlib, which the plots need, cannot be imported."""
     try:

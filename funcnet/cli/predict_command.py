@@ -8,7 +8,7 @@ import sys
 from funcnet.cli.checkpoints import load_checkpoint
 from funcnet.cli.csv_data import numeric_columns, read_table, standardize_features
 from funcnet.cli.errors import UserError
-from funcnet.cli.output_paths import check_output_path
+from funcnet.cli.output_paths import check_distinct_paths, check_output_path
 
 
 def _text(label) -> str:
@@ -29,6 +29,7 @@ def run_predict(args) -> int:
     import funcnet as fn
 
     if args.out:
+        check_distinct_paths([("--out", args.out)], [("--checkpoint", args.checkpoint), ("--csv", args.csv)])
         check_output_path("--out", args.out, example="predictions.csv")
     saved = load_checkpoint(args.checkpoint)
     table = read_table(args.csv)

@@ -25,7 +25,7 @@ from funcnet.cli.checkpoints import load_checkpoint
 from funcnet.cli.csv_data import load_dataset, standardize_features, task_model_args
 from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
 from funcnet.cli.interrupts import DeferredInterrupt
-from funcnet.cli.output_paths import check_matplotlib, check_output_path, fallback_paths
+from funcnet.cli.output_paths import check_distinct_paths, check_matplotlib, check_output_path, fallback_paths
 from funcnet.cli.parser import DATASET_DEFAULTS
 
 # Flags that define a run: on --resume they must repeat the saved value (or be left out).
@@ -278,12 +278,23 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+def output_flags(args) -> list:
+    """``(flag, path)`` of every file ``funcnet train`` may write (``None`` for a flag not given)."""
+    return [("--save", args.save), ("--plot", args.plot), ("--plot-stats", args.plot_stats),
+            ("--plot-boundary", args.plot_boundary)]
+
+
 def check_outputs(args) -> None:
-    """Every file the run will write, checked before any work: folders, writability, suffixes, matplotlib."""
+    """Every file the run will write, checked before any work: folders, writability, suffixes, matplotlib.
+
+    No two outputs may be one file, and no output may be an input (``--csv``,
+    ``--resume``), except ``--save`` onto its own ``--resume`` checkpoint.
+    """
+    check_distinct_paths(output_flags(args), [("--csv", args.csv), ("--resume", args.resume)],
+                         may_overwrite=[("--save", "--resume")])
     if args.save:
         check_output_path("--save", args.save, example="model.npz")
-    for flag, path in (("--plot", args.plot), ("--plot-stats", args.plot_stats),
-                       ("--plot-boundary", args.plot_boundary)):
+    for flag, path in output_flags(args)[1:]:
         if path:
             check_output_path(flag, path, suffix=".png", example=flag.lstrip("-"))
             check_matplotlib(flag)
@@ -318,6 +329,8 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
             raise UserError(f"--resume: {args.resume} was not written by `funcnet train` (no run config)")
         config, changes = resume_config(args, saved.config)
         data_path = resume_data_path(args, config) if config["data"] == "csv" else None
+        if data_path and not args.csv:  # the data file the checkpoint records is an input too
+            check_distinct_paths(output_flags(args), [("(the training data that --resume records)", data_path)])
         config["task"] = config.get("task") or "auto"
     else:
         config, changes = train_config(args), []
