@@ -144,3 +144,44 @@ def test_a_resumed_run_may_save_over_its_own_checkpoint(tmp_path, capsys):
     assert run(capsys, *train, "--epochs", "1")[0] == 0
     assert run(capsys, "train", "--resume", tmp_path / "m.npz", "--epochs", "2", "--save", tmp_path / "m.npz")[0] == 0
     assert len(fn.load(tmp_path / "m.npz").history["train_loss"]) == 2
+
+
+def test_a_test_value_that_standardises_beyond_float32_is_refused_before_training_by_line_and_column(tmp_path,
+                                                                                                       capsys):
+    rng = np.random.default_rng(0)
+    tiny, b = rng.normal(size=50) * 1e-30, rng.normal(size=50)
+    tiny[7] = 1e12  # a test row (seed 0): the training rows' spread of column a is ~1e-30
+    lines = ["a,b,target"] + [f"{float(tiny[i])!r},{float(b[i])!r},{float(2 * b[i])!r}" for i in range(50)]
+    (tmp_path / "far.csv").write_text("\n".join(lines) + "\n")
+    status, out, err = run(capsys, "train", "--csv", tmp_path / "far.csv", "--target", "target", "--epochs", "5",
+                           "--save", tmp_path / "far.npz")
+    assert status == 2 and "epoch 1" not in out
+    assert (f"{tmp_path / 'far.csv'}, line 9, column 'a': 1000000000000.0 standardises to " in err
+            and "beyond float32's ±3.403e+38; the column's values span too many orders of magnitude" in err), err
+
+
+def test_a_failure_in_the_final_summary_still_saves_the_finished_run(tmp_path, capsys, monkeypatch):
+    labelled_csv(tmp_path / "d.csv", [0, 1])
+
+    def failing_evaluate(*args, **kwargs):
+        raise ValueError("evaluation failed")
+
+    monkeypatch.setattr(fn, "evaluate", failing_evaluate)
+    status, out, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "label", "--layers", "4",
+                           "--epochs", "3", "--test-split", "0.25", "--save", tmp_path / "m.npz")
+    assert status == 2 and "evaluation failed" in err
+    assert f"saved checkpoint to {tmp_path / 'm.npz'} (before the error below)" in err
+    assert len(fn.load(tmp_path / "m.npz").history["train_loss"]) == 3
+
+
+def test_predict_names_the_line_of_a_value_that_standardises_beyond_float32(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(2, 40)) * 0.01
+    rows = "".join(f"{float(a[i])!r},{float(b[i])!r},{float(a[i] - b[i])!r}\n" for i in range(40))
+    (tmp_path / "d.csv").write_text("a,b,y\n" + rows)
+    assert run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "y", "--layers", "4", "--epochs", "1",
+               "--save", tmp_path / "m.npz")[0] == 0
+    (tmp_path / "new.csv").write_text("a,b\n0.0,0.0\n3e+38,0.0\n")
+    status, out, err = run(capsys, "predict", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "new.csv")
+    assert status == 2 and out == ""
+    assert f"{tmp_path / 'new.csv'}, line 3, column 'a': 3e+38 standardises to " in err, err

@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from funcnet.cli.errors import UserError
 
@@ -301,6 +301,7 @@ class Dataset(NamedTuple):
     reason: str
     classes: list
     fingerprint: dict
+    where: Callable | None = None  # row -> "FILE, line N" for a CSV's rows, None for built-in data
 
 
 def load_dataset(config: dict, csv_path: str | None = None) -> Dataset:
@@ -330,20 +331,43 @@ def load_dataset(config: dict, csv_path: str | None = None) -> Dataset:
     chosen = choose_task(target, config["task"])
     values = target.labels if target.values is None else target.values
     return Dataset(x, chosen.y, feature_names, chosen.task, chosen.reason, chosen.classes,
-                   fingerprint(x, values))
+                   fingerprint(x, values), row_location(table))
 
 
-def standardize_features(standardizer, x) -> np.ndarray:
-    """Float32 features for the model from float64 ``x``, standardised as in training.
+def row_location(table: Table) -> Callable:
+    """``row -> "FILE, line N"``: where a data row of ``table`` is in its file, for error messages."""
+    return lambda row: f"{table.path}, line {table.lines[row]}"
+
+
+def standardize_features(standardizer, x, names=None, where: Callable | None = None) -> np.ndarray:
+    """Float32 features for the model from float64 ``x``, standardised as in training: ``(x - mean) / std``.
 
     float64 statistics (funcnet ≥ 0.3) are applied in float64, then rounded
     to float32; float32 statistics (older checkpoints) to float32 ``x``, as
     funcnet 0.2 did, so old checkpoints predict the same bits.
+
+    A value that standardises beyond float32's range (a column of tiny
+    spread with one far-out value) raises :class:`UserError` naming its
+    column (``names``) and row (``where(row)``, e.g. the CSV line), instead
+    of becoming ``inf``.
     """
     import numpy as np
 
     if standardizer is None:
         return np.asarray(x, np.float32)
     if np.asarray(standardizer.mean).dtype == np.float64:
-        return np.asarray(standardizer.apply(np.asarray(x, np.float64)), np.float32)
-    return np.asarray(standardizer.apply(np.asarray(x, np.float32)), np.float32)
+        wide = np.asarray(standardizer.apply(np.asarray(x, np.float64)))
+    else:
+        wide = np.asarray(standardizer.apply(np.asarray(x, np.float32)))
+    with np.errstate(invalid="ignore"):
+        beyond = ~(np.abs(wide) <= FLOAT32_MAX)
+    if beyond.any():
+        row, column = (int(i) for i in np.argwhere(beyond)[0])
+        place = where(row) if where else f"row {row}"
+        name = repr(names[column]) if names is not None else str(column)
+        mean, scale = (float(np.asarray(v)[column]) for v in (standardizer.mean, standardizer.scale))
+        raise UserError(f"{place}, column {name}: {float(np.asarray(x)[row, column])!r} standardises to "
+                        f"{float(wide[row, column]):.4g} (training rows' mean {mean:.4g}, standard deviation "
+                        f"{scale:.4g}), beyond float32's ±{FLOAT32_MAX:.4g}; the column's values span too many "
+                        "orders of magnitude (rescale or log-transform it, or remove the outlier)")
+    return wide.astype(np.float32)

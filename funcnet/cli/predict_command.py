@@ -6,7 +6,7 @@ import csv
 import sys
 
 from funcnet.cli.checkpoints import load_checkpoint
-from funcnet.cli.csv_data import numeric_columns, read_table, standardize_features
+from funcnet.cli.csv_data import numeric_columns, read_table, row_location, standardize_features
 from funcnet.cli.errors import UserError
 from funcnet.cli.output_paths import check_distinct_paths, check_output_path
 
@@ -38,7 +38,7 @@ def run_predict(args) -> int:
     if missing:
         raise UserError(f"{args.csv} lacks the feature columns {missing} that the model was trained on "
                         f"(it needs {features})")
-    x = standardize_features(saved.standardizer, numeric_columns(table, features))
+    x = standardize_features(saved.standardizer, numeric_columns(table, features), features, row_location(table))
     try:
         outputs = np.asarray(fn.predict(saved.model, saved.params, x))
     except ValueError as error:

@@ -364,6 +364,8 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
     standardizer = None
     if config["data"] != "xor":
         standardizer = fn.fit_standardizer(x_train, names=dataset.feature_names)
+        # every row in file order, so that a value standardising beyond float32 is reported by its CSV line
+        standardize_features(standardizer, dataset.x, dataset.feature_names, dataset.where)
     x_train = standardize_features(standardizer, x_train)
     x_test = standardize_features(standardizer, x_test) if x_test is not None else None
     config.update(features=dataset.feature_names, task=task, task_reason=dataset.reason,
@@ -508,40 +510,22 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
 
 def _finish(args, config, model, params, history, x_train, x_test, y_test, dataset, standardizer, mode,
             save_or_fallback) -> int:
-    """Print the summary, then write the checkpoint and plots; a failed write is reported after the summary."""
+    """Print the summary, then write the checkpoint and plots; a failed write is reported after the summary.
+
+    The summary evaluates the test rows; should that fail, the checkpoint is
+    written first and the error raised after, so a finished run is never lost.
+    """
     import numpy as np
 
     import funcnet as fn
 
-    task = dataset.task
-    summary = {"event": "done", "epochs": len(history["train_loss"]), "train_loss": history["train_loss"][-1],
-               "val_loss": history["val_loss"][-1] if history["val_loss"] else None}
-    if "best_epoch" in history:
-        summary["best_epoch"] = history["best_epoch"] + 1
-    if x_test is not None:
-        summary["test_loss"] = fn.evaluate(model, params, x_test, y_test)
-        if task != "regression":
-            labels = np.asarray(fn.predict_labels(model, params, x_test))
-            summary["test_accuracy"] = float(np.mean(labels.reshape(np.shape(y_test)) == y_test))
-    elif task == "binary":
-        predictions = np.asarray(fn.predict(model, params, x_train))
-        summary["predictions"] = [round(float(p), 4) for p in predictions[:, 0]]
-    if mode == "jsonl":
-        print(json.dumps(summary), flush=True)
-    else:
-        loss_name = "MSE" if model.loss_name == "mse" else model.loss_name
-        parts = [f"done: {summary['epochs']} epochs, train {loss_name} {summary['train_loss']:.4f}"]
-        if summary["val_loss"] is not None:
-            parts.append(f"validation {loss_name} {summary['val_loss']:.4f}")
-        if "test_loss" in summary:
-            parts.append(f"test {loss_name} {summary['test_loss']:.4f}")
-        if "test_accuracy" in summary:
-            parts.append(f"test accuracy {summary['test_accuracy']:.4f}")
-        if "best_epoch" in summary:
-            parts.append(f"best epoch {summary['best_epoch']}")
-        print(", ".join(parts), flush=True)
-        if "predictions" in summary:
-            print(f"predictions on the training rows: {summary['predictions']}", flush=True)
+    try:
+        _print_summary(model, params, history, x_train, x_test, y_test, dataset.task, mode)
+    except BaseException:
+        if args.save:
+            failure = save_or_fallback()
+            print(failure or f"saved checkpoint to {args.save} (before the error below)", file=sys.stderr, flush=True)
+        raise
     failures = []
 
     def written(text):
@@ -581,3 +565,39 @@ def _finish(args, config, model, params, history, x_train, x_test, y_test, datas
     for failure in failures:
         print(failure, file=sys.stderr, flush=True)
     return EXIT_BAD_INPUT if failures else 0
+
+
+def _print_summary(model, params, history, x_train, x_test, y_test, task, mode) -> None:
+    """The "done" line (or JSON record): epochs, final losses, test loss and accuracy, best epoch."""
+    import numpy as np
+
+    import funcnet as fn
+
+    summary = {"event": "done", "epochs": len(history["train_loss"]), "train_loss": history["train_loss"][-1],
+               "val_loss": history["val_loss"][-1] if history["val_loss"] else None}
+    if "best_epoch" in history:
+        summary["best_epoch"] = history["best_epoch"] + 1
+    if x_test is not None:
+        summary["test_loss"] = fn.evaluate(model, params, x_test, y_test)
+        if task != "regression":
+            labels = np.asarray(fn.predict_labels(model, params, x_test))
+            summary["test_accuracy"] = float(np.mean(labels.reshape(np.shape(y_test)) == y_test))
+    elif task == "binary":
+        predictions = np.asarray(fn.predict(model, params, x_train))
+        summary["predictions"] = [round(float(p), 4) for p in predictions[:, 0]]
+    if mode == "jsonl":
+        print(json.dumps(summary), flush=True)
+    else:
+        loss_name = "MSE" if model.loss_name == "mse" else model.loss_name
+        parts = [f"done: {summary['epochs']} epochs, train {loss_name} {summary['train_loss']:.4f}"]
+        if summary["val_loss"] is not None:
+            parts.append(f"validation {loss_name} {summary['val_loss']:.4f}")
+        if "test_loss" in summary:
+            parts.append(f"test {loss_name} {summary['test_loss']:.4f}")
+        if "test_accuracy" in summary:
+            parts.append(f"test accuracy {summary['test_accuracy']:.4f}")
+        if "best_epoch" in summary:
+            parts.append(f"best epoch {summary['best_epoch']}")
+        print(", ".join(parts), flush=True)
+        if "predictions" in summary:
+            print(f"predictions on the training rows: {summary['predictions']}", flush=True)
