@@ -205,7 +205,8 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
       jitted ``train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None,
       sample_weight=None) -> (params, opt_state, train_loss, val_loss)``.  Each
       batch's loss is weighted by ``sample_weight`` (per row, ``(n,)``) when
-      given.  ``train_loss`` is the weighted mean of the batch objectives seen
+      given; a batch whose weights are all 0 is skipped (params and optimizer
+      state unchanged), as if its rows were not there.  ``train_loss`` is the weighted mean of the batch objectives seen
       during the epoch (each
       computed before its update, as the articles do, with dropout and the
       L2 term); ``val_loss`` is the data loss at inference on
@@ -240,13 +241,20 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
         total_dtype = accumulation_dtype(x.dtype)
 
         def keyed_update(params, opt_state, rows, step):  # each step gathers its own rows: no shuffled copy
-            batch = (x[rows], y[rows]) + (() if sample_weight is None else (sample_weight[rows],))
-            params, opt_state, value = update(params, opt_state, *split_rows(batch),
-                                              key=step_key(key, epoch, step) if model.needs_key else None)
-            value = value.astype(total_dtype)
+            step_dropout_key = step_key(key, epoch, step) if model.needs_key else None
             if sample_weight is None:  # a batch weighs its row count, known when tracing: only losses are summed
-                return params, opt_state, {"loss": value * rows.shape[0]}
-            weight = jnp.sum(sample_weight[rows].astype(total_dtype))
+                params, opt_state, value = update(params, opt_state, *split_rows((x[rows], y[rows])),
+                                                  key=step_dropout_key)
+                return params, opt_state, {"loss": value.astype(total_dtype) * rows.shape[0]}
+            # a batch whose weights are all 0 holds no data (Σ w ℓ / Σ w would be 0/0): its step is skipped
+            batch_weights = sample_weight[rows]
+            weight = jnp.sum(batch_weights.astype(total_dtype))
+            has_data = weight > 0
+            batch_weights = jnp.where(has_data, batch_weights, jnp.ones_like(batch_weights))
+            stepped = update(params, opt_state, *split_rows((x[rows], y[rows], batch_weights)), key=step_dropout_key)
+            params, opt_state = jax.tree.map(lambda new, old: jnp.where(has_data, new, old), stepped[:2],
+                                             (params, opt_state))
+            value = jnp.where(has_data, stepped[2].astype(total_dtype), 0)
             return params, opt_state, {"loss": value * weight, "weight": weight}
 
         def scan_body(state, rows_and_step):

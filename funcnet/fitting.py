@@ -85,6 +85,9 @@ def row_weights(model, y, sample_weight=None, class_weight=None):
             raise ValueError(f"`class_weight` must be a dict {{label: weight}} or 'balanced', got "
                              f"{type(class_weight).__name__}")
         weights = weights * np.array([table[label] for label in labels.tolist()])
+        if not weights.sum() > 0:
+            raise ValueError(f"`class_weight` {class_weight!r} gives every row weight 0 (times `sample_weight`); "
+                             "nothing would train")
     return weights
 
 

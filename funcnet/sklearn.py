@@ -212,7 +212,8 @@ def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: in
     batch of the ``n % batch_size`` rest (scikit-learn's ``gen_batches``),
     one optimizer step each on the flat parameter vector.  ``loss`` is
     scikit-learn's ``loss_``: ``Σ_batches J_b · rows_b / n``.  ``weights`` is
-    ``(n,)`` or ``None``; ``alpha`` a scalar; ``key_data`` the ``uint32[2]``
+    ``(n,)`` or ``None``; a batch whose weights are all 0 is skipped (flat
+    params and optimizer state unchanged, ``J_b = 0``); ``alpha`` a scalar; ``key_data`` the ``uint32[2]``
     data of a threefry key (``jax.random.key_data``).  Step ``s`` of epoch
     ``e`` draws dropout masks from :func:`funcnet.step_key` ``(key, e, s)``.
     Every argument may be NumPy: nothing runs eagerly outside this one program.
@@ -242,16 +243,17 @@ def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: in
         cut = num_full * batch_size
 
         def step(flat, opt_state, x_batch, y_batch, batch_weights, index):
-            if batch_weights is not None:  # a batch whose weights are all 0 changes nothing
-                nonzero = jnp.sum(batch_weights) > 0
-                batch_weights = jnp.where(nonzero, batch_weights, jnp.ones_like(batch_weights))
+            if batch_weights is not None:  # a batch whose weights are all 0 holds no data: its step is skipped
+                has_data = jnp.sum(batch_weights) > 0
+                batch_weights = jnp.where(has_data, batch_weights, jnp.ones_like(batch_weights))
             step_dropout_key = step_key(key, epoch, index) if network.needs_key else None
             value, grads = objective(unravel(flat), x_batch, y_batch, batch_weights, alpha, step_dropout_key)
-            flat_grads = ravel_pytree(grads)[0]
-            if batch_weights is not None:
-                value, flat_grads = jnp.where(nonzero, value, 0.0), jnp.where(nonzero, flat_grads, 0.0)
-            updates, opt_state = optimizer.update(flat_grads, opt_state, flat)
-            return flat + updates, opt_state, value * x_batch.shape[0]
+            updates, new_state = optimizer.update(ravel_pytree(grads)[0], opt_state, flat)
+            if batch_weights is None:
+                return flat + updates, new_state, value * x_batch.shape[0]
+            flat, opt_state = jax.tree.map(lambda new, old: jnp.where(has_data, new, old), (flat + updates, new_state),
+                                           (flat, opt_state))
+            return flat, opt_state, jnp.where(has_data, value, 0.0) * x_batch.shape[0]
 
         def scan_body(carry, batch_and_index):
             flat, opt_state, weighted_value = step(*carry, *batch_and_index)
@@ -464,9 +466,6 @@ class _FuncnetMLP(BaseEstimator):
             self.dropout_ = float(self.dropout)
         network = self._network()
         params = self._params()
-        if weights is not None and not np.any(weights > 0):  # sample_weight alone is checked above
-            raise ValueError("`class_weight` gives every row of `y` weight 0 (times `sample_weight`); nothing "
-                             "would train")
 
         if self.early_stopping:
             split = self._validation_split(X, y, targets, weights, rng)

@@ -414,8 +414,8 @@ def test_sample_and_class_weights_must_leave_something_to_train(iris):
     for class_weight in (None, "balanced"):  # refused the same way with and without class_weight
         with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
             MLPClassifier(class_weight=class_weight).fit(features, labels, sample_weight=negative)
-    with pytest.raises(ValueError, match=r"`class_weight` gives every row of `y` weight 0 \(times `sample_weight`\); "
-                                         "nothing would train"):
+    with pytest.raises(ValueError, match=r"`class_weight` \{0: 0.0, 1: 0.0\} gives every row weight 0 \(times "
+                                         r"`sample_weight`\); nothing would train"):
         MLPClassifier(class_weight={0: 0.0, 1: 0.0}).fit(features, labels, sample_weight=(labels < 2) * 1.0)
     with pytest.raises(ValueError, match="`class_weight` needs one label per row; this is a multilabel fit"):
         MLPClassifier(class_weight="balanced").fit(features, np.eye(3, dtype=int)[labels])
@@ -459,6 +459,19 @@ def test_bad_regression_loss_and_one_class_raise_clear_errors(iris, regression):
         MLPClassifier().fit(iris[0][:10], iris[1][:10])
 
 
+
+def test_a_batch_whose_sample_weights_are_all_zero_is_skipped(regression):
+    features, targets = regression[0][:8], regression[1][:8, 0]
+    weights = np.zeros(8)
+    weights[5] = 1.0  # batches of 4 in order: the second holds row 5, the first no data at all
+    settings = dict(hidden_layer_sizes=(4,), max_iter=1, shuffle=False, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = MLPRegressor(batch_size=4, **settings).fit(features, targets, sample_weight=weights)
+        alone = MLPRegressor(batch_size=1, **settings).fit(features[5:6], targets[5:6])
+    for ours, reference in zip(weighted.coefs_ + weighted.intercepts_, alone.coefs_ + alone.intercepts_):
+        np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-7)  # one Adam step, on row 5 only
+    assert np.isclose(weighted.loss_curve_[0], alone.loss_curve_[0] * 4 / 8, rtol=1e-6)  # Σ_b J_b · rows_b / n
 
 def test_values_beyond_float32_are_refused_in_fit_and_predict_not_turned_into_inf(iris, regression):
     features, labels = iris

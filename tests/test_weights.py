@@ -75,7 +75,29 @@ def test_class_weight_equals_the_same_sample_weight():
     (CLASSIFIER, np.array([0, 1]), dict(sample_weight=np.ones(3)), r"`sample_weight` has shape \(3,\); expected one weight per row, \(2,\)"),
     (CLASSIFIER, np.array([0, 1]), dict(sample_weight=np.array([1.0, -1.0])), r"`sample_weight` must be finite and non-negative"),
     (CLASSIFIER, np.array([0, 1]), dict(sample_weight=np.zeros(2)), r"with a positive sum"),
+    (CLASSIFIER, np.array([0, 1]), dict(class_weight={0: 0.0, 1: 0.0}),
+     r"`class_weight` \{0: 0.0, 1: 0.0\} gives every row weight 0 \(times `sample_weight`\); nothing would train"),
 ])
 def test_bad_weights_are_rejected_by_name(model, y, weights, message):
     with pytest.raises(ValueError, match=message):
         row_weights(model, y, **weights)
+
+
+@pytest.mark.parametrize("grad", ["manual", "autodiff"])
+def test_a_batch_whose_weights_are_all_zero_is_skipped_not_trained_on_0_over_0(grad):
+    """Weight on one row of 8, batches of 4: each epoch one batch holds data and the other none.
+
+    The epoch must then be exactly one Adam step on that row alone (the empty batch changes neither the
+    params nor Adam's moments and count), and its loss that row's loss.  Before, 0/0 made every param NaN.
+    """
+    x, labels = classes(rows=8)
+    weights = np.zeros(8)
+    weights[5] = 2.0
+    params = CLASSIFIER.init(jax.random.key(0))
+    optimizer = optax.adam(0.01)
+    trained, history = fn.fit(CLASSIFIER, params, optimizer, x, labels, epochs=1, batch_size=4, grad=grad,
+                              sample_weight=weights, key=jax.random.key(3))
+    step = fn.make_train_step(CLASSIFIER, optimizer, grad)
+    expected, _, loss = step(params, optimizer.init(params), x[5:6], labels[5:6])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7), trained, expected)
+    np.testing.assert_allclose(history["train_loss"], [loss], rtol=1e-6)
