@@ -57,6 +57,8 @@ def test_whole_number_targets_ask_for_a_task_instead_of_guessing(tmp_path, capsy
     ([1, 2, 3], "binary", "--task binary needs exactly two distinct values in target 'label'; found 3: 1, 2, 3"),
     (["cat", "dog"], "regression", "--task regression needs a numeric target, but target 'label' has"),
     ([4], None, "target 'label' has a single value 4 in every row; a classifier needs two classes"),
+    ([5, 2 ** 53, 2 ** 53 + 1], "multiclass", "target 'label' has whole numbers of 2^53 or more (e.g. "),
+    ([2 ** 53, 2 ** 53 + 1], None, "which float64 cannot tell apart as class labels; pass --task regression"),
 ])
 def test_a_task_that_does_not_fit_the_target_is_an_error(tmp_path, capsys, labels, task, message):
     labelled_csv(tmp_path / "d.csv", labels)

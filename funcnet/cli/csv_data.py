@@ -14,6 +14,9 @@ The task (:func:`choose_task`), when ``--task auto``:
 * a numeric target of three or more whole numbers is ambiguous (class ids or a
   count?): an error that asks for ``--task multiclass`` or ``--task regression``.
   So no number of classes makes a run switch silently between the two.
+* a numeric target with a whole number of magnitude 2^53 or more cannot be
+  class labels (float64 reads 2^53 + 1 as 2^53, merging two classes): an
+  error, unless ``--task regression``.
 
 Classes are the distinct labels of the whole target column, sorted (numbers by
 value, text alphabetically), and are encoded as ``0..k-1`` in that order; the
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 
 FLOAT32_MAX = 3.4028234663852886e38
 MAX_LISTED = 6  # labels listed in a message before "..."
+EXACT_INTEGERS = 2.0 ** 53  # float64 holds every whole number below this; 2^53 + 1 already reads as 2^53
 
 
 class Table(NamedTuple):
@@ -209,6 +213,12 @@ def choose_task(target: Target, requested: str = "auto") -> Task:
     text = target.values is None
     distinct = sorted(set(target.labels)) if text else sorted(set(target.values.tolist()))
     whole = text or all(float(v).is_integer() for v in distinct)
+    if not text and whole and requested != "regression" and np.abs(target.values).max() >= EXACT_INTEGERS:
+        row = int(np.argmax(np.abs(target.values) >= EXACT_INTEGERS))
+        raise UserError(f"{quoted} has whole numbers of 2^53 or more (e.g. {target.labels[row]} on line "
+                        f"{target.lines[row]} of {target.path}), which float64 cannot tell apart as class labels; "
+                        "pass --task regression to predict them as numbers, or make them text labels (e.g. "
+                        "prefix a letter)")
     if requested == "auto":
         if len(distinct) < 2:
             raise UserError(f"{quoted} has a single value {_label(distinct[0])!r} in every row; a classifier "
