@@ -59,3 +59,17 @@ def test_early_stopping_reports_the_best_epoch_from_one(tmp_path, capsys):
                          "--epochs", "2", "--patience", "5", "--save", tmp_path / "m.npz", "--quiet")
     best = fn.load(tmp_path / "m.npz").history["best_epoch"]
     assert status == 0 and f"best epoch {best + 1}" in out
+
+
+@pytest.mark.parametrize("command", ["train", "gradcheck", "explain"])
+@pytest.mark.parametrize("value, message", [
+    ("99999999999999999999999", "(JAX's 32-bit seeds: a larger or negative one would repeat another seed's run), "
+                                "got 99999999999999999999999"),
+    ("4294967296", "got 4294967296"),  # jax.random.key(2**32) is key(0)
+    ("-1", "got -1"),
+    ("1.5", "got '1.5'"),
+])
+def test_a_seed_outside_jaxs_32_bit_seeds_exits_2_naming_the_flag(capsys, command, value, message):
+    status, out, err = run(capsys, command, "--seed", value)
+    assert status == 2 and "argument --seed: expected a whole number in [0, 4294967295]" in err and message in err
+    assert "Traceback" not in err and "epoch" not in out

@@ -18,6 +18,21 @@ DATASET_DEFAULTS = {
 }
 
 
+MAX_SEED = 2**32 - 1  # with JAX's default 32-bit mode jax.random.key(2**32) is key(0): larger seeds collide
+
+
+def seed(text: str) -> int:
+    """``--seed``: a whole number in ``[0, 2^32 - 1]``, every one a different ``jax.random.key``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_SEED}], got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_SEED}] (JAX's 32-bit seeds: a larger "
+                                         f"or negative one would repeat another seed's run), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of all sub-commands (``funcnet --help``, ``funcnet train --help``, ...)."""
     parser = argparse.ArgumentParser(
@@ -71,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-split", type=float, help="fraction of all rows held out as the test set")
     train.add_argument("--grad", choices=["manual", "autodiff"],
                        help="hand-written backprop or jax.grad (default manual)")
-    train.add_argument("--seed", type=int, help="seed for init, splits and shuffling (default 0)")
+    train.add_argument("--seed", type=seed, help="seed for init, splits and shuffling (default 0)")
     train.add_argument("--patience", type=int, help="early stopping: epochs without a lower val loss")
     train.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
     train.add_argument("--checkpoint-every", type=int, metavar="N",
@@ -114,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--data", choices=["regression", "xor"], default="regression",
                         help="check the built-in model for this dataset at fresh params")
     gradcheck.add_argument("--batch", type=int, default=32, help="random rows to check on")
-    gradcheck.add_argument("--seed", type=int, default=0)
+    gradcheck.add_argument("--seed", type=seed, default=0)
 
     explain = commands.add_parser(
         "explain", help="print backprop step by step: every Z, A, dZ, dW, db, by hand and by jax.grad",
@@ -138,5 +153,5 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "of an example's)")
     explain.add_argument("--precision", type=int, default=4, metavar="DIGITS",
                          help="digits after the decimal point (default 4)")
-    explain.add_argument("--seed", type=int, default=0, metavar="N", help="init of --example xor, and dropout masks")
+    explain.add_argument("--seed", type=seed, default=0, metavar="N", help="init of --example xor, and dropout masks")
     return parser
