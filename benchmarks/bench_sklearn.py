@@ -375,6 +375,9 @@ def search_times(rounds):
     return results
 
 
+PARTS = ("score", "order", "speed", "epoch", "search")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="speed rounds")
@@ -391,7 +394,10 @@ def main():
     args = parser.parse_args()
     if args.child:
         return funcnet_speed_child(args.child, args.rows, shuffle=not args.no_shuffle)
-    parts = args.parts.split(",")
+    parts = [part.strip() for part in args.parts.split(",")]
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown:  # a typo such as "speeds" would otherwise run nothing and write an empty report
+        parser.error(f"--parts: unknown part {unknown[0]!r}; expected a comma-separated list of {', '.join(PARTS)}")
     report = {"machine": machine(), "affinity": sorted(os.sched_getaffinity(0)), "rows": args.rows}
     if "score" in parts:
         report["score"] = score_table(args.seeds)

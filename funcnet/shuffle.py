@@ -26,8 +26,8 @@ pair.  Otherwise both move (the offset is negated) or neither does.  After
 so over all ``n(n−1)/2`` pairs the expected number still at their starting
 distance is below ``n² 2^−(R+1)``.  ``R = 2·⌈log₂ n⌉ + 8`` makes that
 ``≤ 2⁻⁹``: 42 rounds and 0.44 ms for 80,000 rows, 0.25 ms compiled for 512-bit
-vectors (:mod:`funcnet.xla_options`); ``jax.random.permutation`` sorts twice: 33 ms.  Any round that moves an item puts it at ``K_r − x``,
-a uniform position.  The tests check uniform positions, decorrelated
+vectors (:mod:`funcnet.xla_options`); ``jax.random.permutation`` sorts twice:
+33 ms.  Any round that moves an item puts it at ``K_r − x``, a uniform position.  The tests check uniform positions, decorrelated
 neighbours, and uniform offsets between initially adjacent items.
 
 It is a statistically good shuffle for SGD, not a cryptographic one, and for

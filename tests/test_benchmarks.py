@@ -158,3 +158,11 @@ def test_bench_sklearn_order_part_refuses_a_scikit_learn_that_shuffles_elsewhere
     monkeypatch.setattr(sk_mlp, "shuffle", lambda *arrays, **options: arrays)
     with pytest.raises(RuntimeError, match="does not shuffle through sklearn.neural_network._multilayer_perceptron"):
         bench_sklearn().order_spread(seeds=1, streams=1)
+
+
+def test_bench_sklearn_refuses_an_unknown_part_naming_the_flag():
+    completed = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks/bench_sklearn.py"), "--parts",
+                                "speed,epochs"], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert ("--parts: unknown part 'epochs'; expected a comma-separated list of score, order, speed, epoch, search"
+            in completed.stderr)
