@@ -181,6 +181,54 @@ def check_param_shapes(model, params) -> None:
                 )
 
 
+class ArgumentTypeError(ValueError, TypeError):
+    """An argument of the wrong type.  Both a ``TypeError`` (what it is) and a ``ValueError`` (what
+    funcnet's checks have always raised, and what the CLI turns into exit 2), as scikit-learn's
+    ``InvalidParameterError`` is."""
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """``value`` as a Python ``int`` ≥ ``minimum``: any integral type (``int``, ``np.int64``, a 0-d integer
+    array, anything with ``__index__``), never a ``bool`` or a float such as ``2.0``.
+
+    Returns the ``int``, so callers use a plain Python number (hashable, a static argument for ``jit``).
+    """
+    import operator
+
+    if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
+        raise ArgumentTypeError(f"`{name}` must be an integer ≥ {minimum}, got the bool {value!r}")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise ArgumentTypeError(f"`{name}` must be an integer ≥ {minimum}, got {value!r} "
+                        f"({type(value).__name__})") from None
+    if count < minimum:
+        raise ValueError(f"`{name}` must be an integer ≥ {minimum}, got {count}")
+    return count
+
+
+def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf, low_open: bool = False,
+               high_open: bool = False) -> float:
+    """``value`` as a finite Python ``float`` in the interval from ``low`` to ``high``.
+
+    Any real number type is accepted (``int``, ``float``, NumPy scalars, 0-d arrays); ``bool``, complex
+    numbers, NaN and ±inf are refused, since a NaN or infinite hyper-parameter silently turns every
+    result it touches into NaN.  ``low_open``/``high_open`` exclude the end points.
+    """
+    import numbers
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.ndarray, np.generic)) \
+            or np.iscomplexobj(value) or np.ndim(value) != 0:
+        raise ArgumentTypeError(f"`{name}` must be a real number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(f"`{name}` must be finite, got {number}")
+    if number < low or number > high or (low_open and number == low) or (high_open and number == high):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"`{name}` must be in {interval}, got {number}")
+    return number
+
+
 def check_key(key, name: str = "key", where: str = "fit") -> None:
     """``key`` must be a ``jax.random`` key: a typed key or a raw ``uint32[2]``."""
     import jax
