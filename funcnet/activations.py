@@ -49,6 +49,9 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from funcnet.checks import check_real
 
 Array = jax.Array
 
@@ -268,7 +271,9 @@ def activation(name: str, function: Callable[[Array], Array], derivative: Callab
         raise TypeError(f"activation {name!r}: `function` and `derivative` must be callables (z -> array)")
     if initializer not in INITIALIZERS:
         raise ValueError(f"`initializer` must be one of {', '.join(INITIALIZERS)}, got {initializer!r}")
-    return elementwise(name, function, derivative, initializer=initializer, hidden_ok=hidden_ok,
+    if not isinstance(hidden_ok, (bool, np.bool_)):
+        raise TypeError(f"`hidden_ok` must be True or False, got {hidden_ok!r} ({type(hidden_ok).__name__})")
+    return elementwise(name, function, derivative, initializer=initializer, hidden_ok=bool(hidden_ok),
                        builtin=False)
 
 
@@ -304,24 +309,36 @@ ACTIVATION_NAMES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", 
                     "softplus", "silu", "softmax")
 
 
+def with_parameter(name: str, parameter: float) -> Activation:
+    """``leaky_relu`` with slope ``parameter`` or ``elu`` with ``α = parameter`` (a checkpoint keeps one number)."""
+    return get_activation(name, **{"negative_slope" if name == "leaky_relu" else "alpha": parameter})
+
+
 def get_activation(name, negative_slope: float = 0.01, alpha: float = 1.0) -> Activation:
     """Look up an activation by name (an :class:`Activation` passes through).
 
     Args:
       name: one of ``ACTIVATION_NAMES``, or an :class:`Activation`.
-      negative_slope: the slope of ``leaky_relu`` for negative inputs.
-      alpha: ``elu``'s ``α``.
+      negative_slope: the slope ``α ≥ 0`` of ``leaky_relu`` for negative inputs
+        (any real type: ``float``, ``int``, NumPy scalars).
+      alpha: ``elu``'s ``α ≥ 0``.
 
-    The same arguments return the same object, so models built twice from
-    the same names compare equal and share compiled code.
+    Both parameters are checked whatever the name (a NaN slope would make
+    every negative pre-activation NaN), so pass each only where it means
+    something.  The same arguments return the same object, so models built
+    twice from the same names compare equal and share compiled code.
 
     Raises:
-      ValueError: for an unknown name, listing the valid ones.
+      ValueError: for an unknown name, listing the valid ones, or a parameter
+        that is NaN, ±inf or negative (naming it).
+      TypeError: for a parameter that is not a real number (a bool, a string, a complex number).
     """
     if isinstance(name, Activation):
         return name
+    negative_slope = check_real(negative_slope, "negative_slope", low=0.0)
+    alpha = check_real(alpha, "alpha", low=0.0)
     if name in _PARAMETRISED:
-        value = float(negative_slope if name == "leaky_relu" else alpha)
+        value = negative_slope if name == "leaky_relu" else alpha
         key = (name, value)
         if key not in _CACHE:
             _CACHE[key] = _with_parameter(name, *_PARAMETRISED[name], value)

@@ -42,9 +42,11 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-from funcnet.activations import Activation, get_activation
+from funcnet.activations import Activation, get_activation, with_parameter
+from funcnet.checks import check_count, check_real
 from funcnet.initializers import glorot_uniform, he_normal
 
 Array = jax.Array
@@ -125,7 +127,7 @@ def dense(units: int, activation="identity", *, bias: bool = True, initializer: 
     """A fully connected layer with an elementwise activation: ``Y = g(X W + b)``.
 
     Args:
-      units: ``n_out``, the layer's width.
+      units: ``n_out``, the layer's width: an integer ≥ 1 of any integral type (``int``, ``np.int64``, ...).
       activation: a name from ``funcnet.ACTIVATION_NAMES`` (not softmax, which
         is an output: the model's ``output=``) or your own from
         :func:`funcnet.activation`.
@@ -147,8 +149,9 @@ def dense(units: int, activation="identity", *, bias: bool = True, initializer: 
     activation is applied inside that layout, so between two dense layers
     the transposes cancel and nothing is copied.
     """
-    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-        raise ValueError(f"dense `units` must be a positive integer, got {units!r}")
+    units = _checked("dense", check_count, units, "units")
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"dense `bias` must be True or False, got {bias!r} ({type(bias).__name__})")
     act = _elementwise_activation(activation, "dense")
     initializer = initializer or act.initializer
     if initializer not in ("he", "glorot"):
@@ -191,6 +194,15 @@ def _dense(units: int, act: Activation, bias: bool, initializer: str) -> Layer:
         config += (("activation_parameter", _activation_parameter(act)),)
     return Layer("dense", init, lambda n_in: units, forward, backward, config=config, builtin=act.builtin,
                  predict=predict)
+
+
+def _checked(where: str, check, value, name: str, **bounds):
+    """``check(value, name, **bounds)`` (:func:`funcnet.checks.check_count` or ``check_real``), its error
+    prefixed with the layer kind: ``dense `units` must be an integer ≥ 1, got 0``."""
+    try:
+        return check(value, name, **bounds)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{where} {error}") from None
 
 
 def _activation_parameter(act: Activation) -> float:
@@ -252,10 +264,11 @@ def dropout(rate: float) -> Layer:
     so ``E[Y] = X`` and nothing needs rescaling at inference, where the layer
     is the identity (``key`` is ``None``).  The mask comes only from the key:
     the same key gives the same mask in ``model.loss`` and ``model.manual_grad``.
+
+    ``rate`` is a real number in ``[0, 1)`` of any real type; NaN, ±inf,
+    a bool or a rate outside raise, naming ``rate``.
     """
-    rate = float(rate)
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout `rate` must be in [0, 1), got {rate!r}")
+    rate = _checked("dropout", check_real, rate, "rate", low=0.0, high=1.0, high_open=True)
     return _dropout(rate)
 
 
@@ -293,10 +306,12 @@ def layer_norm(epsilon: float = 1e-5) -> Layer:
 
         dγ = Σ_rows dy ⊙ x̂        dβ = Σ_rows dy
         dx = r (dx̂ − mean(dx̂) − x̂ ⊙ mean(dx̂ ⊙ x̂))
+
+    ``epsilon`` is a finite real number ``> 0`` of any real type; NaN, ±inf,
+    0, negatives and bools raise, naming ``epsilon``.
     """
-    epsilon = float(epsilon)
-    if not epsilon > 0:
-        raise ValueError(f"layer_norm `epsilon` must be positive, got {epsilon!r}")
+    epsilon = _checked("layer_norm", check_real, epsilon, "epsilon", low=0.0, low_open=True, high=np.inf,
+                       high_open=True)
     return _layer_norm(epsilon)
 
 
@@ -370,7 +385,7 @@ def layer_from_config(name: str, config: dict) -> Layer:
     if name in ("dense", "activation"):
         parameter = config.pop("activation_parameter", None)
         if parameter is not None:
-            config["activation"] = get_activation(config["activation"], negative_slope=parameter, alpha=parameter)
+            config["activation"] = with_parameter(config["activation"], parameter)
         return dense(**config) if name == "dense" else activation_layer(**config)
     if name == "dropout":
         return dropout(**config)

@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.activations import Activation, softplus
+from funcnet.checks import check_real
 
 Array = jax.Array
 
@@ -185,10 +186,12 @@ def on_outputs(name, per_sample, gradient, **fields) -> Loss:
 
 
 def huber(delta: float = 1.0) -> Loss:
-    """The Huber loss with threshold ``delta`` (quadratic inside ``±delta``, linear outside)."""
-    delta = float(delta)
-    if not delta > 0 or delta == float("inf"):
-        raise ValueError(f"huber `delta` must be a positive finite number, got {delta!r}")
+    """The Huber loss with threshold ``delta`` (quadratic inside ``±delta``, linear outside).
+
+    ``delta`` is a finite real number ``> 0`` of any real type (``float``, ``int``, NumPy scalars);
+    NaN, ±inf, 0, negatives, bools and complex numbers raise, naming ``delta``.
+    """
+    delta = _check_delta(delta)
     if delta not in _HUBERS:
         _HUBERS[delta] = on_outputs("huber", lambda a, y: huber_error(a, y, delta),
                                     lambda a, y: d_huber_error(a, y, delta), config=(("delta", delta),))
@@ -196,6 +199,10 @@ def huber(delta: float = 1.0) -> Loss:
 
 
 _HUBERS: dict = {}
+
+
+def _check_delta(delta) -> float:
+    return check_real(delta, "delta", low=0.0, high=float("inf"), low_open=True, high_open=True)
 
 LOSS_NAMES = ("mse", "mae", "huber", "logloss", "cross_entropy")
 
@@ -221,11 +228,14 @@ _LOSSES = {
 
 
 def get_loss(name, delta: float = 1.0) -> Loss:
-    """Look up a loss by name (a :class:`Loss` passes through); ``delta`` is huber's threshold.
+    """Look up a loss by name (a :class:`Loss` passes through); ``delta > 0`` is huber's threshold.
+
+    ``delta`` is checked whatever the name (see :func:`huber`), so a NaN never waits unnoticed.
 
     Raises:
-      ValueError: for an unknown name, listing the valid ones.
+      ValueError: for an unknown name, listing the valid ones, or a ``delta`` that is not finite and positive.
     """
+    delta = _check_delta(delta)
     if isinstance(name, Loss):
         return name
     if name == "huber":

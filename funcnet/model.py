@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import operator
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from funcnet import backprop, checks
 from funcnet.activations import Activation, get_activation
@@ -138,8 +140,14 @@ class Network:
 
         Returns:
           ``[{"W": (n_in, n_out), "b": (n_out,)}, {}, ...]``, one dict per layer.
+
+        Raises:
+          ValueError: for anything but one key, a batch of keys included
+            (``fn.stacked_init(model, keys)`` or ``jax.vmap(model.init)(keys)``
+            makes one set of params per key).
         """
         checks.check_key(key, "key", "model.init")
+        _check_one_key(key)
         return _init_params(self, key, jnp.dtype(dtype))
 
     def logits(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
@@ -229,6 +237,16 @@ def _init_optimization_level(xla_flags: str) -> int:
 INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": _init_optimization_level(os.environ.get("XLA_FLAGS", ""))}
 
 
+def _check_one_key(key) -> None:
+    """``key`` is one key: a typed key of shape ``()`` or a raw ``uint32[2]``, not a batch of them."""
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key) if hasattr(key, "dtype") else False
+    batch = tuple(jnp.shape(key)) if typed else tuple(jnp.shape(key))[:-1]
+    if batch:
+        raise ValueError(f"`key` must be one jax.random key, got a batch of keys of shape {batch}; model.init "
+                         "makes one set of params: for one per key use fn.stacked_init(model, keys) or "
+                         "jax.vmap(model.init)(keys)")
+
+
 def _init_params(model: Network, key: jax.Array, dtype) -> list[dict]:
     """Each layer's init from ``fold_in(key, l)``, compiled once per (model, dtype).
 
@@ -253,11 +271,19 @@ _init_top_level = jax.jit(_init_layers, static_argnums=(0, 2), compiler_options=
 
 
 def _positive_int(value, what: str) -> int:
-    """``value`` as an int: a positive integer, or a float with an integer value (``10.0``); not a string or bool."""
-    if isinstance(value, (bool, str, bytes)) or not isinstance(value, numbers.Real) or not (
-            math.isfinite(value) and float(value).is_integer() and value >= 1):
+    """``value`` as an int: a positive integer of any integral type (``int``, ``np.int64``, a 0-d integer
+    array), or a float with an integer value (``10.0``); not a string or bool."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or getattr(value, "dtype", None) == np.bool_:
+        raise checks.ArgumentTypeError(f"{what} must be a positive integer, got {value!r}")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        if not isinstance(value, numbers.Real) or not (math.isfinite(value) and float(value).is_integer()):
+            raise checks.ArgumentTypeError(f"{what} must be a positive integer, got {value!r}") from None
+        count = int(value)
+    if count < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+    return count
 
 
 def _output_and_loss(output, loss, delta):
@@ -271,10 +297,7 @@ def _output_and_loss(output, loss, delta):
 
 
 def _check_l2(l2) -> float:
-    l2 = float(l2)
-    if not 0.0 <= l2 < float("inf"):
-        raise ValueError(f"`l2` must be a non-negative finite number, got {l2!r}")
-    return l2
+    return checks.check_real(l2, "l2", low=0.0)
 
 
 def _check_outputs(n_out: int, loss_fn: Loss) -> None:
@@ -284,26 +307,67 @@ def _check_outputs(n_out: int, loss_fn: Loss) -> None:
             "classes with one output use output='sigmoid', loss='logloss'")
 
 
+def _check_layer_list(n_in: int, layers) -> None:
+    """``layers`` must be an ordered collection (list, tuple, generator), not one layer, a name or a set."""
+    if isinstance(layers, (Set, Mapping)):
+        raise checks.ArgumentTypeError(f"`layers` must be a list of layers, got a {type(layers).__name__}, which has "
+                                       "no order; give the layers in a list, first to last")
+    if isinstance(layers, (Layer, Activation, str, bytes)) or not isinstance(layers, Iterable):
+        if isinstance(layers, Layer):
+            what, shown = f"one layer ({layers.name})", _call(layers)
+        elif isinstance(layers, Activation):
+            what, shown = f"one activation ({layers.name})", repr(layers.name)
+        elif isinstance(layers, str):
+            what, shown = f"the string {layers!r}", repr(layers)
+        else:
+            raise checks.ArgumentTypeError(f"`layers` must be a list of layers, got {type(layers).__name__}: "
+                                           f"{layers!r}; e.g. fn.sequential({n_in}, [fn.dense(8, 'relu'), "
+                                           "fn.dense(1)])")
+        raise checks.ArgumentTypeError(f"`layers` must be a list of layers, got {what}; wrap it in a list: "
+                                       f"fn.sequential({n_in}, [{shown}])")
+
+
+def _call(layer: Layer) -> str:
+    """How a built-in layer is written, for messages: ``fn.dense(3, 'relu')``; ``fn.layer(...)`` for your own."""
+    config = dict(layer.config)
+    if layer.name == "dense":
+        act = config["activation"]
+        return f"fn.dense({config['units']}{'' if act == 'identity' else f', {act!r}'})"
+    if layer.name == "dropout":
+        return f"fn.dropout({config['rate']:g})"
+    if layer.name == "layer_norm":
+        return "fn.layer_norm()"
+    if layer.name == "activation":
+        return repr(config["activation"])
+    return "your_layer"
+
+
 def sequential(n_in: int, layers, *, output=None, loss="mse", l2: float = 0.0, delta: float = 1.0) -> Network:
     """A network from a list of layers: ``fn.sequential(5, [fn.dense(32, "relu"), fn.dropout(0.1), fn.dense(1)])``.
 
     Args:
       n_in: the number of input features.
-      layers: :class:`~funcnet.layers.Layer` values (:func:`funcnet.dense`,
+      layers: a list (or tuple, or any iterable) of
+        :class:`~funcnet.layers.Layer` values (:func:`funcnet.dense`,
         :func:`funcnet.dropout`, :func:`funcnet.layer_norm`,
         :func:`funcnet.layer`); an activation name or :class:`Activation` in
         the list is an activation layer.  The last layer's output is ``Z``.
+        A single layer or name not in a list is an error that says to wrap it.
       output: the output activation ``g`` with ``A = g(Z)``; default from the
         loss: sigmoid for logloss, softmax for cross_entropy, else identity.
       loss: ``mse``, ``mae``, ``huber``, ``logloss``, ``cross_entropy``, or
         your own from :func:`funcnet.loss`.
-      l2: L2 penalty ``λ``: the loss adds ``(λ/2) Σ ‖W‖²`` over weight leaves ``"W"``.
-      delta: huber's threshold (with ``loss="huber"``).
+      l2: L2 penalty ``λ ≥ 0``: the loss adds ``(λ/2) Σ ‖W‖²`` over weight leaves ``"W"``.
+      delta: huber's threshold ``> 0`` (with ``loss="huber"``; checked whatever the loss).
+
+    Real-valued arguments take any real type (NumPy scalars included); NaN,
+    ±inf and values out of range raise a ``ValueError`` naming the argument.
 
     Returns:
       an immutable, hashable :class:`Network`.
     """
     n_in = _positive_int(n_in, "`n_in`")
+    _check_layer_list(n_in, layers)
     try:
         layers = tuple(as_layer(item) for item in layers)
     except TypeError as error:
@@ -331,12 +395,17 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
       loss: ``mse``, ``mae`` or ``huber`` (with any output), ``logloss``
         (binary cross-entropy, needs ``output="sigmoid"``), ``cross_entropy``
         (needs ``output="softmax"`` and at least 2 outputs), or your own.
-      negative_slope: leaky_relu's slope for negative inputs.
-      dropout: the dropout rate after every hidden layer (inverted dropout;
-        off at inference).  0: no dropout layers.
-      l2: L2 penalty ``λ`` on the weights (not the biases).
-      delta: huber's threshold.
-      alpha: elu's ``α``.
+      negative_slope: leaky_relu's slope ``≥ 0`` for negative inputs.
+      dropout: the dropout rate in ``[0, 1)`` after every hidden layer
+        (inverted dropout; off at inference).  0: no dropout layers.
+      l2: L2 penalty ``λ ≥ 0`` on the weights (not the biases).
+      delta: huber's threshold ``> 0``.
+      alpha: elu's ``α ≥ 0``.
+
+    Every numeric argument is checked whatever the activations and loss (a
+    NaN ``negative_slope`` would turn every negative pre-activation into
+    NaN): real ones take any real type, NumPy scalars included, and NaN,
+    ±inf or a value out of range raises a ``ValueError`` naming the argument.
 
     Returns:
       an immutable, hashable :class:`Network`.  Without dropout its params are
@@ -359,7 +428,10 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
         except ValueError:
             raise ValueError(f"`sizes` must be a list of positive integers, got {sizes!r}: `sizes[{index}]` "
                              f"is {size!r}, not a positive integer (a layer width counts units)") from None
-    sizes = [int(size) for size in sizes]
+    sizes = [_positive_int(size, "") for size in sizes]
+    negative_slope = checks.check_real(negative_slope, "negative_slope", low=0.0)
+    alpha = checks.check_real(alpha, "alpha", low=0.0)
+    rate = checks.check_real(dropout, "dropout", low=0.0, high=1.0, high_open=True)
     if len(sizes) < 2:
         raise ValueError(f"`sizes` must have at least 2 positive widths (inputs, ..., outputs), got {sizes}")
     num_hidden = len(sizes) - 2
@@ -374,7 +446,6 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
     elif len(activations) != num_hidden:
         raise ValueError(f"`hidden` has {len(activations)} activations but sizes {sizes} has {num_hidden} "
                          "hidden layers; give one name for all or one per hidden layer")
-    rate = float(dropout)
     output_fn, loss_fn = _output_and_loss(get_activation(output, negative_slope, alpha), loss, delta)
     layers = []
     for width, act in zip(sizes[1:-1], activations):
