@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet import backprop, checks
-from funcnet.activations import Activation, get_activation
+from funcnet.activations import Activation, get_activation, with_parameter
 from funcnet.gradcheck import leaf_difference
 from funcnet.layers import dense
 
@@ -395,7 +395,7 @@ def _dense_activation(layer, rows: int, dtype) -> Activation:
         parameter = config.get("activation_parameter")
         if parameter is None:
             return get_activation(config["activation"])
-        return get_activation(config["activation"], negative_slope=parameter, alpha=parameter)
+        return with_parameter(config["activation"], parameter)
     identity = jnp.eye(rows, dtype=dtype)
 
     def params_for(z):
