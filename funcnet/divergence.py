@@ -14,9 +14,19 @@ training dtype and in float32 (float64 stays float64), tells the rest apart:
   epoch, or a sample's loss, is beyond the dtype's largest value (float16:
   65504), or is inf in the training dtype but finite in float32.  Scale the
   targets or train in float32.
+* ``"optimizer_dtype"``: 16-bit params, and the optimizer's first update of
+  a zero or small gradient is NaN/inf in that dtype but finite in float32
+  (:func:`optimizer_breaks_in_dtype`): Adam's ``eps=1e-8`` is 0 in float16,
+  so ``m / (sqrt(v) + eps)`` divides by 0.  ``fit`` refuses such an optimizer
+  before training; the diagnosis catches what that probe cannot see.
+* ``"manual_derivative"``: ``grad="manual"``, and at the start of the epoch
+  the hand-written gradient over the training rows is not finite (or differs
+  from ``jax.grad``'s by more than 10% of its norm) while ``jax.grad``'s is
+  finite: a layer's or activation's hand-written derivative is wrong there
+  (e.g. NaN at exactly ``z = 0``); the deepest such layer is named.
 * ``"learning_rate"``: the loss at the start of the epoch is finite, so the
-  epoch diverged from a finite point: the learning rate is too high for this
-  optimizer and data.
+  epoch diverged from a finite point, and neither cause above holds: the
+  learning rate is too high for this optimizer and data.
 * ``"loss_at_start"``: the loss is not finite even at the start, with finite
   params and data: the forward pass or the loss overflows for these values
   (unscaled features or targets; a layer or loss of your own).
@@ -34,7 +44,9 @@ import jax.numpy as jnp
 from funcnet.data import map_in_chunks
 from funcnet.engine import accumulation_dtype, mean_loss
 
-CAUSES = ("float16_overflow", "learning_rate", "loss_at_start")
+CAUSES = ("float16_overflow", "optimizer_dtype", "manual_derivative", "learning_rate", "loss_at_start")
+MANUAL_MISMATCH = 0.1  # a hand-written gradient this far (relative norm, per layer) from jax.grad's is suspect
+GRADIENT_CHUNK = 4096  # rows per compiled gradient evaluation of the manual-derivative diagnosis
 
 
 class Diagnosis(NamedTuple):
@@ -63,11 +75,15 @@ def _losses_at(model, params, x, y):
             jnp.max(jnp.abs(x)).astype(wide), jnp.max(jnp.abs(wide_y)).astype(wide))
 
 
-def diagnose(model, params, x, y) -> Diagnosis:
+def diagnose(model, params, x, y, *, optimizer=None, grad: str = "autodiff", key=None) -> Diagnosis:
     """Why the loss on ``(x, y)`` went non-finite in training that started from ``params`` (finite).
 
     ``x`` and ``y`` are the training arrays as ``fit`` holds them (in the
-    params' dtype).  Costs one compiled evaluation of the loss over the data.
+    params' dtype).  Costs one compiled evaluation of the loss over the data;
+    with ``optimizer`` and 16-bit params, one probe of its update
+    (:func:`optimizer_breaks_in_dtype`); with ``grad="manual"``, one
+    evaluation of both gradients over the data (``key``: the dropout key
+    they share, needed when the model has dropout).
     """
     dtype = jnp.dtype(x.dtype)
     narrow, wide_mean, wide_max, largest_x, largest_y = (float(v) for v in _losses_at(model, params, x, y))
@@ -79,6 +95,16 @@ def diagnose(model, params, x, y) -> Diagnosis:
                 f"(per-sample up to {wide_max:.6g}) but {narrow} in {dtype.name}, whose largest value is "
                 f"{largest:.6g} (the loss or its terms, such as squared errors, exceed it). Scale the targets "
                 "(e.g. standardise y) or train in float32 (model.init(key, jnp.float32))"))
+    if math.isfinite(narrow) and optimizer is not None and optimizer_breaks_in_dtype(optimizer, params):
+        return Diagnosis("optimizer_dtype", optimizer_dtype_advice(dtype))
+    if math.isfinite(narrow) and grad == "manual":
+        suspect = manual_derivative_suspect(model, params, x, y, key)
+        if suspect is not None:
+            return Diagnosis("manual_derivative", (
+                f"the loss was finite ({narrow:.6g}) at the start of the epoch, and there {suspect}, while "
+                "jax.grad's gradient is finite: the hand-written derivative (grad='manual') is the suspect, not "
+                "the learning rate. Check it with fn.check_activation / fn.check_layer, or train with "
+                "grad='autodiff'"))
     if math.isfinite(narrow):
         return Diagnosis("learning_rate", (
             f"it was finite ({narrow:.6g}) at the start of the epoch, so training diverged: the learning rate "
@@ -88,3 +114,113 @@ def diagnose(model, params, x, y) -> Diagnosis:
         f"(largest |x| {largest_x:.6g}, largest |y| {largest_y:.6g}): the forward pass or the loss overflows "
         f"{dtype.name} for these values. Standardise the features and targets, or check your own layers "
         "and losses with fn.check_layer and fn.check_loss"))
+
+
+def optimizer_dtype_advice(dtype) -> str:
+    """What breaks an optimizer in a 16-bit ``dtype`` and what to do, for error messages."""
+    dtype = jnp.dtype(dtype)
+    tiny = float(jnp.finfo(dtype).smallest_subnormal)
+    return (f"the optimizer's update is NaN/inf in {dtype.name} for a zero or small gradient, though finite in "
+            f"float32: an Adam-like optimizer divides by sqrt(v) + eps, and optax's default eps=1e-8 is 0 in "
+            f"{dtype.name} (its smallest positive value is {tiny:.3g}), as is the square of a gradient below "
+            f"{math.sqrt(tiny / 1e-3):.2g}, so the update is 0/0 or m/0. Use a larger eps (e.g. "
+            f"optax.adam(learning_rate, eps=1e-4)), or float32 params (model.init(key, jnp.float32)), or a "
+            f"float16 copy of float32 params for the forward pass only")
+
+
+def optimizer_breaks_in_dtype(optimizer, params) -> bool:
+    """Whether ``optimizer`` cannot update ``params`` of their (16-bit) dtype: NaN/inf where float32 is finite.
+
+    The probe: from ``optimizer.init(params)``, one update of a zero gradient and one of a small gradient
+    (1e-4 in every coordinate), in the params' dtype and in float32.  True when a 16-bit update is
+    not finite while the float32 ones are.  An optimizer that the probe cannot run (one needing
+    arguments funcnet does not pass) is not blamed.  One compiled call per optimizer and param shapes.
+    """
+    leaves = jax.tree.leaves(params)
+    if not leaves or jnp.dtype(leaves[0].dtype).itemsize >= 4:
+        return False
+    wide = jax.tree.map(lambda leaf: leaf.astype(jnp.float32), params)
+    try:
+        narrow_finite, wide_finite = _first_updates_finite(optimizer, params), _first_updates_finite(optimizer, wide)
+    except Exception:  # noqa: BLE001  (a probe that cannot run blames nothing; training reports what happens)
+        return False
+    return wide_finite and not narrow_finite
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _finite_first_updates(optimizer, params):
+    from funcnet.engine import optimizer_update, params_are_finite
+
+    state = optimizer.init(params)
+    dtype = jax.tree.leaves(params)[0].dtype
+    finite = []
+    for fill in (0.0, 1e-4):
+        grads = jax.tree.map(lambda leaf: jnp.full_like(leaf, fill), params)
+        updates, _ = optimizer_update(optimizer, grads, state, params, jnp.zeros((), dtype),
+                                      lambda candidate: sum(jnp.vdot(g, c) for g, c in zip(
+                                          jax.tree.leaves(grads), jax.tree.leaves(candidate))))
+        finite.append(params_are_finite(updates))
+    return jnp.all(jnp.stack(finite))
+
+
+def _first_updates_finite(optimizer, params) -> bool:
+    """Whether ``optimizer``'s first updates of a zero and a small gradient are finite (:func:`optimizer_breaks_in_dtype`)."""
+    return bool(_finite_first_updates(optimizer, params))
+
+
+def manual_derivative_suspect(model, params, x, y, key=None):
+    """Where the hand-written gradient goes wrong at ``params`` over ``(x, y)``, or ``None``.
+
+    Compares ``model.manual_grad`` with ``jax.grad(model.loss)``, each summed over
+    chunks of :data:`GRADIENT_CHUNK` rows.  When ``jax.grad``'s is finite and the
+    hand-written one is not, or differs by more than :data:`MANUAL_MISMATCH` of
+    its norm, the deepest layer where that happens is named (a wrong derivative
+    in layer ``l`` spoils the gradients of layer ``l`` and of the layers before
+    it, not after): ``"layer 1 (dense, activation 'bad')'s gradient is not finite"``.
+    """
+    manual, autodiff = _both_gradients(model, params, x, y, key)
+    suspects = []
+    for index, (by_hand, by_autodiff) in enumerate(zip(manual, autodiff)):
+        reference = [jnp.asarray(leaf, jnp.float32) for leaf in jax.tree.leaves(by_autodiff)]
+        mine = [jnp.asarray(leaf, jnp.float32) for leaf in jax.tree.leaves(by_hand)]
+        if not reference or not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in reference):
+            continue
+        if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in mine):
+            suspects.append((index, "is not finite"))
+            continue
+        difference = math.sqrt(sum(float(jnp.sum((a - b) ** 2)) for a, b in zip(mine, reference)))
+        scale = math.sqrt(sum(float(jnp.sum(b ** 2)) for b in reference))
+        if difference > MANUAL_MISMATCH * scale:
+            suspects.append((index, f"differs from jax.grad's by {difference / max(scale, 1e-30):.3g} of its norm"))
+    if not suspects:
+        return None
+    index, how = suspects[-1]
+    layer = model.layers[index]
+    activation = dict(layer.config).get("activation")
+    named = f"layer {index} ({layer.name}" + (f", activation {activation!r})" if activation else ")")
+    return f"the hand-written gradient of {named} {how}"
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _both_gradients(model, params, x, y, key):
+    """``(manual grads, jax.grad's)`` of the mean loss over every row, in chunks of :data:`GRADIENT_CHUNK` rows.
+
+    The last chunk is filled up with copies of real rows at weight 0, so no row is
+    seen that is not in the data; each chunk's gradient weighs its share of the rows.
+    """
+    rows = x.shape[0]
+    chunk = min(rows, GRADIENT_CHUNK)
+    chunks = -(-rows // chunk)
+    index = jnp.arange(chunks * chunk) % rows
+    weights = (jnp.arange(chunks * chunk) < rows).astype(x.dtype)
+    shape = lambda array: array.reshape(chunks, chunk, *array.shape[1:])  # noqa: E731
+
+    def chunk_gradients(data):
+        xc, yc, wc = data
+        manual = model.manual_grad(params, xc, yc, wc, key=key)[1]
+        autodiff = jax.grad(model.loss)(params, xc, yc, wc, key=key)
+        share = jnp.sum(wc.astype(jnp.float32)) / rows
+        return jax.tree.map(lambda g: g.astype(jnp.float32) * share, (manual, autodiff))
+
+    per_chunk = jax.lax.map(chunk_gradients, (shape(x[index]), shape(y[index]), shape(weights)))
+    return jax.tree.map(lambda g: jnp.sum(g, axis=0), per_chunk)

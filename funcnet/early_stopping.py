@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from funcnet.checks import check_count, check_real
+
 
 class EarlyStopping(NamedTuple):
     """Tracks the best validation loss; ``should_stop`` after ``patience`` epochs without improvement.
@@ -54,8 +56,11 @@ def replay(patience: int, losses, min_delta: float = 0.0) -> EarlyStopping:
     """The state after updating a fresh ``EarlyStopping(patience, min_delta)`` with ``losses``, epoch 0 first.
 
     ``replay(p, history["val_loss"])`` is exactly the state an uninterrupted run
-    had after those epochs: what a resumed run continues from.
+    had after those epochs: what a resumed run continues from.  ``patience`` is
+    an integer ≥ 1 of any integral type; ``min_delta`` a finite real ≥ 0.
     """
+    patience = check_count(patience, "patience")
+    min_delta = check_real(min_delta, "min_delta", low=0.0)
     stopper = EarlyStopping(patience, min_delta)
     for epoch, loss in enumerate(losses):
         stopper = stopper.update(float(loss), epoch)

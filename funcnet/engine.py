@@ -11,11 +11,15 @@ is the second.  One step is
 
 with ``value_and_grad`` either ``model.manual_grad`` (the hand-written
 backprop of :mod:`funcnet.backprop`) or ``jax.value_and_grad(model.loss)``:
-the very functions users call, nothing else.
+the very functions users call, nothing else.  Optimizers that take extra
+arguments (``optax.GradientTransformationExtraArgs``: ``optax.lbfgs``,
+``optax.contrib.reduce_on_plateau``, any ``optax.chain``) also get
+``value=loss, grad=grads, value_fn=objective`` (:func:`optimizer_update`).
 """
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 
 import jax
@@ -41,16 +45,66 @@ def value_and_grad_fn(model, grad: str = "autodiff"):
     Raises:
       ValueError: for a ``grad`` other than ``"autodiff"`` or ``"manual"``.
     """
+    check_grad(grad)
+    return jax.value_and_grad(model.loss) if grad == "autodiff" else model.manual_grad
+
+
+def check_grad(grad) -> None:
+    """``grad`` must be one of :data:`GRAD_MODES`."""
+    if not isinstance(grad, str):
+        raise checks.ArgumentTypeError(f"`grad` must be one of {', '.join(map(repr, GRAD_MODES))}, got "
+                                       f"{grad!r} ({type(grad).__name__})")
+    if grad not in GRAD_MODES:
+        raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRAD_MODES)}")
+
+
+def objective_fn(model, grad: str = "autodiff"):
+    """``(params, x, y, weights, key) -> loss``: ``model.loss``, differentiated the ``grad`` way.
+
+    For ``"autodiff"`` it is ``model.loss``.  For ``"manual"`` it has the same
+    value, but its derivative (``jax.grad``, ``jax.jvp``, ``jax.linearize``)
+    is the hand-written backprop: a ``jax.custom_jvp`` whose tangent is
+    ``⟨model.manual_grad(params, ...)[1], dparams⟩``; ``x``, ``y``, ``weights``
+    and ``key`` are data (zero tangent).  It is the ``value_fn`` that line
+    searches (``optax.lbfgs``) differentiate, so manual training stays manual.
+    """
+    check_grad(grad)
     if grad == "autodiff":
-        return jax.value_and_grad(model.loss)
-    if grad == "manual":
-        return model.manual_grad
-    raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRAD_MODES)}")
+        return lambda params, x, y, weights, key: model.loss(params, x, y, weights, key=key)
+
+    @jax.custom_jvp
+    def manual_objective(params, x, y, weights, key):
+        return model.loss(params, x, y, weights, key=key)
+
+    @manual_objective.defjvp
+    def manual_objective_jvp(primals, tangents):
+        params, x, y, weights, key = primals
+        value, grads = model.manual_grad(params, x, y, weights, key=key)
+        slope = sum(jnp.vdot(g, t) for g, t in zip(jax.tree.leaves(grads), jax.tree.leaves(tangents[0])))
+        return value, jnp.asarray(slope, value.dtype)
+
+    return manual_objective
+
+
+def optimizer_update(optimizer, grads, opt_state, params, value, value_fn):
+    """``optimizer.update(grads, opt_state, params)``, with the loss for optimizers that take it.
+
+    An ``optax.GradientTransformationExtraArgs`` (``optax.lbfgs``,
+    ``optax.contrib.reduce_on_plateau``, every ``optax.chain``) is called with
+    ``value=value, grad=grads, value_fn=value_fn`` (``value_fn(params) -> loss``
+    on the same batch), as optax documents for ``optax.lbfgs``; transformations
+    that do not use them ignore them.  A plain ``GradientTransformation`` gets
+    the three positional arguments only.
+    """
+    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+        return optimizer.update(grads, opt_state, params, value=value, grad=grads, value_fn=value_fn)
+    return optimizer.update(grads, opt_state, params)
 
 
 def check_optimizer(optimizer) -> None:
-    """``optimizer`` must look like an ``optax.GradientTransformation``."""
-    if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
+    """``optimizer`` must look like an ``optax.GradientTransformation`` (callable ``init`` and ``update``), hashable."""
+    if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))) \
+            or not isinstance(optimizer, collections.abc.Hashable):
         raise TypeError(
             f"`optimizer` must be an optax.GradientTransformation (e.g. optax.adam(1e-3)), "
             f"got {type(optimizer).__name__}"
@@ -78,19 +132,23 @@ def batch_in_params_dtype(model, params, x, y, weights=None):
 def update_fn(model, optimizer, grad, where: str = "train_step"):
     """The un-jitted step ``(params, state, x, y, weights=None, *, key=None) -> (params, state, loss)``.
 
-    The batch is cast to the params' dtype first (:func:`batch_in_params_dtype`).
+    The batch is cast to the params' dtype first (:func:`batch_in_params_dtype`);
+    the optimizer update is :func:`optimizer_update`, with ``value_fn`` the
+    step's own objective (:func:`objective_fn`) on this batch, weights and key.
     """
     compute = value_and_grad_fn(model, grad)
+    objective = objective_fn(model, grad)
 
     def update(params, opt_state, x, y, weights=None, *, key=None):
         if key is not None:
-            checks.check_key(key, "key", where)
+            checks.check_key(key, "key", where, single=True)
         elif model.needs_key:
             raise ValueError(f"this model has dropout, so {where} needs `key=`, a fresh jax.random key every "
                              f"step, e.g. {where}(params, opt_state, x, y, key=fn.step_key(key, epoch, step))")
         x, y, weights = batch_in_params_dtype(model, params, x, y, weights)
         value, grads = compute(params, x, y, weights, key=key)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = optimizer_update(optimizer, grads, opt_state, params, value,
+                                              lambda candidate: objective(candidate, x, y, weights, key))
         return optax.apply_updates(params, updates), opt_state, value
 
     return update
@@ -107,7 +165,11 @@ def make_train_step(model, optimizer, grad: str = "autodiff"):
 
     Returns:
       ``train_step(params, opt_state, x, y, weights=None, *, key=None) -> (params, opt_state, loss)``,
-      jitted; ``loss`` is the batch's objective *before* the update.  A model
+      jitted; ``loss`` is the batch's objective *before* the update.  Optimizers
+      that take extra arguments get ``value=loss, grad=grads, value_fn=``
+      the batch's objective (:func:`optimizer_update`), so ``optax.lbfgs`` and
+      ``optax.contrib.reduce_on_plateau`` work as they are; with
+      ``grad="manual"`` the line search's gradients are the hand-written ones too.  A model
       with dropout needs a fresh ``key`` every step (``fit`` uses
       :func:`step_key`).  Shape checks run while it traces (once per shape);
       call :func:`funcnet.check_data` once on your dataset for the value checks.
@@ -127,8 +189,18 @@ def make_train_step(model, optimizer, grad: str = "autodiff"):
       >>> opt_state = opt.init(params)
       >>> params, opt_state, loss = train_step(params, opt_state, x, y)
     """
+    check_network(model)
     check_optimizer(optimizer)
     return jax.jit(update_fn(model, optimizer, grad))
+
+
+def check_network(model) -> None:
+    """``model`` must be a :class:`~funcnet.model.Network`."""
+    from funcnet.model import Network
+
+    if not isinstance(model, Network):
+        raise checks.ArgumentTypeError(f"`model` must be a funcnet Network (from fn.mlp or fn.sequential), got "
+                                       f"{type(model).__name__}")
 
 
 def step_key(key, epoch, step):
@@ -137,8 +209,16 @@ def step_key(key, epoch, step):
     ``S`` is a fixed stream constant that keeps these keys apart from the
     shuffle's use of ``key``.  ``fit`` gives step ``s`` of epoch ``e`` exactly
     this key, so a loop of your own around ``train_step`` can reproduce it.
+    ``key`` is one key; ``epoch`` and ``step`` are integers ≥ 0 of any integral type (or traced).
     """
+    checks.check_key(key, "key", "step_key", single=True)
+    epoch, step = _index(epoch, "epoch"), _index(step, "step")
     return jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, DROPOUT_STREAM), epoch), step)
+
+
+def _index(value, name: str):
+    """A concrete ``value`` as a Python ``int`` ≥ 0 (:func:`funcnet.checks.check_count`); a traced one as it is."""
+    return value if isinstance(value, jax.core.Tracer) else checks.check_count(value, name, 0)
 
 
 def shuffled_batch_rows(key, num_samples: int, batch_size: int, epoch=0):
@@ -148,9 +228,12 @@ def shuffled_batch_rows(key, num_samples: int, batch_size: int, epoch=0):
     fused swap-or-not shuffle, 20x faster on CPU than ``jax.random.permutation``):
     one key gives a different, reproducible order for every ``epoch``.
     ``remainder`` holds the last ``n % batch_size`` indices, or is ``None``
-    when ``batch_size`` divides ``n``.
+    when ``batch_size`` divides ``n``.  ``key`` is one key; the counts are any integral type.
     """
-    order = permutation(key, num_samples, stream=epoch)
+    checks.check_key(key, "key", "shuffled_batch_rows", single=True)
+    num_samples, batch_size = checks.check_count(num_samples, "num_samples"), checks.check_count(batch_size,
+                                                                                                  "batch_size")
+    order = permutation(key, num_samples, stream=_index(epoch, "epoch"))
     num_full = num_samples // batch_size
     cut = num_full * batch_size
     return order[:cut].reshape(num_full, batch_size), (order[cut:] if cut < num_samples else None)
@@ -168,6 +251,7 @@ def shuffled_batches(key, x, y, batch_size: int, epoch=0):
       divides ``n``.  Both shapes are static, so nothing recompiles between
       epochs and no row is dropped or repeated.
     """
+    checks.check_key(key, "key", "shuffled_batches", single=True)
     full, remainder = shuffled_batch_rows(key, x.shape[0], batch_size, epoch)
     return (x[full], y[full]), (None if remainder is None else (x[remainder], y[remainder]))
 
@@ -197,7 +281,6 @@ def mean_loss(model, params, x, y, chunk_size: int = 8192):
     return jnp.mean(per_sample.astype(accumulation_dtype(per_sample.dtype)))
 
 
-@functools.lru_cache(maxsize=64)
 def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int = 32, mesh=None):
     """One whole epoch as one compiled call: shuffle, a scan over batches, the remainder, validation.
 
@@ -220,11 +303,27 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
       The function is cached per ``(model, optimizer, grad, batch_size, mesh)``,
       so repeated ``fit`` calls with the same arguments and data shapes do
       not recompile.  With a ``mesh`` every batch's rows are split over its
-      ``"data"`` axis (see :mod:`funcnet.sharding`).
+      ``"data"`` axis (see :mod:`funcnet.sharding`).  ``key`` is one key
+      (a batch of keys is refused: :func:`funcnet.fit_many` trains one model per key).
+
+    Raises:
+      TypeError, ValueError: for a ``model`` that is not a Network, an
+        ``optimizer`` that is not an optax transformation, an unknown ``grad``,
+        a ``batch_size`` that is not an integer ≥ 1 (any integral type is
+        accepted) or a ``mesh`` that is not a ``jax.sharding.Mesh`` with a ``"data"`` axis.
     """
+    check_network(model)
     check_optimizer(optimizer)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+    check_grad(grad)
+    batch_size = checks.check_count(batch_size, "batch_size")
+    if mesh is not None:
+        sharding.check_mesh(mesh, batch_size)
+    return _compiled_epoch(model, optimizer, grad, batch_size, mesh)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_epoch(model, optimizer, grad, batch_size, mesh):
+    """:func:`make_train_epoch` for checked arguments, cached."""
     update = update_fn(model, optimizer, grad, "fit")
     devices = 1 if mesh is None else sharding.check_mesh(mesh, batch_size)
 
@@ -280,6 +379,10 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
         return params, opt_state, train_loss, jnp.asarray(val_loss, total_dtype)
 
     return jax.jit(train_epoch)
+
+
+make_train_epoch.cache_info = _compiled_epoch.cache_info  # the cache is behind the argument checks
+make_train_epoch.cache_clear = _compiled_epoch.cache_clear
 
 
 def as_arrays(model, params, x, y):

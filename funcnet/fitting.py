@@ -14,9 +14,9 @@ import jax
 
 from funcnet import checks, sharding
 from funcnet.data import split_count
-from funcnet.divergence import diagnose
+from funcnet.divergence import diagnose, optimizer_breaks_in_dtype, optimizer_dtype_advice
 from funcnet.early_stopping import EarlyStopping, replay
-from funcnet.engine import as_arrays, make_train_epoch, prepare
+from funcnet.engine import as_arrays, make_train_epoch, prepare, step_key
 from funcnet.layer_stats import check_track, layer_stats, stats_key, stats_rows
 
 
@@ -33,8 +33,12 @@ class NonFiniteLossError(FloatingPointError):
       cause: what :func:`funcnet.divergence.diagnose` found:
         ``"learning_rate"`` (finite at the start of the epoch, then diverged),
         ``"float16_overflow"`` (the loss exceeds the 16-bit dtype's largest
-        value) or ``"loss_at_start"`` (not finite even for the finite params
-        and data at the start of the epoch); ``None`` when not diagnosed.
+        value), ``"optimizer_dtype"`` (the optimizer's update is not finite in
+        the 16-bit dtype, e.g. Adam's eps=1e-8 is 0 in float16),
+        ``"manual_derivative"`` (``grad="manual"`` and the hand-written
+        gradient is not finite, or far from ``jax.grad``'s, where
+        ``jax.grad``'s is finite) or ``"loss_at_start"`` (not finite even for
+        the finite params and data at the start of the epoch); ``None`` when not diagnosed.
     """
 
     def __init__(self, message, *, epoch, params, opt_state, history, cause=None):
@@ -131,7 +135,7 @@ def fit(
     opt_state=None,
     verbose: bool = False,
     callback=None,
-    initial_epoch: int = 0,
+    initial_epoch: int | None = None,
     history=None,
     patience: int | None = None,
     mesh=None,
@@ -147,17 +151,25 @@ def fit(
       params: initial parameters (never modified: ``fit`` works on a copy).
       optimizer: any ``optax.GradientTransformation``.
       x: inputs ``(n, sizes[0])``.  y: targets (see ``model.loss``).
-      epochs: number of passes over the training rows.
+      epochs: the epoch to stop before: epochs ``initial_epoch … epochs-1`` run.
       batch_size: rows per step; the last batch of an epoch holds the
         ``n % batch_size`` leftover rows (a smaller step, not padding).
-      key: ``jax.random`` key for the validation split, the per-epoch
+        ``epochs``, ``batch_size``, ``initial_epoch`` and ``patience`` take
+        any integral type (``int``, ``np.int64``, ...), never a bool or a float.
+      key: one ``jax.random`` key (typed, shape ``()``, or raw ``uint32[2]``;
+        a batch of keys is an error: :func:`funcnet.fit_many` trains one
+        model per key) for the validation split, the per-epoch
         shuffles (epoch ``e`` uses ``shuffled_batches(key, ..., epoch=e)``) and
         dropout (step ``s`` of epoch ``e`` uses ``step_key(key, e, s)``);
         same key, same result, bit for bit.
       validation_split: fraction of rows held out (``ceil``), chosen at
         random with ``key``; 0 (default) trains on every row.
       validation_data: explicit ``(x_val, y_val)``; overrides ``validation_split``.
-      grad: ``"autodiff"`` or ``"manual"``.
+      grad: ``"autodiff"`` or ``"manual"``.  Optimizers that take the loss
+        (``optax.lbfgs``, ``optax.contrib.reduce_on_plateau``) get it: see
+        :func:`funcnet.engine.optimizer_update`.  With float16 params, an
+        optimizer whose first update is NaN/inf in float16 but not in float32
+        (Adam's default ``eps=1e-8`` is 0 in float16) is refused before training.
       opt_state: optimizer state to continue from (default ``optimizer.init(params)``).
       verbose: print one line per epoch.
       callback: optional ``callback(epoch, params, opt_state, history)`` called
@@ -165,8 +177,14 @@ def fit(
         ``True`` stops training after that epoch.
       initial_epoch: the epoch to start from when resuming (epochs
         ``initial_epoch … epochs-1`` run, each with its own shuffle), so that
-        a run resumed from a checkpoint matches an uninterrupted one.
-      history: a history to continue (copied, not modified).
+        a run resumed from a checkpoint matches an uninterrupted one.  Default:
+        the number of epochs in ``history`` (``len(history["train_loss"])``),
+        0 without one; given with a ``history``, it must equal that number.
+      history: a history to continue (copied, not modified): a dict whose
+        ``"train_loss"`` lists the epochs run so far, ``"val_loss"`` one per
+        epoch too (empty when they ran without validation, and then this run
+        must have none either, and the other way round), ``"layer_stats"`` at
+        most one per epoch.  New epochs are appended, numbered after it.
       patience: early stopping: stop after this many epochs without a lower
         validation loss and return the params of the best epoch (needs
         validation data).  ``history["best_epoch"]`` records which (0-based).
@@ -205,6 +223,9 @@ def fit(
 
     Raises:
       ValueError: for bad data or arguments (see :mod:`funcnet.checks`).
+      TypeError: for arguments of the wrong type (``model`` not a Network,
+        ``optimizer`` not an optax transformation, ``mesh`` not a Mesh, ...);
+        funcnet's are also ValueErrors (:class:`funcnet.checks.ArgumentTypeError`).
       NonFiniteLossError: when an epoch's loss is NaN/inf; it carries the last finite state.
     """
     params, _opt_state, history = fit_state(
@@ -219,7 +240,7 @@ def fit(
 
 def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
               validation_split=0.0, validation_data=None, grad="autodiff",
-              opt_state=None, verbose=False, callback=None, initial_epoch=0, history=None,
+              opt_state=None, verbose=False, callback=None, initial_epoch=None, history=None,
               patience=None, mesh=None, sample_weight=None, class_weight=None, track=None, best=None):
     """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed.
 
@@ -227,20 +248,24 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     (``history["best_epoch"]``): continuing from them repeats what followed
     that epoch.  The last epoch's state is what ``callback`` saw last.
     """
-    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"`patience` must be a positive integer or None, got {patience!r}")
-    if patience is not None and validation_data is None and not validation_split:
+    epochs = checks.check_count(epochs, "epochs", 0)
+    patience = None if patience is None else checks.check_count(patience, "patience")
+    validation_split = checks.check_real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
+    _check_callables_and_pairs(callback, validation_data, best)
+    has_validation = validation_data is not None or validation_split > 0
+    if patience is not None and not has_validation:
         raise ValueError("`patience` needs validation data: pass validation_split > 0 or validation_data")
-    checks.check_key(key, "key", "fit")
+    history_in, initial_epoch = _checked_history(history, initial_epoch, has_validation)
+    checks.check_key(key, "key", "fit", single=True)
     tracking = check_track(track)
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
     checks.check_params(model, params)
     if opt_state is not None:
         checks.check_param_values(opt_state, "opt_state")
     dtype = jax.tree.leaves(params)[0].dtype
+    if optimizer_breaks_in_dtype(optimizer, params):
+        raise ValueError(f"`optimizer` cannot train {jax.numpy.dtype(dtype).name} params: "
+                         f"{optimizer_dtype_advice(dtype)}")
     checks.check_data(model, x, y, dtype)
     weights = row_weights(model, y, sample_weight, class_weight)
     if weights is not None:
@@ -258,7 +283,6 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
         validation = as_arrays(model, params, *validation_data)
         if mesh is not None:
             validation = _place_on_mesh(mesh, validation)
-    history_in = history or {}
     history = {"train_loss": list(history_in.get("train_loss", [])),
                "val_loss": list(history_in.get("val_loss", []))}
     if tracking or "layer_stats" in history_in:
@@ -279,7 +303,9 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
         train_loss, val_loss = float(train_loss), float(val_loss)
         if not (math.isfinite(train_loss) and (validation is None or math.isfinite(val_loss))):
             raise _non_finite_loss_error(model, epoch, train_loss, val_loss, params, opt_state, history,
-                                         train if not math.isfinite(train_loss) else validation)
+                                         train if not math.isfinite(train_loss) else validation,
+                                         optimizer=optimizer, grad=grad,
+                                         key=step_key(key, epoch, 0) if model.needs_key else None)
         if tracking:
             history["layer_stats"].append(layer_stats(
                 model, params, new_params, *stats_sample, grad=grad, epoch=epoch,
@@ -308,15 +334,69 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     return params, opt_state, history
 
 
-def _non_finite_loss_error(model, epoch, train_loss, val_loss, params, opt_state, history, data):
+def _non_finite_loss_error(model, epoch, train_loss, val_loss, params, opt_state, history, data, *,
+                           optimizer=None, grad="autodiff", key=None):
     """The :class:`NonFiniteLossError` for ``epoch``, naming its cause (:func:`funcnet.divergence.diagnose`)."""
     which = "loss" if not math.isfinite(train_loss) else "validation loss"
     value = train_loss if not math.isfinite(train_loss) else val_loss
-    cause, explanation = diagnose(model, params, *data[:2])
+    cause, explanation = diagnose(model, params, *data[:2], optimizer=optimizer, grad=grad, key=key)
     return NonFiniteLossError(
         f"epoch {epoch + 1}: the {which} became {value} (not finite); {explanation}. The last finite params "
         "are in this exception's `.params`.",
         epoch=epoch, params=params, opt_state=opt_state, history=history, cause=cause)
+
+
+def _check_callables_and_pairs(callback, validation_data, best) -> None:
+    """``callback`` callable or None; ``validation_data`` an ``(x_val, y_val)`` pair; ``best`` a ``(params, opt_state)`` pair."""
+    if callback is not None and not callable(callback):
+        raise checks.ArgumentTypeError(f"`callback` must be callable, callback(epoch, params, opt_state, history), "
+                                       f"or None, got {type(callback).__name__}")
+    for name, value, pair in (("validation_data", validation_data, "(x_val, y_val)"),
+                              ("best", best, "(params, opt_state)")):
+        if value is not None and (not isinstance(value, (tuple, list)) or len(value) != 2):
+            got = f"a {type(value).__name__} of length {len(value)}" if isinstance(value, (tuple, list)) else \
+                type(value).__name__
+            raise checks.ArgumentTypeError(f"`{name}` must be a pair {pair} or None, got {got}")
+
+
+def _checked_history(history, initial_epoch, has_validation):
+    """``(history, initial_epoch)``: a history to continue (``{}`` for none) and the epoch to start from.
+
+    ``initial_epoch`` defaults to the number of epochs in ``history``; given, it must equal it.
+    """
+    if history is None:
+        return {}, 0 if initial_epoch is None else checks.check_count(initial_epoch, "initial_epoch", 0)
+    if not isinstance(history, dict):
+        raise checks.ArgumentTypeError(f"`history` must be a dict of lists ({{'train_loss': [...], 'val_loss': "
+                                       f"[...]}}, as fit returns it) or None, got {type(history).__name__}")
+    lengths = {}
+    for name in ("train_loss", "val_loss", "layer_stats"):
+        entries = history.get(name, [])
+        if not isinstance(entries, (list, tuple)):
+            raise checks.ArgumentTypeError(f"`history['{name}']` must be a list, one entry per epoch, got "
+                                           f"{type(entries).__name__}")
+        lengths[name] = len(entries)
+    done = lengths["train_loss"]
+    if lengths["val_loss"] not in (0, done):
+        raise ValueError(f"`history` holds {done} train_loss entries but {lengths['val_loss']} val_loss entries; "
+                         "expected one of each per epoch (or no val_loss at all)")
+    if lengths["layer_stats"] > done:
+        raise ValueError(f"`history` holds {lengths['layer_stats']} layer_stats entries for {done} epochs "
+                         "(history['train_loss']); expected at most one per epoch")
+    if done and has_validation != bool(lengths["val_loss"]):
+        raise ValueError(
+            f"`history` holds {done} epochs {'with' if lengths['val_loss'] else 'without'} val_loss, but this run "
+            f"has {'validation data' if has_validation else 'none'}: the val_loss list would no longer match the "
+            f"epochs; continue with {'the same' if lengths['val_loss'] else 'no'} validation_split/validation_data")
+    if initial_epoch is None:
+        return history, done
+    initial_epoch = checks.check_count(initial_epoch, "initial_epoch", 0)
+    if initial_epoch != done:
+        raise ValueError(f"`initial_epoch={initial_epoch}` does not match `history`, which holds {done} epochs "
+                         f"(len(history['train_loss'])): epoch numbers and the history would disagree; leave "
+                         f"initial_epoch out to continue after epoch {done}, or pass the history of the "
+                         f"first {initial_epoch} epochs")
+    return history, initial_epoch
 
 
 def _resumed_stopper(patience, history, initial_epoch, best):

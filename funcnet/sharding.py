@@ -19,6 +19,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from funcnet.checks import ArgumentTypeError, check_count
+
 DATA_AXIS = "data"
 
 
@@ -29,15 +31,30 @@ def auto_axes(mesh) -> Mesh:
     part of the array types; funcnet only asks XLA where rows should live
     (``with_sharding_constraint``) and lets it propagate the rest.
     """
+    check_mesh_type(mesh)
     return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
+def check_mesh_type(mesh) -> None:
+    """``mesh`` must be a ``jax.sharding.Mesh`` (a ``TypeError`` naming it otherwise)."""
+    if not isinstance(mesh, Mesh):
+        raise ArgumentTypeError(f"`mesh` must be a jax.sharding.Mesh with a {DATA_AXIS!r} axis (e.g. "
+                                f"jax.make_mesh((jax.device_count(),), ('data',))) or None, got "
+                                f"{type(mesh).__name__}")
+
+
 def check_mesh(mesh, batch_size: int | None = None) -> int:
-    """The number of devices along the mesh's ``"data"`` axis; errors for unusable meshes."""
+    """The number of devices along the mesh's ``"data"`` axis; errors for unusable meshes.
+
+    ``mesh`` must be a ``jax.sharding.Mesh`` (``TypeError`` otherwise) with a ``"data"`` axis;
+    ``batch_size``, any integral type, a multiple of that axis's device count.
+    """
+    check_mesh_type(mesh)
     if DATA_AXIS not in mesh.axis_names:
         raise ValueError(f"`mesh` needs an axis named {DATA_AXIS!r} to split batches over, it has "
                          f"{list(mesh.axis_names)}; e.g. jax.make_mesh((n,), ('data',))")
     devices = mesh.shape[DATA_AXIS]
+    batch_size = None if batch_size is None else check_count(batch_size, "batch_size")
     if batch_size is not None and batch_size % devices:
         raise ValueError(f"`batch_size={batch_size}` must be a multiple of the {devices} devices on the "
                          f"mesh's 'data' axis, so every device gets the same number of rows")
@@ -45,7 +62,11 @@ def check_mesh(mesh, batch_size: int | None = None) -> int:
 
 
 def row_sharding(mesh, rank: int, row_axis: int = 0) -> NamedSharding:
-    """Split axis ``row_axis`` of a rank-``rank`` array over the ``"data"`` axis."""
+    """Split axis ``row_axis`` of a rank-``rank`` array over the ``"data"`` axis (integers of any integral type)."""
+    rank = check_count(rank, "rank")
+    row_axis = check_count(row_axis, "row_axis", 0)
+    if row_axis >= rank:
+        raise ValueError(f"`row_axis` must be an axis of the rank-{rank} array, 0..{rank - 1}, got {row_axis}")
     spec = [None] * rank
     spec[row_axis] = DATA_AXIS
     return NamedSharding(auto_axes(mesh), PartitionSpec(*spec))

@@ -316,9 +316,9 @@ def test_early_stopping_state_is_an_immutable_value():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(patience=0), r"`patience` must be a positive integer or None, got 0"),
+    (dict(patience=0), r"`patience` must be an integer ≥ 1, got 0"),
     (dict(patience=3), r"`patience` needs validation data"),
-    (dict(initial_epoch=-1), r"`initial_epoch` must be a non-negative integer, got -1"),
+    (dict(initial_epoch=-1), r"`initial_epoch` must be an integer ≥ 0, got -1"),
 ])
 def test_fit_rejects_bad_resume_and_early_stopping_arguments(kwargs, message):
     x, y = regression_problem(rows=8)
