@@ -229,8 +229,13 @@ def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf, 
     return number
 
 
-def check_key(key, name: str = "key", where: str = "fit") -> None:
-    """``key`` must be a ``jax.random`` key: a typed key or a raw ``uint32[2]``."""
+def check_key(key, name: str = "key", where: str = "fit", *, single: bool = False) -> None:
+    """``key`` must be a ``jax.random`` key: a typed key or a raw ``uint32[..., 2]``.
+
+    With ``single=True`` it must be exactly one key: a typed key of shape ``()`` or a raw
+    ``uint32[2]``; a batch of keys (``jax.random.split(k, 2)``) is refused, naming ``name``
+    (a function that uses one key would otherwise use the batch as one, a key matching none of them).
+    """
     import jax
     import jax.numpy as jnp
 
@@ -241,11 +246,15 @@ def check_key(key, name: str = "key", where: str = "fit") -> None:
         dtype = jnp.asarray(key).dtype if not hasattr(key, "dtype") else key.dtype
     except TypeError:
         raise ValueError(f"`{name}` must be a jax.random key, got {type(key).__name__}; {hint}") from None
-    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
-        return
-    if dtype != jnp.uint32 or _shape(key)[-1:] != (2,):
+    typed = jnp.issubdtype(dtype, jax.dtypes.prng_key)
+    if not typed and (dtype != jnp.uint32 or _shape(key)[-1:] != (2,)):
         raise ValueError(f"`{name}` must be a jax.random key, got an array of {dtype} and shape {_shape(key)}; "
                          f"{hint}")
+    if single and _shape(key) != (() if typed else (2,)):
+        fit_many = "; to train one model per key use fn.fit_many(..., keys=keys)" if where.startswith("fit") else ""
+        raise ValueError(f"`{name}` must be a single jax.random key (a typed key of shape () or a raw uint32 "
+                         f"array of shape (2,)), got a batch of keys of shape {_shape(key)}; {where} uses one "
+                         f"key: pass one, e.g. jax.random.key(0){fit_many}")
 
 
 def check_targets(model, x, y) -> None:
