@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.checks import check_count, check_key, check_real, is_floating
 from funcnet.shuffle import permutation
 
 Array = jax.Array
@@ -41,11 +42,22 @@ def make_regression_data(key: jax.Array, num_samples: int = 100_000, dtype=jnp.f
 
     Returns:
       ``x`` of shape ``(num_samples, 5)`` (columns a, b, c, d, e) and ``y``
-      of shape ``(num_samples, 1)``.
+      of shape ``(num_samples, 1)``, both of the floating ``dtype``.
     """
-    if num_samples < 1:
-        raise ValueError(f"`num_samples` must be at least 1, got {num_samples}")
-    return _regression_data(key, num_samples, jnp.dtype(dtype))
+    check_key(key, "key", "make_regression_data")
+    num_samples = check_count(num_samples, "num_samples")
+    return _regression_data(key, num_samples, _floating_dtype(dtype))
+
+
+def _floating_dtype(dtype):
+    """``dtype`` as a JAX floating dtype (float16, bfloat16, float32, float64), or a clear error."""
+    try:
+        resolved = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"`dtype` must be a floating dtype such as jnp.float32, got {dtype!r}") from None
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise TypeError(f"`dtype` must be a floating dtype such as jnp.float32, got {resolved.name}")
+    return resolved
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
@@ -64,10 +76,10 @@ def _regression_data(key, num_samples, dtype):
 def split_count(num_samples: int, fraction: float, name: str = "validation_split") -> int:
     """How many of ``num_samples`` rows a ``fraction`` holds out: ``ceil(n · fraction)``.
 
-    Raises if the fraction is outside ``[0, 1)`` or leaves either side empty.
+    Raises if the fraction is not a real number in ``[0, 1)`` (NaN, inf, bool
+    and complex are refused) or leaves either side empty.
     """
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1), got {fraction}")
+    fraction = check_real(fraction, name, low=0, high=1, high_open=True)
     held_out = math.ceil(num_samples * fraction)
     if fraction > 0 and not 0 < held_out < num_samples:
         raise ValueError(
@@ -80,14 +92,47 @@ def split_count(num_samples: int, fraction: float, name: str = "validation_split
 def train_test_split(key: jax.Array, x, y, test_fraction: float = 0.2):
     """Shuffle rows with ``key`` and hold out ``ceil(n · test_fraction)`` of them.
 
+    Args:
+      key: a ``jax.random`` key; the same key gives the same split.
+      x, y: arrays with the same number of rows ``n`` (the first axis), e.g.
+        ``x`` (n, features) and ``y`` (n, 1) or (n,).  NumPy and JAX arrays are
+        indexed as they are; other array-likes (lists, tuples, pandas frames)
+        are converted with ``np.asarray`` first.
+      test_fraction: a real number in ``[0, 1)``.
+
     Returns:
       ``(x_train, x_test, y_train, y_test)``; every row lands in exactly one part.
+
+    Raises:
+      ValueError: ``x`` or ``y`` has no rows axis or is ragged, their row
+        counts differ, or ``test_fraction`` is outside ``[0, 1)`` or leaves a
+        part empty; the message names the argument.
     """
+    check_key(key, "key", "train_test_split")
+    x, y = _rows_array("x", x), _rows_array("y", y)
     num_samples = x.shape[0]
+    if y.shape[0] != num_samples:
+        raise ValueError(f"`x` has {num_samples} rows but `y` has {y.shape[0]} (shape {y.shape}); "
+                         "`x` and `y` need one row per sample each")
     held_out = split_count(num_samples, test_fraction, "test_fraction")
     order = permutation(key, num_samples)
     train_rows, test_rows = order[held_out:], order[:held_out]
     return x[train_rows], x[test_rows], y[train_rows], y[test_rows]
+
+
+def _rows_array(name: str, value):
+    """``value`` as an array with a rows axis: NumPy and JAX arrays as they are, other array-likes via NumPy."""
+    import numpy as np
+
+    if not isinstance(value, (np.ndarray, jax.Array)):
+        try:
+            value = np.asarray(value)
+        except ValueError as error:  # ragged lists
+            raise ValueError(f"`{name}` must be an array of rows of equal length, got a "
+                             f"{type(value).__name__} that NumPy cannot make one array of ({error})") from None
+    if value.ndim == 0:
+        raise ValueError(f"`{name}` must have a rows axis (shape (n, ...)), got a scalar {value!r}")
+    return value
 
 
 class Standardizer(NamedTuple):
@@ -100,80 +145,167 @@ class Standardizer(NamedTuple):
     scale: Array
 
     def apply(self, x: Array) -> Array:
-        """Standardise ``x`` (batch, features) with the stored statistics; the result has ``x``'s dtype.
+        """``(x - mean) / scale`` for ``x`` (batch, features), rounded once to ``x``'s floating dtype.
 
-        Host data (NumPy, lists) is computed on the host in the wider of the
-        statistics' and ``x``'s precision — float64 statistics, float64
-        arithmetic, whatever ``x`` is — and returned in ``x``'s float dtype
-        (float32 for integers).  Statistics stored as float32 (checkpoints of
-        funcnet 0.2 and earlier) applied to float32 ``x`` give the same bits as
-        they always did.  JAX arrays (and traced values) are computed with JAX
-        in ``x``'s dtype.
+        The arithmetic is never narrower than float32, so a float16 or bfloat16
+        ``x`` does not round the statistics away (float16 holds a mean of
+        2049.25 as 2048); the result is then cast to ``x``'s dtype (float32
+        for integers and bools).
+
+        * Host data (NumPy, lists) is computed on the host in the widest of the
+          statistics', ``x``'s and float32 precision: float64 statistics, float64
+          arithmetic, whatever ``x`` is.  Statistics stored as float32
+          (checkpoints of funcnet 0.2 and earlier) applied to float32 ``x`` give
+          the same bits as they always did.
+        * JAX arrays (and traced values) are computed with JAX in ``x``'s dtype
+          widened to at least float32 (float32 stays float32, float64 float64).
+
+        Raises:
+          TypeError: ``x`` does not hold real numbers (complex numbers, text).
+          ValueError: ``x`` is not 2-D with one column per statistic.
         """
         import numpy as np
 
         if isinstance(x, jax.Array):
-            mean = jnp.asarray(self.mean, x.dtype)
-            scale = jnp.asarray(self.scale, x.dtype)
-            return (x - mean[None, :]) / scale[None, :]
+            dtype = _standardized_dtype(x.dtype, x.shape, np.shape(self.mean))
+            work = jnp.promote_types(dtype, jnp.float32)
+            mean = jnp.asarray(self.mean, work)
+            scale = jnp.asarray(self.scale, work)
+            return ((x.astype(work) - mean[None, :]) / scale[None, :]).astype(dtype)
         values = np.asarray(x)
-        dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.dtype(np.float32)
+        dtype = _standardized_dtype(values.dtype, values.shape, np.shape(self.mean))
         mean, scale = np.asarray(self.mean), np.asarray(self.scale)
-        work = np.result_type(mean.dtype, scale.dtype, dtype)
+        work = np.result_type(mean.dtype, scale.dtype, dtype, np.float32)
         if work != np.float64:  # float32 statistics: JAX's arithmetic, as funcnet 0.2 computed it
             wide = (jnp.asarray(values, work) - jnp.asarray(mean, work)[None, :]) / jnp.asarray(scale, work)[None, :]
             return np.asarray(wide).astype(dtype)
         return ((values.astype(work) - mean.astype(work)[None, :]) / scale.astype(work)[None, :]).astype(dtype)
 
 
-# A column whose standard deviation is at most this many units of rounding of its
-# largest magnitude (in the data's own precision) is constant up to rounding.
-CONSTANT_COLUMN_ULPS = 16
+def _is_real(dtype) -> bool:
+    """Whether ``dtype`` holds real numbers: any float (bfloat16 included), integer or bool."""
+    return bool(jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+                or jnp.issubdtype(dtype, jnp.bool_))
 
 
-def fit_standardizer(x: Array, names=None) -> Standardizer:
-    """Mean and standard deviation of each column of ``x`` ``(n, features)``, in float64.
+def _standardized_dtype(dtype, shape, statistics_shape):
+    """The dtype :meth:`Standardizer.apply` returns for an ``x`` of ``dtype`` and ``shape``, after checking both."""
+    import numpy as np
+
+    if not _is_real(dtype):
+        raise TypeError(f"`x` must hold real numbers, got an array of {np.dtype(dtype).name}")
+    if len(statistics_shape) == 1 and (len(shape) != 2 or shape[1] != statistics_shape[0]):
+        raise ValueError(f"`x` must have shape (batch, {statistics_shape[0]}): the standardizer holds "
+                         f"statistics for {statistics_shape[0]} features; got shape {tuple(shape)}")
+    return np.dtype(dtype) if jnp.issubdtype(dtype, jnp.floating) else np.dtype(np.float32)
+
+
+# A column whose standard deviation is at most this many machine epsilons of its largest
+# magnitude varies only by rounding: eps · |v| is one to two units in the last place of v,
+# so the rule is "within about 2 to 4 units in the last place" in the data's own precision.
+CONSTANT_COLUMN_ULPS = 4
+# Columns whose largest magnitude is beyond these bounds are scaled by it before their
+# moments are taken, so that the squares in the variance neither overflow nor underflow.
+_SAFE_MAGNITUDES = (1e-100, 1e100)
+
+
+class ColumnMoments(NamedTuple):
+    """Per-column float64 ``mean`` and ``std`` of a feature matrix, and which columns are ``constant``."""
+
+    mean: object
+    std: object
+    constant: object
+
+
+def column_moments(x: Array, names=None) -> ColumnMoments:
+    """Mean, standard deviation and constancy of each column of ``x`` ``(n, features)``, in float64.
 
         mean_j = Σ_i x_ij / n,   std_j = sqrt(Σ_i (x_ij - mean_j)² / n)
 
-    computed on the host in float64 whatever ``x``'s dtype, so float32 data
-    cannot overflow or lose the small differences of large values.  Fit on
-    training rows only.
+    computed on the host in float64 whatever ``x``'s dtype.  A column whose
+    values are all equal gets exactly its value as mean and 0 as std (summing
+    n copies of 0.0025 is not exactly n · 0.0025, and the residue would pass
+    for a spread of 1e-19).  Columns of magnitude beyond 1e100 or below 1e-100
+    are divided by their largest magnitude first, so the squares neither
+    overflow nor underflow.
 
-    A column that is constant up to rounding — ``std_j ≤ 16 · eps · max_i |x_ij|``
-    with ``eps`` the machine epsilon of ``x``'s dtype (e.g. every value 0.1 in
-    float32) — gets scale 1 instead of a tiny scale that would blow rounding
-    noise up into huge inputs; an exactly constant column likewise.
-
-    Args:
-      x: the training features ``(n, features)``.
-      names: optional column names for error messages (default ``column 0``, ...).
-
-    Returns:
-      a :class:`Standardizer` of two NumPy float64 arrays ``(features,)``.
+    **Constant** (``constant_j``): every value equal, or varying only by
+    rounding, ``std_j ≤ 4 · eps · max_i |x_ij|`` with ``eps`` the machine
+    epsilon of ``x``'s dtype (2.2e-16 for float64, 1.2e-7 for float32, 9.8e-4
+    for float16, 7.8e-3 for bfloat16; float64's for integers and bools):
+    about 2 to 4 units in the last place of the column's largest magnitude.
 
     Raises:
-      ValueError: ``x`` has a NaN or infinite value; the message names the column.
+      TypeError: ``x`` does not hold real numbers.
+      ValueError: ``x`` is not 2-D with at least one row, ``names`` does not
+        name every column, or a value is NaN or infinite (the message names
+        the column and row).
     """
     import numpy as np
 
     values = np.asarray(x)
-    dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.dtype(np.float64)
+    if not _is_real(values.dtype):
+        raise TypeError(f"`x` must hold real numbers, got an array of {values.dtype.name}")
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ValueError(f"`x` must have shape (rows, features) with at least one row, got {values.shape}")
+    if names is not None and len(names) != values.shape[1]:
+        raise ValueError(f"`names` must name each of the {values.shape[1]} columns of `x`, got {len(names)} names")
+    dtype = values.dtype if jnp.issubdtype(values.dtype, jnp.floating) else np.dtype(np.float64)
     wide = values.astype(np.float64)
-    if wide.ndim != 2 or wide.shape[0] == 0:
-        raise ValueError(f"`x` must have shape (rows, features) with at least one row, got {wide.shape}")
     label = (lambda j: repr(names[j])) if names is not None else (lambda j: f"column {j}")
     finite = np.isfinite(wide)
     if not finite.all():
         row, column = np.argwhere(~finite)[0]
         raise ValueError(f"{label(column)} of `x` has the value {wide[row, column]} at row {row}; "
                          "standardisation needs finite values")
-    mean = wide.mean(axis=0)
-    std = wide.std(axis=0)
     largest = np.abs(wide).max(axis=0)
-    constant = std <= CONSTANT_COLUMN_ULPS * np.finfo(dtype).eps * largest
-    scale = np.where(constant, 1.0, std)
-    return Standardizer(mean, scale)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # extreme columns are redone below
+        mean, std = wide.mean(axis=0), wide.std(axis=0)
+    extreme = (largest < _SAFE_MAGNITUDES[0]) | (largest > _SAFE_MAGNITUDES[1])
+    if extreme.any():
+        unit = np.where(largest[extreme] > 0, largest[extreme], 1.0)
+        scaled = wide[:, extreme] / unit
+        mean[extreme], std[extreme] = unit * scaled.mean(axis=0), unit * scaled.std(axis=0)
+    equal = (wide == wide[:1]).all(axis=0)
+    mean, std = np.where(equal, wide[0], mean), np.where(equal, 0.0, std)
+    constant = std <= CONSTANT_COLUMN_ULPS * float(jnp.finfo(dtype).eps) * largest
+    return ColumnMoments(mean, std, constant)
+
+
+def fit_standardizer(x: Array, names=None) -> Standardizer:
+    """Mean and standard deviation of each column of ``x`` ``(n, features)``, in float64.
+
+        mean_j = Σ_i x_ij / n,   scale_j = sqrt(Σ_i (x_ij - mean_j)² / n),  or 1 for a constant column
+
+    computed on the host in float64 whatever ``x``'s dtype, so float32 data
+    cannot overflow or lose the small differences of large values
+    (:func:`column_moments`).  Fit on training rows only.
+
+    A **constant** column gets scale 1, so it standardises to about 0 instead
+    of a tiny scale blowing rounding noise (or any other value at predict
+    time) up into huge inputs.  Constant means every value equal, in any
+    dtype, or varying only by rounding: ``std_j ≤ 4 · eps · max_i |x_ij|``
+    with ``eps`` the machine epsilon of ``x``'s dtype (float64's for integers
+    and bools), about 2 to 4 units in the last place of the column's largest
+    magnitude.  An equal column's mean is its value exactly.
+    :func:`column_moments` says which columns are constant.
+
+    Args:
+      x: the training features ``(n, features)``: any real dtype.
+      names: optional column names for error messages (default ``column 0``, ...).
+
+    Returns:
+      a :class:`Standardizer` of two NumPy float64 arrays ``(features,)``.
+
+    Raises:
+      TypeError: ``x`` does not hold real numbers (complex numbers, text).
+      ValueError: ``x`` is not 2-D with at least one row, or has a NaN or
+        infinite value; the message names the column.
+    """
+    import numpy as np
+
+    moments = column_moments(x, names)
+    return Standardizer(moments.mean, np.where(moments.constant, 1.0, moments.std))
 
 
 def map_in_chunks(fn, arrays: tuple, chunk_size: int) -> Array:
@@ -185,6 +317,7 @@ def map_in_chunks(fn, arrays: tuple, chunk_size: int) -> Array:
     whatever the remainder.  ``fn`` must map ``(rows, ...)`` to ``(rows, ...)``
     row by row.
     """
+    chunk_size = check_count(chunk_size, "chunk_size")
     num_rows = arrays[0].shape[0]
     if num_rows <= chunk_size:
         return fn(*arrays)

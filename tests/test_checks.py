@@ -114,7 +114,7 @@ def test_predict_labels_refuses_a_regressor():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: fn.make_regression_data(jax.random.key(0), 0), r"`num_samples` must be at least 1, got 0"),
+    (lambda: fn.make_regression_data(jax.random.key(0), 0), r"`num_samples` must be an integer ≥ 1, got 0"),
     (lambda: fn.train_test_split(jax.random.key(0), X, np.ones((8, 1)), 1.5),
      r"`test_fraction` must be in \[0, 1\), got 1.5"),
 ])

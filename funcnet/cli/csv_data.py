@@ -1,9 +1,13 @@
 """The data a ``funcnet train`` run learns from: a built-in dataset or a CSV file.
 
 Reading a CSV (:func:`read_table`): UTF-8, with or without the byte-order mark
-Excel writes; a header row of distinct column names; one row per line.  Feature
-columns must hold numbers: the first missing, NaN, infinite or too large
-(beyond float32) value is reported by its CSV line and column.
+Excel writes, and Excel's ``sep=;`` first line; a header row of distinct column
+names; one row per line (an unbalanced quote is reported where it opens).  An
+unnamed column is ignored, with a note on stderr, only when it is empty (a comma
+ending every line) or is the first column and holds the row numbers (the index
+pandas writes); any other is an error naming its position.  Feature columns
+must hold numbers: the first missing, NaN, infinite or too large (beyond
+float32) value is reported by its CSV line and column.
 
 The task (:func:`choose_task`), when ``--task auto``:
 
@@ -23,9 +27,9 @@ value, text alphabetically), and are encoded as ``0..k-1`` in that order; the
 list is saved in the checkpoint and ``predict`` writes the original labels.
 
 Standardisation statistics are computed in float64 on the training rows
-(:func:`funcnet.fit_standardizer`) and applied in float64 before the features
-become float32, the same way by ``train`` and ``predict``
-(:func:`standardize_features`).
+(:func:`fit_feature_standardizer`, which notes each constant column on stderr)
+and applied in float64 before the features become float32, the same way by
+``train`` and ``predict`` (:func:`standardize_features`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import sys
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from funcnet.cli.errors import UserError
@@ -54,48 +59,166 @@ class Table(NamedTuple):
     lines: list
 
 
-def read_table(path: str) -> Table:
-    """The header and rows of a CSV file, as text; errors name the file and the line."""
+def note(text: str) -> None:
+    """A one-line notice on stderr, for something in the input that the command handled by itself."""
+    print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def read_table(path: str, notify: Callable[[str], None] = note) -> Table:
+    """The header and rows of a CSV file, as text; errors name the file and the line.
+
+    Files written by other tools:
+
+    * a UTF-8 byte-order mark (Excel's "CSV UTF-8") is stripped; UTF-16 and
+      other encodings are an error naming the line of the first bad byte;
+    * Excel's ``sep=;`` first line sets the separator (any one character) and
+      is skipped; line numbers still count it;
+    * ``\\n``, ``\\r\\n`` and ``\\r`` line ends all work; blank lines are skipped;
+    * a column without a name in the header is ignored, with a ``notify``
+      line, when it has no values at all (a separator ending every line) or
+      when it is the first column and holds the row numbers ``0..n-1`` or
+      ``1..n`` (the index pandas' ``df.to_csv(path)`` writes, R's row names);
+      any other unnamed column is an error naming its position;
+    * one row per line: a quoted value that runs over a line break is an
+      error at the line where its quote opens (an unbalanced quote), not
+      where the file ends.
+    """
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror}") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserError(f"{path}, line 1: the file is UTF-16 (it starts with a UTF-16 byte-order mark); expected "
+                        "UTF-8: save it as UTF-8 (CSV UTF-8 in Excel)")
     try:
         text = raw.decode("utf-8-sig")  # strips the byte-order mark Excel writes
     except UnicodeDecodeError as error:
         line = raw[:error.start].count(b"\n") + 1
         raise UserError(f"{path}, line {line}: byte 0x{raw[error.start]:02x} is not UTF-8; save the file as "
                         "UTF-8 (CSV UTF-8 in Excel)") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        if not header or not any(name.strip() for name in header):
-            raise UserError(f"{path}: the file is empty; expected a header row and numeric rows")
-        names = [name.strip() for name in header]
-        seen = {}
-        for index, name in enumerate(names):
-            if name in seen:
-                raise UserError(f"{path}, line 1: columns {seen[name] + 1} and {index + 1} are both named "
-                                f"{name!r}; column names must be distinct")
-            seen[name] = index
-        rows, lines = [], []
-        while True:
-            row = next(reader, None)
-            if row is None:
-                break
-            if not row or (len(row) == 1 and not row[0].strip() and len(names) > 1):
-                continue
-            if len(row) != len(names):
-                raise UserError(f"{path}, line {reader.line_num}: {len(row)} values but the header has "
-                                f"{len(names)} columns")
-            rows.append([cell.strip() for cell in row])
-            lines.append(reader.line_num)
-    except csv.Error as error:
-        raise UserError(f"{path}, line {reader.line_num}: not valid CSV ({error})") from None
+    physical = io.StringIO(text, newline="").readlines()  # the lines as csv counts them (\n, \r\n or \r)
+    delimiter = _separator_line(path, physical[0] if physical else "")
+    reader = csv.reader(iter(physical), delimiter=delimiter or ",")
+    if delimiter:
+        next(reader)  # the sep= line
+
+    def record():
+        """``(first line, cells)`` of the next record (``None`` at the end); a quote never closed is an error."""
+        first = reader.line_num + 1
+        try:
+            cells = next(reader, None)
+        except csv.Error as error:
+            runs = (f"; a quoted value runs from line {first} to line {reader.line_num}: check its quotes"
+                    if reader.line_num > first else "")
+            raise UserError(f"{path}, line {first}: not valid CSV ({error}){runs}") from None
+        if cells is not None and reader.line_num == len(physical) and \
+                _unclosed_quote("".join(physical[first - 1:]), delimiter or ","):
+            rest = f"the rest of the file, to line {len(physical)}," if len(physical) > first else "the rest of the line"
+            raise UserError(f"{path}, line {first}: a quote (\") opens on this line and is never closed, so {rest} "
+                            "reads as one value; expected a closing quote (or no quote at all)")
+        if cells is not None and reader.line_num > first:
+            raise UserError(f"{path}, line {first}: a quoted value runs from line {first} to line "
+                            f"{reader.line_num}; expected one row per line (a quote opens on line {first} and "
+                            f"closes on line {reader.line_num}): check the quotes")
+        return first, cells
+
+    header_line, header = record()
+    while header == []:  # blank lines before the header
+        header_line, header = record()
+    if header is None:
+        raise UserError(f"{path}: the file is empty; expected a header row and numeric rows")
+    names = [name.strip() for name in header]
+    if not any(names):
+        raise UserError(f"{path}, line {header_line}: the header row has no column names; expected a header row "
+                        "of names before the data rows")
+    rows, lines = [], []
+    while True:
+        first, row = record()
+        if row is None:
+            break
+        if not row or (len(row) == 1 and not row[0].strip() and len(names) > 1):
+            continue
+        if len(row) != len(names):
+            raise UserError(f"{path}, line {first}: {len(row)} values but the header has {len(names)} columns"
+                            f"{_count_hint(row, names, delimiter or ',')}")
+        rows.append([cell.strip() for cell in row])
+        lines.append(first)
     if not rows:
         raise UserError(f"{path}: no data rows after the header")
+    keep = _named_columns(path, header_line, names, rows, delimiter or ",", notify)
+    if len(keep) < len(names):
+        names, rows = [names[i] for i in keep], [[row[i] for i in keep] for row in rows]
+    seen = {}
+    for index, name in enumerate(names):
+        if name in seen:
+            raise UserError(f"{path}, line {header_line}: columns {keep[seen[name]] + 1} and {keep[index] + 1} are "
+                            f"both named {name!r}; column names must be distinct")
+        seen[name] = index
     return Table(path, names, rows, lines)
+
+
+def _separator_line(path: str, line: str) -> str | None:
+    """The separator that Excel's first line ``sep=X`` names, or ``None`` when the first line is not one."""
+    line = line.rstrip("\r\n")
+    if not line.lower().startswith("sep="):
+        return None
+    separator = line[4:]
+    if len(separator) != 1 or separator in "\"\r\n":
+        raise UserError(f"{path}, line 1: {line!r} looks like Excel's separator line, but expected exactly one "
+                        f"character after 'sep=' (e.g. sep=, or sep=;), found {separator!r}")
+    return separator
+
+
+def _unclosed_quote(text: str, delimiter: str) -> bool:
+    """Whether ``text`` (the CSV from one record's first line on) ends inside a quoted value."""
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as error:
+        return "unexpected end of data" in str(error)
+    return False
+
+
+def _count_hint(row: list, names: list, delimiter: str) -> str:
+    """Why a row may have the wrong number of values: a separator at the end of the line or of the header."""
+    if len(row) == len(names) + 1 and not row[-1].strip():
+        return f"; the line ends with {delimiter!r} (an empty last value): remove it, or end the header the same way"
+    if len(row) == len(names) - 1 and not names[-1]:
+        return f"; the header ends with {delimiter!r} (a nameless last column): remove it"
+    return ""
+
+
+def _named_columns(path: str, header_line: int, names: list, rows: list, delimiter: str, notify) -> list:
+    """The indices of the columns to keep: every named one; unnamed ones are ignored (with a note) or an error."""
+    keep = []
+    for index, name in enumerate(names):
+        cells = [row[index] for row in rows]
+        if name:
+            keep.append(index)
+        elif not any(cells):
+            notify(f"{path}: column {index + 1} has no name and no values ({delimiter!r} ends every line); "
+                   "it is ignored")
+        elif index == 0 and _is_row_index(cells):
+            notify(f"{path}: column 1 has no name and holds the row numbers {cells[0]}..{cells[-1]} (a row "
+                   "index, as pandas' df.to_csv(path) writes); it is ignored")
+        else:
+            shown = ", ".join(repr(cell) for cell in cells[:MAX_LISTED]) + (", ..." if len(cells) > MAX_LISTED else "")
+            raise UserError(
+                f"{path}, line {header_line}: column {index + 1} has no name; expected a name in the header (an "
+                f"unnamed first column is ignored only when it holds the row numbers 0..{len(rows) - 1} or "
+                f"1..{len(rows)}, a row index), found the values {shown}; name the column, or write the file "
+                "without it (pandas: df.to_csv(path, index=False))")
+    return keep
+
+
+def _is_row_index(cells: list) -> bool:
+    """Whether ``cells`` are the whole numbers ``0..n-1`` or ``1..n`` in order."""
+    try:
+        numbers = [int(cell) for cell in cells]
+    except ValueError:
+        return False
+    return numbers in (list(range(len(cells))), list(range(1, len(cells) + 1)))
 
 
 def _parse(cells):
@@ -136,7 +259,8 @@ def numeric_columns(table: Table, names, role: str = "feature") -> np.ndarray:
         if problems[row, column] == 1:
             raise UserError(f"{where}: missing value; every {role} needs a number (remove the row or fill it in)")
         if problems[row, column] == 2:
-            raise UserError(f"{where}: {cell!r} is not a number; {role} columns must be numeric")
+            comma = " (a decimal comma? write 1.5, not 1,5)" if is_number(cell.replace(",", ".", 1)) else ""
+            raise UserError(f"{where}: {cell!r} is not a number{comma}; {role} columns must be numeric")
         if np.isnan(value):
             raise UserError(f"{where}: {cell!r} is NaN (a missing value); remove the row or fill it in")
         if np.isinf(value):
@@ -347,6 +471,34 @@ def load_dataset(config: dict, csv_path: str | None = None) -> Dataset:
 def row_location(table: Table) -> Callable:
     """``row -> "FILE, line N"``: where a data row of ``table`` is in its file, for error messages."""
     return lambda row: f"{table.path}, line {table.lines[row]}"
+
+
+def fit_feature_standardizer(x_train, names, notify: Callable[[str], None] = note):
+    """:func:`funcnet.fit_standardizer` of the training rows, with one ``notify`` line naming the constant columns.
+
+    A constant column (every training value equal, or varying only by
+    rounding: the rule of :func:`funcnet.data.column_moments`) carries no
+    information; it gets scale 1, so it standardises to about 0 rather than
+    rounding noise divided by a tiny spread.
+    """
+    from funcnet.data import column_moments
+    import funcnet as fn
+
+    standardizer = fn.fit_standardizer(x_train, names=names)
+    constant = column_moments(x_train).constant
+    if constant.any():
+        listed = ", ".join(f"{names[j]!r} ({_constant_value(x_train[:, j])})" for j in constant.nonzero()[0])
+        notify(f"constant feature column{'s' if constant.sum() > 1 else ''} in the training rows: {listed}; "
+               "standardised with scale 1 (to about 0), so they add nothing to the model")
+    return standardizer
+
+
+def _constant_value(column) -> str:
+    """``"0.0025 in every row"``, or the range of a column that varies only by rounding."""
+    low, high = column.min(), column.max()
+    if low == high:
+        return f"{float(low)!r} in every row"
+    return f"{float(low)!r} to {float(high)!r}, varying only by rounding"
 
 
 def standardize_features(standardizer, x, names=None, where: Callable | None = None) -> np.ndarray:

@@ -22,7 +22,7 @@ import sys
 import time
 
 from funcnet.cli.checkpoints import load_checkpoint
-from funcnet.cli.csv_data import load_dataset, standardize_features, task_model_args
+from funcnet.cli.csv_data import fit_feature_standardizer, load_dataset, standardize_features, task_model_args
 from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
 from funcnet.cli.interrupts import DeferredInterrupt
 from funcnet.cli.output_paths import check_distinct_paths, check_matplotlib, check_output_path, fallback_paths
@@ -363,7 +363,7 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
     split_count(len(x_train), config["validation_split"], "--validation-split")
     standardizer = None
     if config["data"] != "xor":
-        standardizer = fn.fit_standardizer(x_train, names=dataset.feature_names)
+        standardizer = fit_feature_standardizer(x_train, dataset.feature_names)
         # every row in file order, so that a value standardising beyond float32 is reported by its CSV line
         standardize_features(standardizer, dataset.x, dataset.feature_names, dataset.where)
     x_train = standardize_features(standardizer, x_train)
