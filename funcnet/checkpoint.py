@@ -26,12 +26,36 @@ that piece's name; loading it needs the model: ``fn.load(path, model=model)``.
 * ``last_params/<i>``, ``last_opt_state/<i>`` (version 3, optional): with early
   stopping, ``params``/``opt_state`` are the best epoch's, and these are the
   state after the last epoch run, which a resumed run continues from.
+* ``leaf_types`` (header, optional; absent from older files): the arrays NumPy cannot
+  store as they are, by name: a typed PRNG key (``noisy_sgd``'s state) is stored
+  as ``jax.random.key_data`` and recorded as ``"key<threefry2x32>"`` (its
+  implementation), restored with ``jax.random.wrap_key_data``; a bfloat16 (or
+  other ``ml_dtypes``) array is stored as its bits (``uint16``) and recorded as
+  ``"bfloat16"``.  Both round-trip bit for bit.
+
+Params (and ``last_params``) must be real floating point (float16, bfloat16,
+float32, float64): :func:`save` refuses others with a ``TypeError`` and
+:func:`load` with a :class:`CheckpointError`, both naming the leaf; an integer
+network would load and predict 0.0.  A loaded optimizer state's leaves must be
+of the kind (floating, integer, key...) ``optimizer.init(params)`` makes.
+
+``history``, ``config`` and ``metadata`` are stored as JSON.  :func:`save`
+converts NumPy and JAX scalars and arrays (``np.float32``, the scalar
+``train_step`` returns, 0-d arrays) to Python numbers and lists, tuples to
+lists and paths (``os.PathLike``) to strings: :func:`load` returns those
+types.  What JSON cannot hold unambiguously (a set, a non-string dict key, a
+complex number, any other object) is a ``TypeError`` naming its place, e.g.
+``metadata['tags']``.
 
 Writes go to a temporary file in the same folder, are flushed and fsynced,
-given the mode the user's umask gives new files (``0o666 & ~umask``, 0644
-typically; ``mkstemp`` alone would leave 0600), renamed over the target, and
-the folder is fsynced so the rename itself survives a crash: a crash mid-save
-leaves the previous checkpoint intact.  Every header field is checked on
+given the mode of the file they replace, or for a new file the mode the
+user's umask gives new files (``0o666 & ~umask``, 0644 typically; ``mkstemp``
+alone would leave 0600), renamed over the target, and the folder is fsynced
+so the rename itself survives a crash: a crash mid-save leaves the previous
+checkpoint intact.  A symbolic link (or a chain of them, or one whose target
+does not exist yet) is kept: its final target is written, as ``open`` would.
+A read-only file (no write bit in its mode) is never replaced: ``save``
+raises ``PermissionError``, even as root.  Every header field is checked on
 loading; a missing or malformed one is a :class:`CheckpointError`, as is a
 file that is not a checkpoint at all.  Arrays are stored bit for bit, so a loaded model predicts exactly
 what the saved one did.
@@ -39,8 +63,10 @@ what the saved one did.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from typing import Any, NamedTuple
@@ -157,43 +183,59 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
 
     Args:
       path: the file to write; its folder must exist.  An existing file is
-        replaced only once the new one is completely written.
-      model, params: the network.
-      opt_state: optimizer state to resume from (any pytree of arrays).
-      history: per-epoch losses (``{"train_loss": [...], ...}``).
+        replaced only once the new one is completely written, and keeps its
+        mode; a symbolic link is kept and its target written.
+      model, params: the network; params real floating point (float16,
+        bfloat16, float32, float64).
+      opt_state: optimizer state to resume from (any pytree of numeric arrays
+        and typed PRNG keys, such as ``optax.noisy_sgd``'s).
+      history: per-epoch losses (``{"train_loss": [...], ...}``), a dict.
       standardizer: the :class:`~funcnet.data.Standardizer` applied to inputs.
-      config: training settings (JSON-able), e.g. what the CLI needs to resume.
-      metadata: anything else JSON-able.
+      config: training settings (a JSON-able dict), e.g. what the CLI needs to resume.
+      metadata: anything else JSON-able, a dict.  In ``history``, ``config`` and
+        ``metadata``, NumPy/JAX scalars and arrays become Python numbers and
+        lists, tuples lists, paths strings (what :func:`load` returns).
       last_params, last_opt_state: with early stopping (``params`` and
         ``opt_state`` the best epoch's), the state after the last epoch run,
         to resume from; :func:`load` returns them as ``last_params`` and
         ``last_opt_state``.
+
+    Raises:
+      ValueError: params that do not fit ``model`` (checked before anything is written).
+      TypeError: params (or ``last_params``) that are not real floating point,
+        a leaf that is not a numeric array, or a ``history``/``config``/``metadata``
+        value JSON cannot hold (a set, a non-string key, an object), each named
+        by its place, e.g. ``params[0]['W']`` or ``metadata['tags']``.
+      PermissionError: ``path`` is a read-only file (its mode has no write bit).
+      OSError: the file cannot be written (named by ``path``, never the temporary file).
     """
     from funcnet.checks import check_param_shapes
 
     check_param_shapes(model, params)  # before anything is written: a wrong tree is never saved
+    _check_real_floating(params, "params")
     if last_params is not None:
         check_param_shapes(model, last_params)
-    param_leaves = jax.tree.leaves(params)
-    arrays = {f"params/{i}": np.asarray(leaf) for i, leaf in enumerate(param_leaves)}
-    opt_leaves = jax.tree.leaves(opt_state) if opt_state is not None else []
-    arrays.update({f"opt_state/{i}": np.asarray(leaf) for i, leaf in enumerate(opt_leaves)})
-    last_param_leaves = jax.tree.leaves(last_params) if last_params is not None else []
-    arrays.update({f"last_params/{i}": np.asarray(leaf) for i, leaf in enumerate(last_param_leaves)})
-    last_opt_leaves = jax.tree.leaves(last_opt_state) if last_opt_state is not None else []
-    arrays.update({f"last_opt_state/{i}": np.asarray(leaf) for i, leaf in enumerate(last_opt_leaves)})
+        _check_real_floating(last_params, "last_params")
+    documents = {name: _json_document(value, name) for name, value in
+                 (("history", history), ("config", config), ("metadata", metadata))}
+    arrays, leaf_types = {}, {}
+    counts = {prefix: _store_leaves(tree, prefix, arrays, leaf_types) if tree is not None else None
+              for prefix, tree in (("params", params), ("opt_state", opt_state), ("last_params", last_params),
+                                   ("last_opt_state", last_opt_state))}
     if standardizer is not None:
         arrays["standardizer/mean"] = np.asarray(standardizer.mean)
         arrays["standardizer/scale"] = np.asarray(standardizer.scale)
     header = {
         "format": FORMAT, "version": VERSION, "model": model_description(model),
-        "num_params": len(param_leaves),
-        "num_opt_state": len(opt_leaves) if opt_state is not None else None,
+        "num_params": counts["params"],
+        "num_opt_state": counts["opt_state"],
         "opt_state_paths": leaf_paths(opt_state) if opt_state is not None else None,
-        "num_last_params": len(last_param_leaves) if last_params is not None else None,
-        "num_last_opt_state": len(last_opt_leaves) if last_opt_state is not None else None,
-        "history": history or {}, "config": config or {}, "metadata": metadata or {},
+        "num_last_params": counts["last_params"],
+        "num_last_opt_state": counts["last_opt_state"],
+        **documents,
     }
+    if leaf_types:
+        header["leaf_types"] = leaf_types
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     try:
         _write_atomically(path, arrays)
@@ -202,28 +244,202 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
                           os.fspath(path)) from None
 
 
+def _dtype(leaf) -> np.dtype:
+    return leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+
+
+def _is_key(leaf) -> bool:
+    """Whether ``leaf`` is a typed PRNG key (``jax.random.key``), which NumPy cannot hold."""
+    return hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def _is_real_floating(leaf) -> bool:
+    return not _is_key(leaf) and bool(jnp.issubdtype(_dtype(leaf), jnp.floating))
+
+
+REAL_FLOATING = "real floating point (float16, bfloat16, float32 or float64)"
+
+
+def _check_real_floating(params, name: str) -> None:
+    """Every leaf of ``params`` must be real floating point: integer weights predict 0.0, complex ones are not real."""
+    from funcnet.checks import ArgumentTypeError
+
+    for where, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if not _is_real_floating(leaf):
+            raise ArgumentTypeError(
+                f"`{name}{jax.tree_util.keystr(where)}` must be {REAL_FLOATING}, found {_dtype(leaf)}; "
+                "cast the params, e.g. jax.tree.map(lambda a: a.astype(jnp.float32), params)")
+
+
+def _bit_dtypes() -> dict:
+    """The ``ml_dtypes`` types (bfloat16, float8s, int4...) by name: NumPy stores them as raw bytes (``|V2``)."""
+    import ml_dtypes
+
+    found = {}
+    for name in dir(ml_dtypes):
+        kind = getattr(ml_dtypes, name)
+        if not (isinstance(kind, type) and issubclass(kind, np.generic)):
+            continue
+        dtype = np.dtype(kind)
+        if dtype.kind == "V":
+            found[dtype.name] = dtype
+    return found
+
+
+BIT_DTYPES = _bit_dtypes()
+
+
+def _store_leaves(tree, prefix: str, arrays: dict, leaf_types: dict) -> int:
+    """Put ``tree``'s leaves into ``arrays`` as ``prefix/<i>``; the ones NumPy cannot hold go in ``leaf_types``.
+
+    A typed PRNG key is stored as its ``key_data`` (``"key<impl>"``), a bfloat16
+    array as its bits (``"bfloat16"``).  Returns the number of leaves.
+    """
+    from funcnet.checks import ArgumentTypeError
+
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    for index, (where, leaf) in enumerate(leaves):
+        name = f"{prefix}/{index}"
+        if _is_key(leaf):
+            leaf_types[name] = f"key<{jax.random.key_impl(leaf)}>"
+            leaf = jax.random.key_data(leaf)
+        array = np.asarray(leaf)
+        if array.dtype.kind == "V" and array.dtype.name in BIT_DTYPES:
+            leaf_types[name] = array.dtype.name
+            array = array.view(f"u{array.dtype.itemsize}")
+        elif array.dtype.kind not in "biufc":
+            raise ArgumentTypeError(
+                f"`{prefix}{jax.tree_util.keystr(where)}` must be a numeric array (or a PRNG key), found "
+                f"{type(leaf).__name__} of dtype {array.dtype}: a checkpoint stores numbers, never objects or text")
+        arrays[name] = array
+    return len(leaves)
+
+
+JSON_TYPES = "strings, numbers, booleans, None, and lists and string-keyed dicts of them"
+
+
+def _json_document(value, name: str) -> dict:
+    """``history``, ``config`` or ``metadata`` (``None`` is ``{}``) as JSON-able Python values; see :func:`_json_value`."""
+    from funcnet.checks import ArgumentTypeError
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ArgumentTypeError(f"`{name}` must be a dict, found {type(value).__name__} {value!r:.60}")
+    return _json_value(value, name, ())
+
+
+def _json_value(value, where: str, containing: tuple):
+    """``value`` with NumPy/JAX scalars and arrays as Python numbers and lists, tuples as lists, paths as strings.
+
+    Raises ``TypeError`` naming ``where`` (e.g. ``metadata['tags']``) for what
+    JSON cannot hold unambiguously: a set, a non-string dict key, a complex
+    number, bytes, a PRNG key, any other object; ``ValueError`` for a container
+    that holds itself.
+    """
+    from funcnet.checks import ArgumentTypeError
+
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):  # np.str_ too
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, (dict, list, tuple)):
+        if any(value is outer for outer in containing):
+            raise ValueError(f"`{where}` is a container that holds itself (a cycle), which a checkpoint's "
+                             "JSON header cannot hold")
+        inner = (*containing, value)
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise ArgumentTypeError(
+                        f"`{where}` has the key {key!r} ({type(key).__name__}); JSON keys are strings, and "
+                        "JSON would turn it into a string silently: use string keys")
+            return {key: _json_value(item, f"{where}[{key!r}]", inner) for key, item in value.items()}
+        return [_json_value(item, f"{where}[{index}]", inner) for index, item in enumerate(value)]
+    if isinstance(value, os.PathLike) and isinstance(os.fspath(value), str):
+        return os.fspath(value)
+    if hasattr(value, "dtype") and hasattr(value, "shape") and not isinstance(value, jax.core.Tracer) \
+            and not _is_key(value):
+        array = np.asarray(value)
+        if array.dtype.kind in "biuf":
+            return array.tolist()
+        if array.dtype.name in BIT_DTYPES and "complex" not in array.dtype.name:  # bfloat16, int4...: tolist() would keep their scalar types
+            return array.astype(int if "int" in array.dtype.name else float).tolist()
+    shown = " ".join(repr(value).split())
+    advice = "a sorted list" if isinstance(value, (set, frozenset)) else "one of those"
+    raise ArgumentTypeError(
+        f"`{where}` is {'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__} ({shown:.60}), which a checkpoint's JSON header cannot hold "
+        f"({JSON_TYPES}); convert it to {advice}")
+
+
 def leaf_paths(tree) -> list[str]:
     """Each leaf's path in ``tree`` as ``jax.tree_util.keystr`` writes it, e.g. ``"[0].nu[0]['W']"``."""
     return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
 def _write_atomically(path, arrays: dict) -> None:
-    """``np.savez`` to a temporary file beside ``path``, fsync, umask mode, rename over ``path``, fsync the folder."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """``np.savez`` to a temporary file beside ``path``'s target, fsync, set the mode, rename over it, fsync the folder.
+
+    The target is ``path`` or, for a symbolic link, its final target (see
+    :func:`replaced_file`); the mode is the replaced file's, or what the umask
+    gives new files (``mkstemp`` makes 0600).
+    """
+    target, mode = replaced_file(path)
+    folder = os.path.dirname(target)
     descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
             handle.flush()
-            if hasattr(os, "fchmod"):  # POSIX: the mode new files get under the umask (mkstemp made it 0600)
-                os.fchmod(handle.fileno(), 0o666 & ~process_umask())
+            if hasattr(os, "fchmod"):  # POSIX
+                os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
     _fsync_folder(folder)
+
+
+def replaced_file(path) -> tuple[str, int]:
+    """The file a save to ``path`` replaces, and the mode the new file gets.
+
+    ``path`` itself, or the final target of a symbolic link (or a chain of
+    them) at ``path``, even one that does not exist yet, as ``open`` follows
+    links: the link is kept and points at the new file.  The mode is the
+    replaced file's; a new file gets ``0o666 & ~umask``.
+
+    Raises:
+      PermissionError: the file is read-only (no write bit in its mode): it is
+        never replaced, even by root, whom the OS would let.
+      IsADirectoryError: ``path`` is (or links to) a folder.
+      OSError: a loop of links (``ELOOP``), or something that is not a
+        regular file (a device, a FIFO), which a rename would remove.
+    """
+    target = os.path.realpath(path)
+    if os.path.islink(target):  # realpath stops inside a loop
+        raise OSError(errno.ELOOP, "Too many levels of symbolic links (a loop)", os.fspath(path))
+    try:
+        existing = os.stat(target)
+    except FileNotFoundError:
+        return target, 0o666 & ~process_umask()
+    linked = f" (the link's target {target})" if target != os.path.abspath(path) else ""
+    if stat.S_ISDIR(existing.st_mode):
+        raise IsADirectoryError(errno.EISDIR, f"Is a directory{linked}", os.fspath(path))
+    if not stat.S_ISREG(existing.st_mode):
+        raise OSError(errno.EINVAL, f"not a regular file{linked} (a device, FIFO or socket, which saving "
+                      "would replace); give a file name", os.fspath(path))
+    mode = stat.S_IMODE(existing.st_mode)
+    if not mode & 0o222:
+        raise PermissionError(errno.EACCES, f"Permission denied: the file{linked} is read-only (mode {mode:#o}); "
+                              "make it writable (chmod u+w) to replace it, or save under another name",
+                              os.fspath(path))
+    return target, mode
 
 
 def _fsync_folder(folder: str) -> None:
@@ -299,6 +515,8 @@ HEADER_FIELDS = {
                         "a list of strings or null"),
     "num_last_params": (False, lambda v: v is None or _is_count(v), "a count of arrays or null"),
     "num_last_opt_state": (False, lambda v: v is None or _is_count(v), "a count of arrays or null"),
+    "leaf_types": (False, lambda v: isinstance(v, dict) and all(isinstance(t, str) for t in v.values()),
+                   "an object of strings"),
     "history": (True, lambda v: isinstance(v, dict), "an object"),
     "config": (True, lambda v: isinstance(v, dict), "an object"),
     "metadata": (True, lambda v: isinstance(v, dict), "an object"),
@@ -321,12 +539,52 @@ def _check_header(header: dict, path) -> None:
                               f"'opt_state_paths' for {count} optimizer state arrays")
 
 
-def _leaves(arrays: dict, prefix: str, count: int, path) -> list:
+def _leaves(arrays: dict, prefix: str, count: int, path, leaf_types: dict) -> list:
+    """The ``count`` arrays ``prefix/<i>`` as JAX arrays, keys and bfloat16 restored as ``leaf_types`` records."""
     names = [f"{prefix}/{i}" for i in range(count)]
     missing = [name for name in names if name not in arrays]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: missing {missing[:3]}")
-    return [jnp.asarray(arrays[name]) for name in names]
+    return [_restore(arrays[name], leaf_types.get(name), name, path) for name in names]
+
+
+def _restore(array: np.ndarray, leaf_type: str | None, name: str, path):
+    """One stored array as the leaf it was: a typed PRNG key, a bfloat16 array from its bits, or as is."""
+    if leaf_type is None and array.dtype.kind == "V" and array.dtype.itemsize == 2:
+        leaf_type, array = "bfloat16", array.view(np.uint16)  # files before leaf_types: bfloat16 as raw |V2
+    try:
+        if leaf_type is None:
+            return jnp.asarray(array)
+        if leaf_type.startswith("key<") and leaf_type.endswith(">"):
+            return jax.random.wrap_key_data(array, impl=leaf_type[4:-1])
+        dtype = BIT_DTYPES.get(leaf_type)
+        if dtype is not None and array.dtype == np.dtype(f"u{dtype.itemsize}"):
+            return jnp.asarray(array.view(dtype))
+        raise ValueError(f"stored as {array.dtype}, not the bits of a known type")
+    except (TypeError, ValueError) as error:
+        kind = f" as {leaf_type!r}" if leaf_type else ""
+        raise CheckpointError(f"checkpoint {str(path)!r} array {name!r} cannot be read{kind} "
+                              f"({str(error).splitlines()[0]})") from None
+
+
+def _check_loaded_params(template, leaves: list, name: str, path) -> None:
+    """Loaded params must be real floating point: integer weights would load and predict 0.0."""
+    for (where, _), leaf in zip(jax.tree_util.tree_flatten_with_path(template)[0], leaves):
+        if not _is_real_floating(leaf):
+            raise CheckpointError(f"checkpoint {str(path)!r} {name}{jax.tree_util.keystr(where)} is {leaf.dtype}; "
+                                  f"a network's params must be {REAL_FLOATING} (this file was not written by "
+                                  "fn.save, or was altered)")
+
+
+def _kind(leaf) -> str:
+    """What a leaf holds, for comparing a loaded optimizer state with a fresh one: its key type, or its kind."""
+    dtype = _dtype(leaf)
+    if _is_key(leaf):
+        return str(dtype)
+    for kind in (jnp.bool_, jnp.integer, jnp.floating, jnp.complexfloating):
+        if jnp.issubdtype(dtype, kind):
+            return kind.__name__
+    return str(dtype)
 
 
 def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
@@ -342,8 +600,10 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
     Raises:
       CheckpointError: truncated or corrupted file, unknown format or version,
         a different architecture than ``model``, a model with pieces of your
-        own and no ``model`` given, or an optimizer state that does not fit
-        ``optimizer``.  Nothing is loaded partially.
+        own and no ``model`` given, params that are not real floating point
+        (named by leaf), or an optimizer state that does not fit
+        ``optimizer`` (its paths, shapes, or the kind of a leaf).  Nothing is
+        loaded partially.
     """
     header, arrays = _read(path)
     description = header.get("model")
@@ -372,25 +632,28 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(f"checkpoint {str(path)!r} describes an invalid model ({error})") from None
     template = jax.eval_shape(saved_model.init, jax.random.key(0))
-    leaves = _leaves(arrays, "params", header["num_params"], path)
+    types = header.get("leaf_types") or {}
+    leaves = _leaves(arrays, "params", header["num_params"], path, types)
     expected = jax.tree.leaves(template)
     if len(leaves) != len(expected) or any(a.shape != b.shape for a, b in zip(leaves, expected)):
         raise CheckpointError(
             f"checkpoint {str(path)!r} params do not match its model {saved_model.describe()}: "
             f"shapes {[a.shape for a in leaves]}"
         )
+    _check_loaded_params(template, leaves, "params", path)
     params = jax.tree.unflatten(jax.tree.structure(template), leaves)
     paths = header.get("opt_state_paths")
-    opt_state = _opt_state(arrays, "opt_state", header["num_opt_state"], optimizer, params, path, paths)
+    opt_state = _opt_state(arrays, "opt_state", header["num_opt_state"], optimizer, params, path, paths, types)
     last_params = None
     if header.get("num_last_params") is not None:
-        last_leaves = _leaves(arrays, "last_params", header["num_last_params"], path)
+        last_leaves = _leaves(arrays, "last_params", header["num_last_params"], path, types)
         if len(last_leaves) != len(expected) or any(a.shape != b.shape for a, b in zip(last_leaves, expected)):
             raise CheckpointError(f"checkpoint {str(path)!r} last_params do not match its model "
                                   f"{saved_model.describe()}: shapes {[a.shape for a in last_leaves]}")
+        _check_loaded_params(template, last_leaves, "last_params", path)
         last_params = jax.tree.unflatten(jax.tree.structure(template), last_leaves)
     last_opt_state = _opt_state(arrays, "last_opt_state", header.get("num_last_opt_state"), optimizer,
-                                params, path, paths)
+                                params, path, paths, types)
     standardizer = None
     if "standardizer/mean" in arrays:  # NumPy, as stored: float64 statistics stay float64
         standardizer = Standardizer(np.asarray(arrays["standardizer/mean"]),
@@ -399,19 +662,21 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
                       header["config"], header["metadata"], last_params, last_opt_state)
 
 
-def _opt_state(arrays, prefix, count, optimizer, params, path, saved_paths=None):
+def _opt_state(arrays, prefix, count, optimizer, params, path, saved_paths=None, leaf_types=None):
     """The optimizer state stored under ``prefix``, rebuilt with ``optimizer.init(params)``'s structure.
 
     ``saved_paths`` (the header's ``opt_state_paths``; absent before 0.2.1) must equal the
     fresh state's leaf paths: RMSProp's ``nu`` and momentum's ``trace`` have the same count
     and shapes, and only the paths tell them apart.  Older files are checked by count and shape.
+    Every leaf must also be of the fresh leaf's kind (floating, integer, bool, the same key type):
+    an integer moment or a float step count would train wrongly without a word.
     """
     if optimizer is None or count is None:
         return None
     fresh_state = optimizer.init(params)
     fresh = jax.tree.leaves(fresh_state)
     structure = jax.tree.structure(fresh_state)
-    opt_leaves = _leaves(arrays, prefix, count, path)
+    opt_leaves = _leaves(arrays, prefix, count, path, leaf_types or {})
     if saved_paths is not None and saved_paths != leaf_paths(fresh_state):
         expected = leaf_paths(fresh_state)
         first = next((i for i, (a, b) in enumerate(zip(saved_paths, expected)) if a != b),
@@ -429,4 +694,11 @@ def _opt_state(arrays, prefix, count, optimizer, params, path, saved_paths=None)
             f"checkpoint {str(path)!r} optimizer state ({len(opt_leaves)} arrays) does not fit the "
             f"given optimizer's state ({len(fresh)} arrays): it was saved with another optimizer"
         )
+    for where, fresh_leaf, leaf in zip(leaf_paths(fresh_state), fresh, opt_leaves):
+        if _kind(leaf) != _kind(fresh_leaf):
+            def described(leaf):
+                return str(_dtype(leaf)) if _is_key(leaf) else f"{_dtype(leaf)} ({_kind(leaf)})"
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} {prefix}{where} is {described(leaf)}, but the given optimizer's is "
+                f"{described(fresh_leaf)}: this file was not written by fn.save, or was altered")
     return jax.tree.unflatten(structure, opt_leaves)
