@@ -92,8 +92,57 @@ def _passes_on_device(array, dtype) -> bool:
     return float(largest) <= float(jnp.finfo(dtype).max)
 
 
+def check_real_dtype(name: str, array) -> None:
+    """``array`` must hold real numbers: an integer or floating dtype (float16 and bfloat16 included).
+
+    Everything else is refused rather than cast to the params' dtype: complex values would lose their
+    imaginary part (NumPy only warns), bools would become 0/1, strings would be parsed, and object,
+    datetime or key arrays hold no numbers to compute with.  Reads only the dtype (a list or a
+    DataFrame is converted to find it), so it runs while JAX traces.
+
+    Raises:
+      ArgumentTypeError: (a ``TypeError`` and a ``ValueError``) naming ``name``, its dtype and what to do.
+    """
+    import jax.numpy as jnp
+
+    dtype = getattr(array, "dtype", None)
+    if dtype is None:  # a list, a tuple, a DataFrame...
+        try:
+            dtype = np.asarray(array).dtype
+        except (TypeError, ValueError) as error:
+            raise ArgumentTypeError(f"`{name}` must be an array of real numbers, but it cannot be read as one: "
+                                    f"{error}") from None
+    try:
+        if jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating):
+            return
+        is_complex, is_bool = jnp.issubdtype(dtype, jnp.complexfloating), jnp.issubdtype(dtype, jnp.bool_)
+    except TypeError:  # a dtype NumPy does not know (pandas' extension dtypes)
+        is_complex = is_bool = False
+    expected = "expected real numbers (an integer or floating array)"
+    if is_complex:
+        raise ArgumentTypeError(f"`{name}` has dtype {dtype}: complex numbers, but the network computes with real "
+                                f"ones and casting would drop the imaginary part; {expected}. Pass "
+                                f"`{name}.real` if the imaginary part is meant to be dropped")
+    if is_bool:
+        raise ArgumentTypeError(f"`{name}` has dtype bool; {expected}. Pass `{name}.astype(np.float32)` if "
+                                "False/True are meant as 0/1")
+    raise ArgumentTypeError(f"`{name}` has dtype {dtype}; {expected}. Convert it first, e.g. "
+                            f"np.asarray({name}, dtype=np.float32)")
+
+
+def as_real_array(name: str, value):
+    """``value`` checked by :func:`check_real_dtype`, as an array: a list becomes a NumPy array,
+    arrays pass unchanged, ``None`` stays ``None``.  For arguments of a jitted function, which
+    refuses object or string arrays with an error that names none of its arguments."""
+    if value is None:
+        return None
+    check_real_dtype(name, value)
+    return value if hasattr(value, "dtype") else np.asarray(value)
+
+
 def check_inputs(model, x) -> None:
-    """``x`` must be ``(batch, sizes[0])`` with ``batch >= 1``."""
+    """``x`` must be real numbers (:func:`check_real_dtype`), ``(batch, sizes[0])`` with ``batch >= 1``."""
+    check_real_dtype("x", x)
     shape = _shape(x)
     if len(shape) != 2:
         hint = " ; for one sample use x.reshape(1, -1)" if len(shape) == 1 else ""
@@ -133,7 +182,35 @@ def check_params(model, params) -> None:
     fires it would hide in the outputs and survive training.
     """
     check_param_shapes(model, params)
+    check_param_dtypes(params)
     check_param_values(params)
+
+
+def check_param_dtypes(params, name: str = "params") -> None:
+    """Every leaf of ``params`` must have a floating dtype (float16, bfloat16, float32, float64).
+
+    Integer, bool or complex weights are not a network funcnet can run: the inputs would be cast to
+    their dtype (integer params predict truncated values, 0.0 for small weights).  Reads only dtypes.
+
+    Raises:
+      ArgumentTypeError: naming the first such leaf, e.g. ``params[0]['W']``, and its dtype.
+    """
+    import jax
+
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        if not is_floating(dtype) or is_complex(dtype):
+            raise ArgumentTypeError(
+                f"`{name}{jax.tree_util.keystr(path)}` has dtype {dtype}; expected floating-point arrays "
+                "(float32, float64, float16 or bfloat16): create them with model.init(key), or cast them "
+                "with jax.tree.map(lambda leaf: leaf.astype(jnp.float32), params)")
+
+
+def is_complex(dtype) -> bool:
+    """Whether ``dtype`` is a complex type (which ``jnp.inexact`` counts as floating)."""
+    import jax.numpy as jnp
+
+    return bool(jnp.issubdtype(dtype, jnp.complexfloating))
 
 
 def check_param_values(params, name: str = "params") -> None:
@@ -261,8 +338,10 @@ def check_targets(model, x, y) -> None:
     """``y`` must match the output's shape exactly, so nothing broadcasts silently.
 
     ``mse`` and ``logloss`` need ``(batch, k)``; ``cross_entropy`` takes integer
-    classes ``(batch,)`` or one-hot ``(batch, k)``.
+    classes ``(batch,)`` or one-hot ``(batch, k)``.  ``y`` must be real numbers
+    (:func:`check_real_dtype`): complex, bool, string and object arrays are refused.
     """
+    check_real_dtype("y", y)
     x_shape, y_shape = _shape(x), _shape(y)
     k = model.n_out
     if len(y_shape) == 0 or y_shape[0] != x_shape[0]:
@@ -286,8 +365,11 @@ def check_targets(model, x, y) -> None:
 
 
 def check_weights(x, weights) -> None:
-    """Sample weights, when given, are one number per row of ``x``."""
-    if weights is not None and _shape(weights) != (_shape(x)[0],):
+    """Sample weights, when given, are one real number per row of ``x``: ``(batch,)``."""
+    if weights is None:
+        return
+    check_real_dtype("weights", weights)
+    if _shape(weights) != (_shape(x)[0],):
         raise ValueError(
             f"`weights` has shape {_shape(weights)}; expected one weight per sample, "
             f"({_shape(x)[0]},)"

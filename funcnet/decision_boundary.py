@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from funcnet import checks
 from funcnet.inference import predict
 from funcnet.plotting import headless_figure
 
@@ -45,8 +46,8 @@ def _check_classifier(model, function_name: str) -> None:
 
 
 def _check_points(x) -> np.ndarray:
-    """``x`` as a finite float array of shape ``(n, 2)`` with ``n >= 1``."""
-    points = np.asarray(x, dtype=np.float64)
+    """``x`` as a finite float array of shape ``(n, 2)`` with ``n >= 1`` (real numbers: not complex, bool, text)."""
+    points = np.asarray(checks.as_real_array("x", x), dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] == 0:
         raise ValueError(f"`x` must have shape (n, 2) with n >= 1: one row per point, one column per "
                          f"feature; got shape {np.shape(x)}")
@@ -57,7 +58,7 @@ def _check_points(x) -> np.ndarray:
 
 def _class_labels(model, x: np.ndarray, y) -> np.ndarray:
     """True classes ``(n,)`` from ``y`` of shape ``(n,)``, ``(n, 1)`` or one-hot ``(n, k)``."""
-    labels = np.asarray(y)
+    labels = np.asarray(checks.as_real_array("y", y))
     if labels.ndim == 0 or labels.shape[0] != x.shape[0]:
         raise ValueError(f"`x` has {x.shape[0]} rows but `y` has shape {labels.shape}; "
                          "`x` and `y` need the same number of samples")
@@ -76,7 +77,8 @@ def _class_labels(model, x: np.ndarray, y) -> np.ndarray:
 
 def _check_padding(padding) -> np.ndarray:
     """``padding`` as the margin of each feature, ``(2,)``: one finite number >= 0, or a pair of them."""
-    try:
+    try:  # real numbers only: a complex padding would lose its imaginary part, a string would be parsed
+        checks.check_real_dtype("padding", padding)
         margins = np.broadcast_to(np.asarray(padding, dtype=np.float64), (2,))
     except (TypeError, ValueError):
         margins = None
@@ -105,7 +107,7 @@ def decision_grid(model, params, x, resolution: int = 200, padding: float = 0.5,
       model: a classifier with 2 inputs: ``output="sigmoid"`` with 1 output, or ``"softmax"``.
       params: its parameters.
       x: the data, ``(n, 2)``; only its per-column minimum and maximum are used.
-      resolution: grid points along each axis (at least 2).
+      resolution: grid points along each axis (at least 2; any integral type, not ``bool`` or ``2.0``).
       padding: margin added on every side, in the units of ``x``: one number
         for both features, or a pair ``(padding₁, padding₂)`` for features on
         different scales.
@@ -136,8 +138,7 @@ def decision_grid(model, params, x, resolution: int = 200, padding: float = 0.5,
     """
     _check_classifier(model, "decision_grid")
     points = _check_points(x)
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
-        raise ValueError(f"`resolution` must be an integer >= 2 (grid points per axis), got {resolution!r}")
+    resolution = checks.check_count(resolution, "resolution", minimum=2)  # grid points per axis
     margins = _check_padding(padding)
     low = points.min(axis=0) - margins
     high = points.max(axis=0) + margins

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from funcnet import checks
+
 DEFAULT_MAX_COORDINATES = 4096
 """Coordinates :func:`finite_difference_grad` evaluates when ``max_coordinates`` is not given."""
 
@@ -121,7 +123,15 @@ def finite_difference_grad(model, params, x, y, epsilon: float | None = None, *,
       key: optional ``jax.random`` key, passed as ``model.loss(..., key=key)``.
       max_coordinates: at most this many coordinates are evaluated (see above).
       chunk_size: coordinates perturbed together; peak memory grows with it.
-      sample_seed: the seed of the coordinate sample.
+      sample_seed: the seed of the coordinate sample (an integer ``>= 0``).
+
+    The three integer arguments take any integral type (``np.int64``, a 0-d
+    integer array) but not ``bool`` or ``2.0``.
+
+    Raises:
+      ValueError: naming the argument, for a count below its minimum, an
+        ``epsilon`` that is not a finite number ``> 0``, or ``x``/``y``/``weights``
+        that are not real numbers (an ``ArgumentTypeError``, also a ``TypeError``).
 
     Returns:
       a gradient with the tree structure, shapes and dtypes of ``params``;
@@ -137,13 +147,14 @@ def finite_difference_grad(model, params, x, y, epsilon: float | None = None, *,
     leaves = jax.tree.leaves(params)
     if max_coordinates is None:
         max_coordinates = DEFAULT_MAX_COORDINATES
-    _check_positive_integer("max_coordinates", max_coordinates)
-    _check_positive_integer("chunk_size", chunk_size)
+    max_coordinates = checks.check_count(max_coordinates, "max_coordinates")
+    chunk_size = checks.check_count(chunk_size, "chunk_size")
+    sample_seed = checks.check_count(sample_seed, "sample_seed", minimum=0)
     if epsilon is None:
         is_float64 = bool(leaves) and jnp.result_type(*leaves) == jnp.float64
         epsilon = 1e-6 if is_float64 else 1e-3
-    if not (np.isscalar(epsilon) or np.ndim(epsilon) == 0) or not np.isfinite(epsilon) or epsilon <= 0:
-        raise ValueError(f"`epsilon` must be a finite number > 0, got {epsilon!r}")
+    epsilon = _check_epsilon(epsilon)
+    x, y, weights = _batch_arrays(x, y, weights)
     sizes = [int(np.size(leaf)) for leaf in leaves]
     indices = _sample_coordinates(sizes, max_coordinates, sample_seed)
     if indices.size == 0:  # no parameters at all
@@ -152,9 +163,20 @@ def finite_difference_grad(model, params, x, y, epsilon: float | None = None, *,
                                 jnp.asarray(indices), epsilon)
 
 
-def _check_positive_integer(name, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+def _check_epsilon(epsilon) -> float:
+    """``epsilon`` as a finite Python float ``> 0``; any real number type, never ``bool`` or complex."""
+    try:
+        return checks.check_real(epsilon, "epsilon", low=0.0, low_open=True)
+    except checks.ArgumentTypeError:
+        raise
+    except ValueError:
+        raise ValueError(f"`epsilon` must be a finite number > 0, got {epsilon!r}") from None
+
+
+def _batch_arrays(x, y, weights):
+    """``(x, y, weights)`` checked to be real numbers and made arrays, before a jitted function sees them."""
+    return (checks.as_real_array("x", x), checks.as_real_array("y", y),
+            checks.as_real_array("weights", weights))
 
 
 def _sample_coordinates(sizes: list[int], max_coordinates: int, seed: int) -> np.ndarray:
@@ -269,9 +291,17 @@ def compare_grads(model, params, x, y, weights=None, *, key=None) -> list[LeafDi
     return compare_grad_trees(manual, autodiff)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def manual_and_autodiff(model, params, x, y, weights=None, *, key=None):
-    """``((loss, grads) by hand, (loss, grads) by jax.grad)`` in one compiled call (same ``key``)."""
+    """``((loss, grads) by hand, (loss, grads) by jax.grad)`` in one compiled call (same ``key``).
+
+    ``x``, ``y`` and ``weights`` must be real numbers (lists are made arrays); the shapes are
+    checked as ``model.loss`` checks them.
+    """
+    return _manual_and_autodiff(model, params, *_batch_arrays(x, y, weights), key=key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _manual_and_autodiff(model, params, x, y, weights=None, *, key=None):
     return (model.manual_grad(params, x, y, weights, key=key),
             jax.value_and_grad(model.loss)(params, x, y, weights, key=key))
 

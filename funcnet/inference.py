@@ -43,9 +43,15 @@ def bucket_rows(num_rows: int, batch_size: int) -> int:
     return min(batch_size, max(MIN_BUCKET, 1 << (num_rows - 1).bit_length()))
 
 
-def _check_batch_size(batch_size) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+def compute_dtype(params, x):
+    """The dtype ``x`` is cast to: the params' (their first leaf's); for a network without params
+    (only activations) ``x``'s own floating dtype, or JAX's default float (float32; float64 with x64)
+    for integer ``x``."""
+    leaves = jax.tree.leaves(params)
+    if leaves:
+        return leaves[0].dtype
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+    return jax.dtypes.canonicalize_dtype(dtype if checks.is_floating(dtype) else float)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))
@@ -90,10 +96,11 @@ def _join(num_rows: int, outputs: list):
     return jax.device_put(np.concatenate([np.asarray(output) for output in outputs])[:num_rows])
 
 
-def _outputs(model, params, x, batch_size: int, labels: bool):
-    _check_batch_size(batch_size)
+def _outputs(model, params, x, batch_size, labels: bool):
+    batch_size = checks.check_count(batch_size, "batch_size")
     checks.check_params(model, params)
-    dtype = jax.tree.leaves(params)[0].dtype
+    checks.check_inputs(model, x)
+    dtype = compute_dtype(params, x)
     checks.check_data(model, x, dtype=dtype)
     num_rows = np.shape(x)[0]
     chunks = _row_chunks(x, dtype, bucket_rows(num_rows, batch_size))
@@ -120,6 +127,19 @@ def predict(model, params, x, batch_size: int = 8192):
     (the last bucket padded, the padding cut off), so a new row count reuses
     the program of its bucket instead of compiling anew; each row's outputs
     are those of ``model.forward`` on a bucket holding it.
+
+    ``x`` is cast to the params' dtype (:func:`compute_dtype`; a network
+    without params, e.g. ``fn.sequential(5, ["relu"])``, keeps ``x``'s
+    floating dtype).  ``batch_size`` is any integral type ``>= 1``
+    (``np.int64`` and 0-d integer arrays too).
+
+    Raises:
+      ValueError: naming the argument, for params that do not fit the model
+        or are not floating point, ``x`` of the wrong shape or with NaN/inf,
+        or a ``batch_size`` that is not an integer ``>= 1`` (a
+        :class:`~funcnet.checks.ArgumentTypeError`, also a ``TypeError``, for
+        ``2.0`` or ``True``); ``x`` that is not real numbers (complex, bool,
+        string or object arrays) is an ``ArgumentTypeError`` too.
     """
     return _outputs(model, params, x, batch_size, labels=False)
 
@@ -131,7 +151,8 @@ def predict_labels(model, params, x, batch_size: int = 8192):
     sigmoid outputs; computed in the same buckets of rows as :func:`predict`.
 
     Raises:
-      ValueError: for a model whose output is neither sigmoid nor softmax.
+      ValueError: for a model whose output is neither sigmoid nor softmax,
+        and the errors of :func:`predict`.
     """
     if model.output_activation not in ("sigmoid", "softmax"):
         raise ValueError(
@@ -148,10 +169,16 @@ def evaluate(model, params, x, y, batch_size: int = 8192) -> float:
     losses (in :func:`funcnet.engine.accumulation_dtype`, float32 for 16-bit
     data), the sums are added, and the total is divided by ``n``.  This equals
     the unpadded mean up to the order of the float summation.
+
+    Raises:
+      ValueError: the errors of :func:`predict`, and for ``y`` of the wrong
+        shape, with NaN/inf, labels outside the loss's classes, or not real
+        numbers (complex, bool, string, object: an ``ArgumentTypeError``).
     """
-    _check_batch_size(batch_size)
+    batch_size = checks.check_count(batch_size, "batch_size")
     checks.check_params(model, params)
-    dtype = jax.tree.leaves(params)[0].dtype
+    checks.check_inputs(model, x)
+    dtype = compute_dtype(params, x)
     checks.check_data(model, x, y, dtype)
     is_class_index = model.loss_fn.integer_labels and np.ndim(y) == 1
     num_rows = np.shape(x)[0]

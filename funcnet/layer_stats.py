@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet import checks
 from funcnet.engine import value_and_grad_fn
 from funcnet.plotting import headless_figure
 
@@ -52,11 +53,14 @@ def stats_rows(num_rows: int, max_rows: int = STATS_MAX_ROWS) -> np.ndarray:
     Row ``i`` of the sample is row ``⌊i · n / s⌋`` of the data, ``s = min(n, max_rows)``:
     deterministic (the same rows every epoch) and spread over the whole set.
 
+    ``num_rows`` (``>= 0``) and ``max_rows`` (``>= 1``) take any integral type
+    (``np.int64`` too), not ``bool`` or ``2.0``.
+
     Returns:
       integer indices ``(s,)``, increasing.
     """
-    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-        raise ValueError(f"`max_rows` must be a positive integer, got {max_rows!r}")
+    num_rows = checks.check_count(num_rows, "num_rows", minimum=0)
+    max_rows = checks.check_count(max_rows, "max_rows")
     count = min(num_rows, max_rows)
     return (np.arange(count, dtype=np.int64) * num_rows) // max(count, 1)
 
@@ -66,7 +70,9 @@ def stats_key(key: jax.Array, epoch: int) -> jax.Array:
 
     ``S`` (:data:`STATS_STREAM`) differs from the training steps' stream
     (:func:`funcnet.step_key`), so the statistics draw their own masks.
+    ``epoch`` is any integral type ``>= 0``.
     """
+    epoch = checks.check_count(epoch, "epoch", minimum=0)
     return jax.random.fold_in(jax.random.fold_in(key, STATS_STREAM), epoch)
 
 
@@ -118,7 +124,7 @@ def layer_stats(model, params_before, params_after, x, y, weights=None, *, key=N
       grad: ``"autodiff"`` or ``"manual"``: which gradient ``grad_norm`` measures
         (they agree up to rounding).
       epoch: recorded as ``"epoch"`` in every entry when given (0-based, as
-        ``history["best_epoch"]``).
+        ``history["best_epoch"]``): any integral type ``>= 0``.
 
     Returns:
       one dict per layer: ``{"epoch": e, "layer": l, "name": layer.name,
@@ -128,14 +134,23 @@ def layer_stats(model, params_before, params_after, x, y, weights=None, *, key=N
       ``dead_fraction`` for a layer that is not ReLU, and any statistic that
       is not finite (``update_ratio`` when ``‖θ⁻_l‖ = 0``) is ``None``, so the
       result is JSON.
+
+    Raises:
+      ValueError: naming the argument: ``key`` missing for a model with
+        dropout, ``epoch`` not an integer ``>= 0``, ``x``/``y``/``weights`` not
+        real numbers (an ``ArgumentTypeError``, also a ``TypeError``) or of
+        the wrong shape.
     """
+    if epoch is not None:
+        epoch = checks.check_count(epoch, "epoch", minimum=0)
+    x, y, weights = (checks.as_real_array(name, value) for name, value in (("x", x), ("y", y), ("weights", weights)))
     if model.needs_key and key is None:
         raise ValueError("this model has dropout, so layer_stats needs `key=` for its gradient (training mode), "
                          "e.g. key=jax.random.key(0); fit uses stats_key(key, epoch)")
     stats = jax.device_get(_compiled_stats(model, grad)(params_before, params_after, x, y, weights, key))
     entries = []
     for index, (layer, values) in enumerate(zip(model.layers, stats)):
-        entry = {} if epoch is None else {"epoch": int(epoch)}
+        entry = {} if epoch is None else {"epoch": epoch}
         entry.update(layer=index, name=layer.name)
         for name in LAYER_STAT_NAMES:
             value = None if values[name] is None else float(values[name])

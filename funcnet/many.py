@@ -50,9 +50,12 @@ def with_hyperparam(opt_state, name: str, values):
 
     Raises:
       ValueError: if the state has no ``hyperparams`` (build the optimizer
-        with ``optax.inject_hyperparams``) or no hyperparameter ``name``.
+        with ``optax.inject_hyperparams``) or no hyperparameter ``name``, or
+        ``values`` are not finite real numbers, one per model.
     """
     hyperparams = getattr(opt_state, "hyperparams", None)
+    checks.check_real_dtype("values", values)
+    checks.check_finite("values", np.asarray(values), advice="Each model needs a finite value")
     if hyperparams is None or name not in hyperparams:
         known = sorted(hyperparams) if hyperparams is not None else []
         raise ValueError(
@@ -89,12 +92,84 @@ def _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis, key_ax
     return jax.jit(jax.vmap(train_epoch, in_axes=in_axes))
 
 
-def _num_models(params) -> int:
-    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree.leaves(params)}
+_STACK_HINT = "build them with fn.stacked_init(model, keys)"
+
+
+def _is_one_model(model, params) -> bool:
+    """Whether ``params`` have exactly the shapes ``model.init`` makes: one model's, not stacked."""
+    try:
+        checks.check_param_shapes(model, params)
+    except ValueError:
+        return False
+    return True
+
+
+def _one_model_shapes(model, params):
+    """``(N, one model's params as jax.ShapeDtypeStruct)`` of stacked ``params``, whose every leaf has the
+    shape ``(N, *shape model.init makes)``.
+
+    Raises:
+      ValueError: for a model without params, params of one model (not stacked), leading axes that differ
+        between leaves, or per-model shapes the model does not make.
+    """
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        raise ValueError(f"`params` has no leaves: {model.describe()} has no parameters to train "
+                         "(use fn.predict on it directly)")
+    if _is_one_model(model, params):
+        raise ValueError("`params` holds one model's params (the shapes model.init makes); fit_many needs "
+                         f"them stacked, every leaf with a leading model axis: {_STACK_HINT}")
+    sizes = sorted({np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}, key=str)
     if len(sizes) != 1 or None in sizes:
-        raise ValueError("`params` must be stacked: every leaf needs the same leading (model) axis; "
-                         "build them with fn.stacked_init(model, keys)")
-    return sizes.pop()
+        raise ValueError(f"`params` must be stacked: every leaf needs the same leading (model) axis, but their "
+                         f"leading sizes are {sizes}; {_STACK_HINT}")
+    one = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
+    try:
+        checks.check_param_shapes(model, one)
+    except ValueError as error:
+        raise ValueError(f"`params` must be stacked: a leading model axis ({sizes[0]}) on every leaf, then the "
+                         f"shapes model.init makes, but one model's slice does not fit: {error}") from None
+    return sizes[0], one
+
+
+def _state_names(state) -> str:
+    """The kinds of an optax state, e.g. ``"ScaleByAdamState, EmptyState"``: its named tuples, outermost first."""
+    names = []
+
+    def visit(node):
+        if hasattr(node, "_fields"):
+            names.append(type(node).__name__)
+        if isinstance(node, (tuple, list)):
+            for child in node:
+                visit(child)
+
+    visit(state)
+    return ", ".join(names) or type(state).__name__
+
+
+def _check_opt_state(optimizer, one, opt_state, num_models: int) -> None:
+    """``opt_state`` must be ``optimizer``'s state for each of ``num_models`` models, stacked.
+
+    Compared with ``jax.eval_shape(optimizer.init, one)`` (no computation): the same tree, and every
+    leaf with a leading axis of ``num_models`` before one model's shape.
+    """
+    hint = "make it with jax.vmap(optimizer.init)(params), from the stacked params"
+    single = jax.eval_shape(optimizer.init, one)
+    if jax.tree.structure(opt_state) != jax.tree.structure(single):
+        found, expected = _state_names(opt_state), _state_names(single)
+        inside = "" if found != expected else " (the same kinds, with another tree inside: another model's params?)"
+        raise ValueError(f"`opt_state` is not a state of this `optimizer`: it holds {found}, but optimizer.init "
+                         f"makes {expected}{inside}; {hint}")
+    paths = jax.tree_util.tree_leaves_with_path(opt_state)
+    shapes = [np.shape(leaf) for _, leaf in paths]
+    one_shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves(single)]
+    if shapes and shapes == one_shapes:
+        raise ValueError(f"`opt_state` is one model's optimizer state (the shapes optimizer.init(params) makes "
+                         f"for one model); fit_many needs one state per model, {num_models} stacked: {hint}")
+    for (path, _), shape, one_shape in zip(paths, shapes, one_shapes):
+        if shape != (num_models, *one_shape):
+            raise ValueError(f"`opt_state{jax.tree_util.keystr(path)}` has shape {shape}; expected one state per "
+                             f"model, {(num_models, *one_shape)}: {hint}")
 
 
 def _key_axis(count: int, keys, key):
@@ -104,6 +179,9 @@ def _key_axis(count: int, keys, key):
                          "shuffles) or `key` (one key: every model sees the same split and batches)")
     if key is not None:
         checks.check_key(key, "key", "fit_many")
+        if np.shape(key) != ((2,) if _raw_keys(key) else ()):
+            raise ValueError(f"`key` must be one jax.random key (shared by all models), got a batch of shape "
+                             f"{np.shape(key)}; pass one key per model as keys=")
         return None
     checks.check_key(keys, "keys", "fit_many")
     expected = (count, 2) if _raw_keys(keys) else (count,)
@@ -130,39 +208,55 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
         rates or initialisations), and the shuffle, the gather of each epoch's
         batches and the data are paid for once, not N times.  Model ``i``
         still gets exactly what ``fit(..., key=key)`` gives it.
-      opt_state: stacked optimizer states (default ``vmap(optimizer.init)(params)``).
+      opt_state: stacked optimizer states, one per model (default ``jax.vmap(optimizer.init)(params)``);
+        one model's state (``optimizer.init`` of unstacked params) is refused.
 
     Returns:
       ``(params, opt_state, histories)``: stacked params and states, and one
       history dict per model.  A model whose loss becomes NaN/inf keeps
       training (its history shows it); the others are unaffected.
 
+    Raises:
+      ValueError: naming the argument: params not stacked (or of a model
+        without params), ``keys`` not one per model, ``key`` a batch,
+        ``opt_state`` not one stacked state per model, bad data (as
+        :func:`funcnet.fit`); ``epochs`` and ``batch_size`` take any integral
+        type (``np.int64`` too) but not ``bool`` or ``2.0``.
+
     Memory: with ``validation_split`` and per-model ``keys`` each model has
     its own split, so the training rows are held N times; otherwise all
     models share one copy.  Time: with per-model ``keys`` each epoch also
     shuffles and gathers the rows N times.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"`epochs` must be a non-negative integer, got {epochs!r}")
-    num_models = _num_models(params)
+    epochs = checks.check_count(epochs, "epochs", minimum=0)
+    batch_size = checks.check_count(batch_size, "batch_size")
+    # one model's shapes and dtypes, for the checks (slicing would compile an op per leaf)
+    num_models, first = _one_model_shapes(model, params)
     key_axis = _key_axis(num_models, keys, key)
     keys = key if key_axis is None else keys
-    # one model's shapes and dtypes, for the checks (slicing would compile an op per leaf)
-    first = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
-    checks.check_param_shapes(model, first)
+    checks.check_param_dtypes(params)
     checks.check_param_values(params)
     dtype = jax.tree.leaves(first)[0].dtype
     checks.check_data(model, x, y, dtype)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError(f"`validation_data` must be a pair (x_val, y_val), got {type(validation_data).__name__}"
+                             + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list))
+                                else ""))
+        checks.check_data(model, *validation_data, dtype)
     x, y = as_arrays(model, first, x, y)
     held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
     train_axis = _train_axis(held_out, key_axis)
+    val_axis = None if validation_data is not None else train_axis if held_out else False
+    # built first: it checks `optimizer`, `grad` and `batch_size`, before anything calls the optimizer
+    run_epoch = _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis, key_axis)
+    if opt_state is not None:
+        _check_opt_state(optimizer, first, opt_state, num_models)
+        checks.check_param_values(opt_state, "opt_state")
     prepare = _many_prepare(optimizer, held_out, opt_state is None, key_axis)
     params, opt_state, train, validation = prepare(params, opt_state, x, y, keys)
-    val_axis = train_axis if validation is not None else False
     if validation_data is not None:
-        checks.check_data(model, *validation_data, dtype)
-        validation, val_axis = as_arrays(model, first, *validation_data), None
-    run_epoch = _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis, key_axis)
+        validation = as_arrays(model, first, *validation_data)
     train_losses, val_losses = [], []
     for epoch in range(epochs):
         params, opt_state, train_loss, val_loss = run_epoch(

@@ -80,9 +80,10 @@ def test_weights_must_be_one_per_sample():
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        (dict(batch_size=0), ValueError, r"`batch_size` must be a positive integer, got 0"),
-        (dict(batch_size=2.5), ValueError, r"`batch_size` must be a positive integer, got 2.5"),
-        (dict(epochs=-1), ValueError, r"`epochs` must be a non-negative integer, got -1"),
+        # either wording: fit's own checks are moving to checks.check_count ("an integer ≥ 1")
+        (dict(batch_size=0), ValueError, r"`batch_size` must be (a positive integer|an integer ≥ 1), got 0"),
+        (dict(batch_size=2.5), ValueError, r"`batch_size` must be (a positive integer|an integer ≥ 1), got 2.5"),
+        (dict(epochs=-1), ValueError, r"`epochs` must be (a non-negative integer|an integer ≥ 0), got -1"),
         (dict(grad="numeric"), ValueError, r"unknown grad 'numeric'; expected one of autodiff, manual"),
         (dict(validation_split=1.0), ValueError, r"`validation_split` must be in \[0, 1\), got 1.0"),
         (dict(validation_split=0.99), ValueError,
@@ -103,7 +104,7 @@ def test_predict_checks_its_input():
     params = REGRESSOR.init(jax.random.key(0))
     with pytest.raises(ValueError, match=r"`x` contains 1 non-finite"):
         fn.predict(REGRESSOR, params, with_value(X, (0, 0), np.nan))
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"`batch_size` must be an integer ≥ 1, got 0"):
         fn.predict(REGRESSOR, params, X, batch_size=0)
 
 

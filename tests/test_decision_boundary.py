@@ -191,7 +191,7 @@ THREE_INPUTS = fn.mlp([3, 4, 1], output="sigmoid", loss="logloss")
     (BINARY, np.zeros((4, 2)), np.array([0, 1, 2, 1]), {},
      r"`y` must hold class labels 0..1 for this classifier, but contains \[2\]"),
     (THREE_CLASSES, np.zeros((2, 2)), np.array([0, 3]), {}, r"class labels 0..2 for this classifier"),
-    (BINARY, np.zeros((4, 2)), np.zeros(4), {"resolution": 1}, r"`resolution` must be an integer >= 2"),
+    (BINARY, np.zeros((4, 2)), np.zeros(4), {"resolution": 1}, r"`resolution` must be an integer ≥ 2, got 1"),
     (BINARY, np.zeros((4, 2)), np.zeros(4), {"padding": -1.0}, r"`padding` must be a finite number >= 0"),
     (BINARY, np.zeros((4, 2)), np.zeros(4), {"padding": (1.0, 2.0, 3.0)},
      r"`padding` must be a finite number >= 0 \(data units\) or a pair of them, one per feature; got \(1.0, 2.0, 3.0\)"),

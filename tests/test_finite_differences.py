@@ -205,9 +205,9 @@ def test_the_sample_is_fixed_by_sample_seed():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    ({"max_coordinates": 0}, "`max_coordinates` must be a positive integer, got 0"),
-    ({"max_coordinates": 2.5}, "`max_coordinates` must be a positive integer, got 2.5"),
-    ({"chunk_size": 0}, "`chunk_size` must be a positive integer, got 0"),
+    ({"max_coordinates": 0}, "`max_coordinates` must be an integer ≥ 1, got 0"),
+    ({"max_coordinates": 2.5}, "`max_coordinates` must be an integer ≥ 1, got 2.5 (float)"),
+    ({"chunk_size": 0}, "`chunk_size` must be an integer ≥ 1, got 0"),
     ({"epsilon": 0.0}, "`epsilon` must be a finite number > 0, got 0.0"),
     ({"epsilon": float("nan")}, "`epsilon` must be a finite number > 0, got nan"),
     ({"max_coordinates": 5}, "`max_coordinates` is 5 but params has 6 non-empty leaves and every leaf gets "

@@ -143,7 +143,7 @@ def test_evaluate_in_float64_equals_the_unpadded_mean_to_summation_order():
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5, True])
 def test_evaluate_rejects_a_batch_size_that_is_not_a_positive_integer(params, data, batch_size):
-    with pytest.raises(ValueError, match="`batch_size` must be a positive integer"):
+    with pytest.raises(ValueError, match="`batch_size` must be an integer ≥ 1, got"):
         fn.evaluate(MODEL, params, data[0][:4], data[1][:4], batch_size=batch_size)
 
 

@@ -107,7 +107,14 @@ def test_a_diverging_model_does_not_stop_the_others():
 
 
 @pytest.mark.parametrize("make_args, message", [
-    (lambda params, keys: (jax.tree.map(lambda a: a[0], params), keys), r"`params` must be stacked"),
+    (lambda params, keys: (jax.tree.map(lambda a: a[0], params), keys),
+     r"`params` holds one model's params \(the shapes model.init makes\); fit_many needs them stacked"),
+    (lambda params, keys: ([{**params[0], "b": params[0]["b"][:2]}, params[1]], keys),
+     r"`params` must be stacked: every leaf needs the same leading \(model\) axis, but their leading sizes "
+     r"are \[2, 3\]"),
+    (lambda params, keys: ([{**params[0], "W": params[0]["W"][:, :2]}, params[1]], keys),
+     r"`params` must be stacked: a leading model axis \(3\) on every leaf, then the shapes model.init makes, "
+     r"but one model's slice does not fit: `params\[0\]\['W'\]` has shape \(2, 8\)"),
     (lambda params, keys: (params, keys[:2]), r"`keys` has shape \(2,\); expected one key per model, \(3,\)"),
     (lambda params, keys: (params, jax.random.key_data(keys)[:2]),
      r"`keys` has shape \(2, 2\); expected one key per model, \(3, 2\)"),
@@ -148,7 +155,7 @@ def test_with_hyperparam_needs_one_value_per_model():
 def test_fit_many_rejects_a_negative_epoch_count():
     x, y = regression_problem(rows=8)
     keys = jax.random.split(jax.random.key(0), 2)
-    with pytest.raises(ValueError, match=r"`epochs` must be a non-negative integer, got -1"):
+    with pytest.raises(ValueError, match=r"`epochs` must be an integer ≥ 0, got -1"):
         fn.fit_many(MODEL, fn.stacked_init(MODEL, keys), optax.sgd(0.1), x, y, epochs=-1, keys=keys)
 
 
