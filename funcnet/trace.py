@@ -93,6 +93,18 @@ class TracedQuantity:
         """The fields as a plain dict (arrays stay NumPy)."""
         return dataclasses.asdict(self)
 
+    def format(self, precision: int = 4, max_rows: int = 5) -> str:
+        """The equation, the shape and difference, then the manual values (the first ``max_rows`` rows)."""
+        _check_format(precision, max_rows)
+        return "\n".join(_quantity_lines(self, precision, max_rows, indent=""))
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def __repr__(self) -> str:
+        return (f"TracedQuantity({self.equation}; shape {self.shape}, {self.manual.dtype}; manual − autodiff "
+                f"{self.max_abs:.1e}, relative {self.max_rel:.1e})")
+
 
 @dataclasses.dataclass(frozen=True)
 class LayerTrace:
@@ -129,6 +141,28 @@ class LayerTrace:
         return {"index": self.index, "kind": self.kind, "description": self.description,
                 "quantities": {quantity.name: quantity.as_dict() for quantity in self.quantities}}
 
+    @property
+    def largest_difference(self) -> TracedQuantity:
+        """The quantity with the largest ``max_rel`` (a NaN one first)."""
+        return max(self.quantities, key=lambda quantity: np.inf if np.isnan(quantity.max_rel) else quantity.max_rel)
+
+    def format(self, precision: int = 4, max_rows: int = 5) -> str:
+        """Every quantity of the layer as :meth:`BackpropTrace.format` prints it, forward ones first."""
+        _check_format(precision, max_rows)
+        lines = [f"layer {self.index + 1} · {self.description}"]
+        for quantity in self.quantities:
+            lines += _quantity_lines(quantity, precision, max_rows, indent="  ")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def __repr__(self) -> str:
+        worst = self.largest_difference
+        shapes = ", ".join(f"{quantity.name} {quantity.shape}" for quantity in self.quantities)
+        return (f"LayerTrace(layer {self.index + 1} · {self.description}: {shapes}; largest manual vs autodiff "
+                f"difference {worst.max_rel:.1e} ({worst.label}); print it for the numbers)")
+
 
 @dataclasses.dataclass(frozen=True)
 class BackpropTrace:
@@ -140,7 +174,9 @@ class BackpropTrace:
       model_description: ``model.describe()``.
       dtype: the dtype the trace ran in.
 
-    ``str(trace)`` is :meth:`format` with its defaults.
+    ``str(trace)`` (and ``print(trace)``) is the full table, :meth:`format`
+    with its defaults; ``repr(trace)`` is a few lines: the model, the rows
+    and dtype, each layer's output shape and the largest difference.
     """
 
     layers: tuple
@@ -153,18 +189,37 @@ class BackpropTrace:
         """The largest ``max_rel`` over every quantity of every layer (0 when all agree exactly)."""
         return max(quantity.max_rel for layer in self.layers for quantity in layer.quantities)
 
-    def first_difference(self, tolerance: float = 1e-8):
+    @property
+    def tolerance(self) -> float:
+        """The default tolerance of :meth:`first_difference`: ``TOLERANCE_ULPS · eps`` of the trace's dtype.
+
+        ``eps = finfo(dtype).eps`` is the spacing of floats at 1, so this is
+        ``TOLERANCE_ULPS`` (256) units in the last place of each quantity's
+        largest entry, since ``max_rel`` is relative to it: 3.1e-5 in
+        float32, 5.7e-14 in float64, 0.25 in float16 and 2.0 in bfloat16.
+        Correct networks differ by a few ulps (the two columns associate
+        the same sums differently; 13 ulps at most over dense networks of up
+        to 50 units and 32 rows); a wrong derivative differs by 1e-3 or more.
+        """
+        return TOLERANCE_ULPS * float(jnp.finfo(self.dtype).eps)
+
+    def first_difference(self, tolerance: float | None = None):
         """Where the hand-written backprop first departs from autodiff, in the order it computes.
 
         The forward quantities layer by layer, the loss, then the backward
         ones from the output down: the first whose ``max_rel`` exceeds
-        ``tolerance`` (the default suits float64; use ~1e-4 in float32) is
-        where a wrong ``backward`` or ``g'`` is; everything after it
-        inherits the difference.
+        ``tolerance`` is where a wrong ``backward`` or ``g'`` is; everything
+        after it inherits the difference.
+
+        Args:
+          tolerance: the largest ``max_rel`` that counts as agreement, a real
+            number ≥ 0.  Default: :attr:`tolerance`, 256 ulps of the trace's
+            dtype (``256 · finfo(dtype).eps``: 3.1e-5 in float32, 5.7e-14 in float64).
 
         Returns:
           ``(layer_trace, quantity)``, or ``None`` when the columns agree everywhere.
         """
+        tolerance = self.tolerance if tolerance is None else checks.check_real(tolerance, "tolerance", low=0.0)
         for layer, quantity in self._in_computation_order():
             if not quantity.max_rel <= tolerance:  # NaN counts as a difference
                 return layer, quantity
@@ -203,9 +258,8 @@ class BackpropTrace:
           precision: digits after the decimal point.
           max_rows: rows of each array to show (the rest are counted).
         """
-        if precision < 0 or max_rows < 1:
-            raise ValueError(f"`precision` must be >= 0 and `max_rows` >= 1, got {precision} and {max_rows}")
-        rows = self.layers[0]["dX"].shape[0]
+        _check_format(precision, max_rows)
+        rows = self._rows
         lines = [f"Backprop trace of {self.model_description}: {rows} row{'s' if rows > 1 else ''}, {self.dtype}",
                  "numbers: the hand-written backprop; manual − autodiff: its largest difference from jax.grad"]
         lines.append("\nForward")
@@ -223,12 +277,52 @@ class BackpropTrace:
         first = self.first_difference()
         if first is not None:
             layer, quantity = first
-            lines.append(f"first above 1e-8, in the order of computation: {quantity.label} in layer "
-                         f"{layer.index + 1} · {layer.description} ({quantity.equation})")
+            lines.append(f"first above {self.tolerance:.1e} ({TOLERANCE_ULPS} ulps of {self.dtype}), in the order "
+                         f"of computation: {quantity.label} in layer {layer.index + 1} · {layer.description} "
+                         f"({quantity.equation})")
         return "\n".join(lines)
+
+    @property
+    def _rows(self) -> int:
+        return self.layers[0]["dX"].shape[0]
 
     def __str__(self) -> str:
         return self.format()
+
+    def __repr__(self) -> str:
+        worst = max(((layer, layer.largest_difference) for layer in self.layers),
+                    key=lambda pair: np.inf if np.isnan(pair[1].max_rel) else pair[1].max_rel)
+        first = self.first_difference()
+        verdict = ("no quantity above the tolerance" if first is None else
+                   f"first above it: {first[1].label} in layer {first[0].index + 1}")
+        layers = ", ".join(f"{layer.description} → {layer.quantities[_output_position(layer)].shape}"
+                           for layer in self.layers)
+        return (f"BackpropTrace({self.model_description}; {self._rows} rows, {self.dtype}, loss {self.loss:.6g}\n"
+                f"  layers: {layers}\n"
+                f"  largest manual vs autodiff difference: {worst[1].max_rel:.1e} ({worst[1].label} in layer "
+                f"{worst[0].index + 1}); tolerance {self.tolerance:.1e}: {verdict}\n"
+                f"  print(trace) or trace.format() shows every number)")
+
+
+TOLERANCE_ULPS = 256
+""":meth:`BackpropTrace.first_difference`'s default tolerance, in units of ``finfo(dtype).eps``."""
+
+
+def _check_format(precision, max_rows) -> None:
+    checks.check_count(precision, "precision", minimum=0)
+    checks.check_count(max_rows, "max_rows", minimum=1)
+
+
+def _output_position(layer) -> int:
+    """The position of a layer's output (``A`` of a dense layer, ``Y`` of the others) in its quantities."""
+    return layer.names().index("A" if "A" in layer.names() else "Y")
+
+
+def _quantity_lines(quantity, precision, max_rows, indent) -> list:
+    lines = [f"{indent}{quantity.equation}",
+             f"{indent}  shape {quantity.shape} · manual − autodiff: {quantity.max_abs:.1e} "
+             f"(relative {quantity.max_rel:.1e})"]
+    return lines + [f"{indent}  {line}" for line in _format_array(quantity.manual, precision, max_rows)]
 
 
 def _format_quantities(layer, phases, precision, max_rows, skip_incoming=False) -> list:
@@ -239,10 +333,7 @@ def _format_quantities(layer, phases, precision, max_rows, skip_incoming=False) 
         if skip_incoming and quantity.name in ("dA", "dY"):
             lines.append(f"    {quantity.label}: from layer {layer.index + 2}, above")
             continue
-        lines.append(f"    {quantity.equation}")
-        lines.append(f"      shape {quantity.shape} · manual − autodiff: {quantity.max_abs:.1e} "
-                     f"(relative {quantity.max_rel:.1e})")
-        lines += ["      " + line for line in _format_array(quantity.manual, precision, max_rows)]
+        lines += _quantity_lines(quantity, precision, max_rows, indent="    ")
     return lines
 
 

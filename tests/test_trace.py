@@ -5,6 +5,7 @@ by the tests that read it.
 """
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -169,8 +170,10 @@ def test_format_shows_at_most_max_rows_at_the_chosen_precision():
     assert "... 3 more rows" in short and "11.3" in short and "-3.26" in short and "-3.2585" not in short
     forward = trace.format(max_rows=2).split("Backward")[0]
     assert "12.04" in forward and "4.864" not in forward and "1.81" not in forward
-    with pytest.raises(ValueError, match="max_rows"):
+    with pytest.raises(ValueError, match=r"`max_rows` must be an integer ≥ 1, got 0"):
         trace.format(max_rows=0)
+    with pytest.raises(TypeError, match=r"`precision` must be an integer ≥ 0, got 2.5"):
+        trace.format(precision=2.5)
 
 
 def test_as_dict_gives_plain_data_for_code():
@@ -201,7 +204,8 @@ def test_trace_points_at_the_first_quantity_a_wrong_backward_gets_wrong(layers, 
     trace = trace_backprop(model, params, x, y)
     layer, quantity = trace.first_difference()
     assert quantity.label == first and quantity.max_rel > 0.1 and trace.max_difference > 0.1
-    assert f"first above 1e-8, in the order of computation: {first} in layer {layer.index + 1}" in str(trace)
+    assert (f"first above 5.7e-14 (256 ulps of float64), in the order of computation: {first} in layer "
+            f"{layer.index + 1}") in str(trace)
     assert problem("relu_mse")[-1].first_difference() is None
 
 
@@ -218,6 +222,93 @@ def test_float32_trace_agrees_loosely():
     model, params, x, y = worked_example_network(jnp.float32)
     trace = trace_backprop(model, params, x, y)
     assert trace.dtype == "float32" and trace.max_difference < 1e-5
+
+
+# ----------------------------------------------------------------------------- first_difference's tolerance
+@functools.lru_cache(maxsize=None)
+def float32_trace(name):
+    """A problem of PROBLEMS traced in float32 (params, x and real targets in float32)."""
+    model, params, x, y, weights, key, _ = problem(name)
+    single = jax.tree.map(lambda leaf: leaf.astype(jnp.float32), params)
+    y = y.astype(jnp.float32) if jnp.issubdtype(y.dtype, jnp.floating) else y
+    weights = None if weights is None else weights.astype(jnp.float32)
+    return trace_backprop(model, single, x.astype(jnp.float32), y, weights, key=key)
+
+
+def test_the_default_tolerance_is_256_ulps_of_the_traces_dtype():
+    assert float32_trace("relu_mse").tolerance == 256 * np.finfo(np.float32).eps  # 3.1e-5
+    assert article_trace().tolerance == 256 * np.finfo(np.float64).eps  # 5.7e-14
+
+
+@pytest.mark.parametrize("name", ["tanh_gelu_l2_weights", "no_bias_activation_layer_layer_norm",
+                                  "dropout_custom_layer_custom_activation"])
+def test_a_correct_float32_trace_reports_no_difference(name):
+    trace = float32_trace(name)
+    assert trace.dtype == "float32"
+    assert 1e-8 < trace.max_difference < 1e-5  # float32 rounding: the old float64 tolerance 1e-8 was a false alarm
+    assert trace.first_difference() is None
+    assert "first above" not in str(trace)
+
+
+def test_a_wrong_derivative_is_still_found_in_float32():
+    model = fn.sequential(2, [fn.dense(3, "tanh"), fn.dense(3, WRONG_DERIVATIVE), fn.dense(1)])
+    params = model.init(jax.random.key(0), jnp.float32)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2)), jnp.float32)
+    trace = trace_backprop(model, params, x, jnp.ones((4, 1), jnp.float32))
+    layer, quantity = trace.first_difference()
+    assert trace.dtype == "float32" and quantity.label == "dZ2" and layer.index == 1
+    assert "first above 3.1e-05 (256 ulps of float32), in the order of computation: dZ2 in layer 2" in str(trace)
+
+
+def test_an_explicit_tolerance_is_used_as_given():
+    trace = float32_trace("tanh_gelu_l2_weights")
+    assert trace.first_difference(0.0) is not None  # float32 rounding is a difference at tolerance 0
+    assert trace.first_difference(np.float32(1e-3)) is None
+
+
+@pytest.mark.parametrize("tolerance, error, message", [
+    (float("nan"), ValueError, r"`tolerance` must be finite, got nan"),
+    (-1e-6, ValueError, r"`tolerance` must be in \[0.0, inf\], got -1e-06"),
+    ("1e-6", TypeError, r"`tolerance` must be a real number, got '1e-6' \(str\)"),
+])
+def test_a_bad_tolerance_is_refused_by_name(tolerance, error, message):
+    with pytest.raises(error, match=message):
+        article_trace().first_difference(tolerance)
+
+
+# ----------------------------------------------------------------------------- short reprs, full tables
+def test_repr_of_a_trace_is_a_short_summary_and_str_the_full_table():
+    trace = problem("dropout_custom_layer_custom_activation")[-1]
+    summary = repr(trace)
+    assert len(summary.splitlines()) == 4 and len(summary) < 800
+    assert summary.startswith(f"BackpropTrace({trace.model_description}; 6 rows, float64, loss ")
+    assert "dense(4, sigmoid) → (6, 4), dropout(0.4) → (6, 4), mixer (your own layer) → (6, 4)" in summary
+    assert "largest manual vs autodiff difference: " in summary
+    assert "tolerance 5.7e-14: no quantity above the tolerance" in summary
+    assert "print(trace) or trace.format() shows every number" in summary
+    assert str(trace) == trace.format() and len(str(trace).splitlines()) > 100
+
+
+def test_repr_of_a_wrong_trace_names_the_first_difference():
+    model = fn.sequential(2, [fn.dense(3, "tanh"), fn.dense(3, WRONG_DERIVATIVE), fn.dense(1)])
+    params = model.init(jax.random.key(0), jnp.float64)
+    x, y = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2))), jnp.ones((4, 1))  # as above: compiled once
+    assert "first above it: dZ2 in layer 2" in repr(trace_backprop(model, params, x, y))
+
+
+def test_layer_and_quantity_reprs_are_one_line_and_their_str_shows_the_numbers():
+    layer = article_trace().layers[1]
+    number = r"\d\.\de[+-]\d\d"  # the differences are rounding: their digits depend on the CPU
+    assert re.fullmatch(rf"LayerTrace\(layer 2 · dense\(1\): Z \(5, 1\), A \(5, 1\), loss \(\), dA \(5, 1\), "
+                        rf"dZ \(5, 1\), dW \(2, 1\), db \(1,\), dX \(5, 2\); largest manual vs autodiff difference "
+                        rf"{number} \(\w+\); print it for the numbers\)", repr(layer))
+    assert re.fullmatch(rf"TracedQuantity\(dW2 = A1ᵀ dZ2; shape \(2, 1\), float64; manual − autodiff {number}, "
+                        rf"relative {number}\)", repr(layer["dW"]))
+    assert str(layer).splitlines()[0] == "layer 2 · dense(1)" and "12.04" in str(layer)
+    assert str(layer["dW"]).splitlines()[0] == "dW2 = A1ᵀ dZ2"
+    assert re.fullmatch(rf"  shape \(2, 1\) · manual − autodiff: {number} \(relative {number}\)",
+                        str(layer["dW"]).splitlines()[1])
+    assert "-3.2585" in str(layer["dW"])
 
 
 @pytest.mark.parametrize("call, message", [
