@@ -15,7 +15,7 @@ import numpy as np
 
 from funcnet import checks
 from funcnet.inference import predict
-from funcnet.plotting import headless_figure
+from funcnet.plotting import headless_figure, image_format, save_figure
 
 # Binary: dark blue for class 0 and dark red for class 1, the ends of the background's RdBu_r map, so a
 # point shows up against the paler background and a misclassified one against the other colour.
@@ -152,7 +152,7 @@ def decision_grid(model, params, x, resolution: int = 200, padding: float = 0.5,
 
 def plot_decision_boundary(model, params, x, y, path=None, *, resolution: int = 200, padding: float = 0.5,
                            title: str | None = None, ax=None, transform=None, feature_names=None):
-    """Draw what a 2-feature classifier predicts over the plane, with the data on top, as a PNG.
+    """Draw what a 2-feature classifier predicts over the plane, with the data on top, as an image file.
 
     The background is :func:`decision_grid`: for a binary (sigmoid) model the
     filled contours of ``P(class 1)`` from blue (0) through white (0.5) to red
@@ -166,8 +166,10 @@ def plot_decision_boundary(model, params, x, y, path=None, *, resolution: int = 
       params: its parameters.
       x: the points, ``(n, 2)``; the grid covers them plus ``padding``.
       y: their true classes: ``(n,)`` or ``(n, 1)`` integers, or one-hot ``(n, k)``.
-      path: the PNG to write.  Required without ``ax``; with ``ax`` it is
-        optional (the figure holding ``ax`` is saved there if given).
+      path: the image to write, in the format its suffix names (``.png``,
+        ``.jpg``, ``.pdf``, ``.svg``...: :func:`funcnet.plotting.image_format`).
+        Required without ``ax``; with ``ax`` it is optional (the figure
+        holding ``ax`` is saved there if given).
       resolution: grid points per axis (``resolution²`` predictions).
       padding: margin around the data, in the units of ``x`` (one number, or one per feature).
       title: the axes' title (default ``"decision boundary"``).
@@ -182,7 +184,8 @@ def plot_decision_boundary(model, params, x, y, path=None, *, resolution: int = 
     Raises:
       ValueError: for a model without exactly 2 inputs, a regression (or
         multi-label) model, ``x`` and ``y`` with different numbers of rows,
-        labels outside the model's classes, or neither ``path`` nor ``ax``.
+        labels outside the model's classes, neither ``path`` nor ``ax``, or a
+        ``path`` whose suffix names no supported image format.
       ImportError: without matplotlib, saying how to install it.
     """
     _check_classifier(model, "plot_decision_boundary")
@@ -190,6 +193,8 @@ def plot_decision_boundary(model, params, x, y, path=None, *, resolution: int = 
     labels = _class_labels(model, points, y)
     if path is None and ax is None:
         raise ValueError("plot_decision_boundary needs `path` (the PNG to write) or `ax` (axes to draw into)")
+    if path is not None:
+        image_format(path)  # before the grid's predictions
     names = ("x1", "x2") if feature_names is None else tuple(feature_names)
     if len(names) != 2:
         raise ValueError(f"`feature_names` must name the 2 features, got {feature_names!r}")
@@ -231,5 +236,5 @@ def plot_decision_boundary(model, params, x, y, path=None, *, resolution: int = 
         figure.colorbar(filled, ax=ax, label=colour_label, ticks=ticks)
         figure.tight_layout()
     if path is not None:
-        figure.savefig(path, format="png")
+        save_figure(figure, path)
     return ax

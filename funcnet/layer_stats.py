@@ -39,7 +39,7 @@ import numpy as np
 
 from funcnet import checks
 from funcnet.engine import value_and_grad_fn
-from funcnet.plotting import headless_figure
+from funcnet.plotting import headless_figure, image_format, save_figure
 
 LAYER_STAT_NAMES = ("grad_norm", "update_ratio", "activation_mean", "activation_std", "dead_fraction")
 TRACK_OPTIONS = (None, "layers")
@@ -172,7 +172,7 @@ _TITLES = {"grad_norm": "gradient norm ‖∂L/∂θ‖", "update_ratio": "updat
 
 
 def plot_layer_stats(history: dict, path, title: str = "layer statistics") -> None:
-    """Write a PNG of ``history["layer_stats"]``: one panel per statistic, one line per layer over the epochs.
+    """Write a picture of ``history["layer_stats"]``: one panel per statistic, one line per layer over the epochs.
 
     The x axis is the epoch (1-based); the gradient-norm and update-ratio
     panels are logarithmic when their values span more than a decade.  A
@@ -181,13 +181,16 @@ def plot_layer_stats(history: dict, path, title: str = "layer statistics") -> No
 
     Args:
       history: a ``fit`` history trained with ``track="layers"`` (or a loaded checkpoint's).
-      path: the PNG file to write.
+      path: the image file to write, in the format its suffix names (``.png``,
+        ``.jpg``, ``.pdf``, ``.svg``...: :func:`funcnet.plotting.image_format`).
       title: the figure's title.
 
     Raises:
-      ValueError: for a history without ``"layer_stats"`` entries.
+      ValueError: for a history without ``"layer_stats"`` entries, or a
+        ``path`` whose suffix names no supported image format.
       ImportError: without matplotlib (``pip install "funcnet[plot]"``).
     """
+    image_format(path)  # before drawing anything
     epochs = list(history.get("layer_stats") or [])
     if not epochs:
         raise ValueError("`history` has no 'layer_stats' to plot; train with fit(..., track=\"layers\") "
@@ -231,4 +234,4 @@ def plot_layer_stats(history: dict, path, title: str = "layer statistics") -> No
                        title="layer", loc="center", fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    save_figure(figure, path)

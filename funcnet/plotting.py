@@ -1,9 +1,50 @@
-"""Learning curves as PNG files, drawn without a display (matplotlib's Agg canvas, no pyplot).
+"""Learning curves as image files, drawn without a display (matplotlib's Agg canvas, no pyplot).
+
+Every picture funcnet writes (these, :func:`~funcnet.layer_stats.plot_layer_stats`,
+:func:`~funcnet.decision_boundary.plot_decision_boundary`, the CLI's ``--plot*``
+flags) is in the format its file name's suffix names, by one rule,
+:func:`image_format`: ``.png``, ``.jpg``/``.jpeg``, ``.pdf``, ``.svg``, ``.eps``, ``.ps``,
+``.tif``/``.tiff``, ``.webp`` or ``.gif``; any other suffix is refused before anything is drawn.
 
 matplotlib is an optional extra: ``pip install "funcnet[plot]"``.
 """
 
 from __future__ import annotations
+
+import os
+
+# suffix (lower case) -> matplotlib's format name; the raster ones beyond PNG go through Pillow, which
+# matplotlib requires
+IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg", ".eps": "eps",
+                 ".ps": "ps", ".tif": "tiff", ".tiff": "tiff", ".webp": "webp", ".gif": "gif"}
+
+
+def image_format(path, name: str = "path") -> str:
+    """The image format ``path``'s suffix names (case-insensitive), e.g. ``"jpeg"`` for ``"curve.JPG"``.
+
+    One rule for every picture funcnet writes, from Python and from the CLI;
+    see :data:`IMAGE_FORMATS`.  A file object is named by its ``name`` (an
+    open file); one without a name (``io.BytesIO``) gets PNG.
+
+    Raises:
+      ValueError: naming ``name``, for a suffix that names no supported format (or none at all).
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        path = getattr(path, "name", None)
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return "png"
+    text = os.fsdecode(path)
+    suffix = os.path.splitext(text)[1].lower()
+    if suffix not in IMAGE_FORMATS:
+        found = f"the suffix {suffix!r}" if suffix else "no suffix"
+        raise ValueError(f"`{name}` must end in one of {', '.join(IMAGE_FORMATS)} (the suffix picks the image "
+                         f"format), found {found} in {text!r}")
+    return IMAGE_FORMATS[suffix]
+
+
+def save_figure(figure, path, name: str = "path") -> None:
+    """``figure.savefig(path)`` in the format :func:`image_format` reads from ``path``'s suffix."""
+    figure.savefig(path, format=image_format(path, name))
 
 
 def headless_figure(width: float = 6.4, height: float = 4.0):
@@ -25,14 +66,17 @@ def headless_figure(width: float = 6.4, height: float = 4.0):
 
 
 def plot_history(history: dict, path, title: str = "learning curve") -> None:
-    """Write a PNG of ``history["train_loss"]`` and ``history["val_loss"]`` per epoch to ``path``.
+    """Write a picture of ``history["train_loss"]`` and ``history["val_loss"]`` per epoch to ``path``.
 
     The y axis is logarithmic when the losses span more than a decade (as in
-    the regression example, 2500 down to 100).
+    the regression example, 2500 down to 100).  The format is the one
+    ``path``'s suffix names (``.png``, ``.jpg``, ``.pdf``, ``.svg``...: :func:`image_format`).
 
     Raises:
-      ValueError: for a history without training losses.
+      ValueError: for a history without training losses, or a ``path`` whose
+        suffix names no supported image format.
     """
+    image_format(path)  # before drawing anything
     train = list(history.get("train_loss", []))
     if not train:
         raise ValueError("`history` has no 'train_loss' values to plot")
@@ -55,16 +99,17 @@ def plot_history(history: dict, path, title: str = "learning curve") -> None:
     axes.grid(True, alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    save_figure(figure, path)
 
 
 def plot_activations(rows, path) -> None:
-    """Write a PNG with one panel per activation (five to a row): ``g``, the hand-written ``g'``, ``jax.grad``'s ``g'``.
+    """Write a picture with one panel per activation (five to a row): ``g``, the hand-written ``g'``, ``jax.grad``'s ``g'``.
 
     Args:
       rows: ``[(name, z, values, manual_derivative, autodiff_derivative), ...]``, arrays of one shape.
-      path: the PNG file.
+      path: the image file, in the format its suffix names (:func:`image_format`).
     """
+    image_format(path)
     columns = min(len(rows), 5)
     grid_rows = -(-len(rows) // columns)
     figure = headless_figure(width=3.2 * columns, height=3.0 * grid_rows)
@@ -79,4 +124,4 @@ def plot_activations(rows, path) -> None:
         if index == 0:
             axes.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    save_figure(figure, path)

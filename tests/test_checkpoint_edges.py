@@ -360,3 +360,40 @@ def test_overwriting_keeps_the_files_mode(tmp_path, two_versions, mode):
         os.umask(previous)
     assert stat.S_IMODE(os.stat(path).st_mode) == mode
     assert_equal_trees(new, fn.load(path).params)
+
+
+# -- the CLI: the same rules, checked before any work ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--data", "xor", "--epochs", "1", "--save"],
+    ["train", "--data", "xor", "--epochs", "1", "--plot"],
+    ["predict", "--checkpoint", "absent.npz", "--csv", "absent.csv", "--out"],
+], ids=["train --save", "train --plot", "predict --out"])
+def test_the_cli_refuses_a_read_only_output_before_any_work(tmp_path, capsys, monkeypatch, command):
+    from cli_helpers import run
+
+    monkeypatch.chdir(tmp_path)
+    name = {"--save": "model.npz", "--plot": "curve.png", "--out": "predictions.csv"}[command[-1]]
+    (tmp_path / name).write_bytes(b"keep me")
+    (tmp_path / name).chmod(0o444)
+    try:
+        status, out, err = run(capsys, *command, name)
+    finally:
+        (tmp_path / name).chmod(0o644)
+    assert status == 2 and "Traceback" not in err and "epoch 1" not in out
+    assert f"{command[-1]} '{name}' is a read-only file (mode 0o444); make it writable (chmod u+w) to replace it, " \
+           "or give another file name" in err
+    assert (tmp_path / name).read_bytes() == b"keep me"
+
+
+def test_the_cli_saves_through_a_link_and_keeps_it(tmp_path, capsys, monkeypatch):
+    from cli_helpers import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "latest.npz").symlink_to(os.path.join("runs", "model.npz"))  # dangling until the first save
+    status, _, err = run(capsys, "train", "--data", "xor", "--epochs", "1", "--quiet", "--save", "latest.npz")
+    assert status == 0, err
+    assert os.readlink(tmp_path / "latest.npz") == os.path.join("runs", "model.npz")
+    assert fn.load(tmp_path / "runs" / "model.npz").history["train_loss"]

@@ -51,10 +51,11 @@ def test_train_checks_every_output_path_before_training(tmp_path, capsys, unwrit
 
 
 @pytest.mark.parametrize("flag", ["--plot", "--plot-stats", "--plot-boundary"])
-def test_plot_paths_must_end_in_png(tmp_path, capsys, flag):
-    status, _, err = run(capsys, "train", "--data", "xor", flag, tmp_path / "curve.pdf")
+def test_plot_paths_must_end_in_an_image_suffix(tmp_path, capsys, flag):  # the rule of funcnet.plotting.image_format
+    status, _, err = run(capsys, "train", "--data", "xor", flag, tmp_path / "curve.txt")
     assert status == 2
-    assert f"{flag} writes a PNG image, so the file name must end in .png; got" in err
+    assert (f"{flag} writes an image in the format its file name's suffix names, so the name must end in one of "
+            ".png, .jpg, .jpeg, .pdf, .svg, .eps, .ps, .tif, .tiff, .webp, .gif; got") in err
 
 
 @pytest.mark.parametrize("flag", ["--plot", "--plot-stats", "--plot-boundary"])

@@ -3,25 +3,49 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 
 from funcnet.cli.errors import UserError
 
 
-def check_output_path(flag: str, path: str, suffix: str | None = None, example: str = "out") -> None:
+def check_output_path(flag: str, path: str, suffix: str | None = None, example: str = "out",
+                      image: bool = False) -> None:
     """Raise :class:`UserError` unless ``path`` can be written: its folder exists and takes a new file.
 
-    Also rejects a path that is an existing folder, and (with ``suffix``) a
-    file name with another ending.  The folder is probed by creating and
-    removing a temporary file in it, which is what the real write will do.
+    Also rejects a path that is an existing folder (or a link to one), an
+    existing file that is read-only (no write bit in its mode; even root is
+    refused, as :func:`funcnet.save` refuses it), and (with ``suffix``) a
+    file name with another ending.  With ``image``, the suffix must name an
+    image format, by the rule the plotting functions follow
+    (:func:`funcnet.plotting.image_format`: ``.png``, ``.jpg``, ``.pdf``,
+    ``.svg``...).  The folder (the link's target's, for a symbolic link) is
+    probed by creating and removing a temporary file in it, which is what
+    the real write will do.
     """
+    if image:
+        suffix = None
+        example += ".png"
     if os.path.isdir(path):
         raise UserError(f"{flag} {path!r} is a folder; give a file name in it, e.g. "
                         f"{os.path.join(path, example + (suffix or ''))}")
     if suffix and not path.lower().endswith(suffix):
         raise UserError(f"{flag} writes a {suffix[1:].upper()} image, so the file name must end in {suffix}; "
                         f"got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
+    if image:
+        from funcnet.plotting import IMAGE_FORMATS, image_format
+
+        try:
+            image_format(path)
+        except ValueError:
+            raise UserError(f"{flag} writes an image in the format its file name's suffix names, so the name must "
+                            f"end in one of {', '.join(IMAGE_FORMATS)}; got {path!r}") from None
+    target = os.path.realpath(path)
+    mode = os.stat(target).st_mode if os.path.isfile(target) else None
+    if mode is not None and not mode & 0o222:
+        raise UserError(f"{flag} {path!r} is a read-only file (mode {stat.S_IMODE(mode):#o}); make it writable "
+                        "(chmod u+w) to replace it, or give another file name")
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise UserError(f"{flag} {path!r}: the folder {folder} does not exist; create it first")
     try:

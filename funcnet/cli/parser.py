@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
     train.add_argument("--checkpoint-every", type=int, metavar="N",
                        help="also write the checkpoint every N epochs (needs --save)")
-    train.add_argument("--plot", metavar="PNG", help="write the learning curve (.png; needs funcnet[plot])")
+    train.add_argument("--plot", metavar="PNG", help="write the learning curve (.png; or .jpg, .pdf, .svg...: "
+                                                      "the suffix picks the format; needs funcnet[plot])")
     train.add_argument("--track-stats", action="store_true",
                        help="compute per-layer statistics after every epoch (gradient norm, update ratio, "
                             "activation mean/std, dead ReLU fraction on up to 4096 training rows); they go "

@@ -296,7 +296,7 @@ def check_outputs(args) -> None:
         check_output_path("--save", args.save, example="model.npz")
     for flag, path in output_flags(args)[1:]:
         if path:
-            check_output_path(flag, path, suffix=".png", example=flag.lstrip("-"))
+            check_output_path(flag, path, example=flag.lstrip("-"), image=True)
             check_matplotlib(flag)
 
 
