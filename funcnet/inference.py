@@ -37,7 +37,11 @@ MIN_BUCKET = 64  # the fewest rows one compiled call sees (when batch_size allow
 
 
 def bucket_rows(num_rows: int, batch_size: int) -> int:
-    """Rows per compiled call for ``num_rows`` rows: ``min(batch_size, max(MIN_BUCKET, 2**ceil(log2 n)))``."""
+    """Rows per compiled call for ``num_rows`` rows: ``min(batch_size, max(MIN_BUCKET, 2**ceil(log2 n)))``.
+
+    Both are integers ``>= 1`` of any integral type; the result is a Python ``int``.
+    """
+    num_rows, batch_size = checks.check_count(num_rows, "num_rows"), checks.check_count(batch_size, "batch_size")
     if num_rows >= batch_size:
         return batch_size
     return min(batch_size, max(MIN_BUCKET, 1 << (num_rows - 1).bit_length()))

@@ -211,3 +211,78 @@ def test_with_hyperparam_refuses_values_that_are_not_finite_real_numbers(values,
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
     with pytest.raises(ValueError, match=message):
         fn.with_hyperparam(jax.vmap(optimizer.init)(STACKED), "learning_rate", values)
+
+
+# ----------------------------------------------------------------------------- integer arguments
+INTEGRAL = [  # every integral type a user may hold: each must work as the Python int does
+    pytest.param(int, id="int"), pytest.param(np.int64, id="np.int64"), pytest.param(np.int32, id="np.int32"),
+    pytest.param(np.uint8, id="np.uint8"), pytest.param(np.array, id="0-d-array"),
+    pytest.param(jnp.asarray, id="0-d-jax-array"),
+]
+NOT_INTEGRAL = [2.0, True, np.bool_(True), "3", 3.5, None]
+STACKED_2 = fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2))
+
+
+def fit_many_losses(**integers):
+    arguments = {"epochs": 1, "batch_size": 4, **integers}
+    return fn.fit_many(MODEL, STACKED_2, optax.sgd(0.1), X, Y, key=jax.random.key(0), **arguments)[2]
+
+
+INTEGER_ARGUMENTS = {  # name: (value, minimum, call with that argument given as `value`)
+    "predict batch_size": (4, 1, lambda v: np.asarray(fn.predict(MODEL, PARAMS, X, batch_size=v))),
+    "predict_labels batch_size": (4, 1, lambda v: np.asarray(fn.predict_labels(
+        CLASSIFIER, CLASSIFIER.init(jax.random.key(0)), X[:, :2], batch_size=v))),
+    "evaluate batch_size": (4, 1, lambda v: fn.evaluate(MODEL, PARAMS, X, Y, batch_size=v)),
+    "fit_many epochs": (2, 0, lambda v: fit_many_losses(epochs=v)),
+    "fit_many batch_size": (4, 1, lambda v: fit_many_losses(batch_size=v)),
+    "finite_difference_grad max_coordinates": (7, 1, lambda v: np.concatenate(
+        [np.ravel(leaf) for leaf in jax.tree.leaves(fn.finite_difference_grad(MODEL, PARAMS, X, Y, max_coordinates=v))])),
+    "finite_difference_grad chunk_size": (3, 1, lambda v: jax.tree.leaves(
+        fn.finite_difference_grad(MODEL, PARAMS, X, Y, chunk_size=v, max_coordinates=7))[0]),
+    "finite_difference_grad sample_seed": (3, 0, lambda v: jax.tree.leaves(
+        fn.finite_difference_grad(MODEL, PARAMS, X, Y, sample_seed=v, max_coordinates=7))[0]),
+    "layer_stats epoch": (3, 0, lambda v: fn.layer_stats(MODEL, PARAMS, PARAMS, X, Y, epoch=v)),
+    "stats_rows num_rows": (10, 0, lambda v: fn.stats_rows(v, 4)),
+    "stats_rows max_rows": (4, 1, lambda v: fn.stats_rows(10, v)),
+    "stats_key epoch": (3, 0, lambda v: jax.random.key_data(fn.stats_key(jax.random.key(0), v))),
+    "decision_grid resolution": (3, 2, lambda v: decision_grid(CLASSIFIER, CLASSIFIER.init(jax.random.key(0)),
+                                                               X[:, :2], resolution=v)[2]),
+}
+
+
+def integer_name(case):
+    return case.split()[-1]
+
+
+@pytest.mark.parametrize("convert", INTEGRAL)
+@pytest.mark.parametrize("case", sorted(INTEGER_ARGUMENTS))
+def test_every_integer_argument_takes_every_integral_type(case, convert):
+    value, _, call = INTEGER_ARGUMENTS[case]
+    expected, got = call(value), call(convert(value))
+    if isinstance(expected, list):  # fit_many's histories, layer_stats' entries
+        assert got == expected
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("bad", NOT_INTEGRAL, ids=repr)
+@pytest.mark.parametrize("case", sorted(INTEGER_ARGUMENTS))
+def test_every_integer_argument_refuses_what_is_not_an_integer(case, bad):
+    _, minimum, call = INTEGER_ARGUMENTS[case]
+    name = integer_name(case)
+    if bad is None and case == "layer_stats epoch":  # None is the default: entries without "epoch"
+        assert all("epoch" not in entry for entry in call(None))
+        return
+    if bad is None and case == "finite_difference_grad max_coordinates":  # the default: 4096, all 41 here
+        assert np.all(np.isfinite(call(None)))
+        return
+    with pytest.raises(checks.ArgumentTypeError, match=rf"^`{name}` must be an integer ≥ {minimum}, got "):
+        call(bad)
+
+
+@pytest.mark.parametrize("case", sorted(INTEGER_ARGUMENTS))
+def test_every_integer_argument_refuses_a_value_below_its_minimum(case):
+    _, minimum, call = INTEGER_ARGUMENTS[case]
+    with pytest.raises(ValueError, match=rf"^`{integer_name(case)}` must be an integer ≥ {minimum}, got "
+                                         rf"{minimum - 1}$"):
+        call(np.int64(minimum - 1))
