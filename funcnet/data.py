@@ -24,8 +24,10 @@ def xor_data(dtype=jnp.float32) -> tuple[Array, Array]:
     """The first article's XOR table, batch-first: ``x`` (4, 2), ``y`` (4, 1).
 
     The article stores it column-major as ``x`` (2, 4) and ``y`` (1, 4); these
-    are the transposes.
+    are the transposes.  ``dtype``: any real dtype (float32 by default);
+    complex or non-numeric dtypes raise ``TypeError`` naming it.
     """
+    dtype = _real_dtype(dtype)
     x = jnp.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
     y = jnp.array([[0], [1], [1], [0]], dtype)
     return x, y
@@ -51,12 +53,20 @@ def make_regression_data(key: jax.Array, num_samples: int = 100_000, dtype=jnp.f
 
 def _floating_dtype(dtype):
     """``dtype`` as a JAX floating dtype (float16, bfloat16, float32, float64), or a clear error."""
+    resolved = _real_dtype(dtype, "a floating")
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise TypeError(f"`dtype` must be a floating dtype such as jnp.float32, got {resolved.name}")
+    return resolved
+
+
+def _real_dtype(dtype, kind: str = "a real"):
+    """``dtype`` as a NumPy dtype of real numbers (floating, integer or bool), or a clear error."""
     try:
         resolved = jnp.dtype(dtype)
     except TypeError:
-        raise TypeError(f"`dtype` must be a floating dtype such as jnp.float32, got {dtype!r}") from None
-    if not jnp.issubdtype(resolved, jnp.floating):
-        raise TypeError(f"`dtype` must be a floating dtype such as jnp.float32, got {resolved.name}")
+        raise TypeError(f"`dtype` must be {kind} dtype such as jnp.float32, got {dtype!r}") from None
+    if not _is_real(resolved):
+        raise TypeError(f"`dtype` must be {kind} dtype such as jnp.float32, got {resolved.name}")
     return resolved
 
 

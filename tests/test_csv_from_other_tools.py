@@ -198,6 +198,11 @@ def unbalanced(line_22, later=None):
                             "value): remove it, or end the header the same way"),
     ("a,b,c,y,\n1,2,3,4,\n5,6,7,8,9\n", "line 1: column 5 has no name; expected a name in the header"),
     (",,,\n1,2,3,4\n", "line 1: the header row has no column names; expected a header row of names"),
+    ("a;b;c;y\n1;2;3;4\n5;6;7;8\n", "line 1: the header is one column named 'a;b;c;y'; expected columns separated "
+                                    "by ',', but every line holds ';': add Excel's first line sep=; to the file, or "
+                                    "save it with ',' as the separator"),
+    ("a\tb\tc\ty\n1\t2\t3\t4\n", "line 1: the header is one column named 'a\\tb\\tc\\ty'; expected columns "
+                                "separated by ',', but every line holds '\\t'"),
     ("a,b,c,y\n".encode("utf-16"), "line 1: the file is UTF-16 (it starts with a UTF-16 byte-order mark); expected "
                                    "UTF-8: save it as UTF-8 (CSV UTF-8 in Excel)"),
 ])

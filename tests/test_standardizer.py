@@ -243,6 +243,8 @@ def test_data_helpers_take_every_integral_count(count):
     (lambda: fn.make_regression_data(KEY, 4, "floaty"), TypeError, r"`dtype` must be a floating dtype"),
     (lambda: fn.make_regression_data(3, 4), ValueError, r"`key` must be a jax.random key, got 3"),
     (lambda: map_in_chunks(lambda a: a, (jnp.arange(3.0),), 0), ValueError, r"`chunk_size` must be an integer ≥ 1"),
+    (lambda: fn.xor_data(jnp.complex64), TypeError, r"`dtype` must be a real dtype such as jnp.float32, got complex64"),
+    (lambda: fn.xor_data("nope"), TypeError, r"`dtype` must be a real dtype such as jnp.float32, got 'nope'"),
 ])
 def test_data_helpers_refuse_bad_arguments_by_name(call, error, message):
     with pytest.raises(error, match=message):

@@ -146,6 +146,7 @@ def read_table(path: str, notify: Callable[[str], None] = note) -> Table:
         lines.append(first)
     if not rows:
         raise UserError(f"{path}: no data rows after the header")
+    _check_separator(path, header_line, names, rows, delimiter or ",")
     keep = _named_columns(path, header_line, names, rows, delimiter or ",", notify)
     if len(keep) < len(names):
         names, rows = [names[i] for i in keep], [[row[i] for i in keep] for row in rows]
@@ -168,6 +169,17 @@ def _separator_line(path: str, line: str) -> str | None:
         raise UserError(f"{path}, line 1: {line!r} looks like Excel's separator line, but expected exactly one "
                         f"character after 'sep=' (e.g. sep=, or sep=;), found {separator!r}")
     return separator
+
+
+def _check_separator(path: str, header_line: int, names: list, rows: list, delimiter: str) -> None:
+    """A file of one column whose header and every row hold ``;``, tab or ``|`` uses another separator: an error."""
+    if len(names) != 1:
+        return
+    for other in (";", "\t", "|"):
+        if other != delimiter and other in names[0] and all(other in row[0] for row in rows):
+            raise UserError(f"{path}, line {header_line}: the header is one column named {names[0]!r}; expected "
+                            f"columns separated by {delimiter!r}, but every line holds {other!r}: add Excel's "
+                            f"first line sep={other} to the file, or save it with {delimiter!r} as the separator")
 
 
 def _unclosed_quote(text: str, delimiter: str) -> bool:
