@@ -397,3 +397,17 @@ def test_the_cli_saves_through_a_link_and_keeps_it(tmp_path, capsys, monkeypatch
     assert status == 0, err
     assert os.readlink(tmp_path / "latest.npz") == os.path.join("runs", "model.npz")
     assert fn.load(tmp_path / "runs" / "model.npz").history["train_loss"]
+
+
+@pytest.mark.parametrize("command, context", [
+    (["predict", "--csv", "data.csv", "--checkpoint"], ""),
+    (["train", "--data", "xor", "--epochs", "1", "--resume"], "--resume: "),
+], ids=["predict", "train --resume"])
+def test_the_cli_reports_a_checkpoint_it_cannot_open(tmp_path, capsys, monkeypatch, command, context):
+    from cli_helpers import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    status, _, err = run(capsys, *command, os.path.join("data.csv", "model.npz"))  # a path through a file
+    assert status == 2 and "Traceback" not in err
+    assert f"{context}cannot read the checkpoint 'data.csv/model.npz': Not a directory" in err
