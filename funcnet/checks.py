@@ -213,6 +213,20 @@ def is_complex(dtype) -> bool:
     return bool(jnp.issubdtype(dtype, jnp.complexfloating))
 
 
+def check_has_params(model, params, where: str = "fit") -> None:
+    """``params`` must hold at least one array: a network of activations only (``fn.sequential(5, ["relu"])``,
+    params ``[{}]``) computes a function (``fn.predict`` runs it) but has nothing to train.
+
+    Raises:
+      ValueError: naming ``params``, the model and ``where``.
+    """
+    import jax
+
+    if not jax.tree.leaves(params):
+        raise ValueError(f"`params` has no leaves: {model.describe()} has no parameters to train, so {where} has "
+                         "nothing to do; fn.predict(model, params, x) computes it as it is")
+
+
 def check_param_values(params, name: str = "params") -> None:
     """Every leaf of ``params`` (or an optimizer state) that holds values must be finite (checked on the host).
 

@@ -112,10 +112,8 @@ def _one_model_shapes(model, params):
       ValueError: for a model without params, params of one model (not stacked), leading axes that differ
         between leaves, or per-model shapes the model does not make.
     """
+    checks.check_has_params(model, params, "fit_many")
     leaves = jax.tree.leaves(params)
-    if not leaves:
-        raise ValueError(f"`params` has no leaves: {model.describe()} has no parameters to train "
-                         "(use fn.predict on it directly)")
     if _is_one_model(model, params):
         raise ValueError("`params` holds one model's params (the shapes model.init makes); fit_many needs "
                          f"them stacked, every leaf with a leading model axis: {_STACK_HINT}")

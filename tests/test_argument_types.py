@@ -151,8 +151,9 @@ def test_a_network_without_params_evaluates_and_labels():
 
 
 def test_fit_many_refuses_a_network_without_params():
-    with pytest.raises(ValueError, match=r"`params` has no leaves: 3-relu → identity, mse has no parameters to "
-                                         r"train"):
+    with pytest.raises(ValueError, match=r"^`params` has no leaves: 3-relu → identity, mse has no parameters to "
+                                         r"train, so fit_many has nothing to do; fn.predict\(model, params, x\) "
+                                         r"computes it as it is$"):
         fn.fit_many(RELU_ONLY, [{}], optax.sgd(0.1), X, np.zeros((8, 3)), epochs=1, key=jax.random.key(0))
 
 
