@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from funcnet.checks import check_count, check_key, check_real, is_floating
+from funcnet.checks import check_count, check_key, check_real
 from funcnet.shuffle import permutation
 
 Array = jax.Array
@@ -114,9 +114,10 @@ def train_test_split(key: jax.Array, x, y, test_fraction: float = 0.2):
       ``(x_train, x_test, y_train, y_test)``; every row lands in exactly one part.
 
     Raises:
-      ValueError: ``x`` or ``y`` has no rows axis or is ragged, their row
-        counts differ, or ``test_fraction`` is outside ``[0, 1)`` or leaves a
-        part empty; the message names the argument.
+      ValueError: ``key`` is not a key, ``x`` or ``y`` has no rows axis or is
+        ragged, their row counts differ, or ``test_fraction`` is outside
+        ``[0, 1)`` or leaves a part empty; the message names the argument.
+      TypeError: ``test_fraction`` is not a real number (a string, a bool).
     """
     check_key(key, "key", "train_test_split")
     x, y = _rows_array("x", x), _rows_array("y", y)
@@ -159,7 +160,7 @@ class Standardizer(NamedTuple):
 
         The arithmetic is never narrower than float32, so a float16 or bfloat16
         ``x`` does not round the statistics away (float16 holds a mean of
-        2049.25 as 2048); the result is then cast to ``x``'s dtype (float32
+        2049.25 as 2050); the result is then cast to ``x``'s dtype (float32
         for integers and bools).
 
         * Host data (NumPy, lists) is computed on the host in the widest of the
@@ -220,7 +221,7 @@ _SAFE_MAGNITUDES = (1e-100, 1e100)
 
 
 class ColumnMoments(NamedTuple):
-    """Per-column float64 ``mean`` and ``std`` of a feature matrix, and which columns are ``constant``."""
+    """Per-column ``mean`` and ``std`` (NumPy float64, ``(features,)``) and which columns are ``constant`` (bool)."""
 
     mean: object
     std: object
