@@ -1,4 +1,4 @@
-"""Issue 21, cases 6, 10 and 12 (part): constant columns, standardising low-precision inputs, train_test_split's inputs."""
+"""Issue 21, cases 6, 10 and 12 (part): constant columns, low-precision inputs to apply, train_test_split's inputs."""
 
 import jax
 import jax.numpy as jnp

@@ -114,7 +114,8 @@ def read_table(path: str, notify: Callable[[str], None] = note) -> Table:
             raise UserError(f"{path}, line {first}: not valid CSV ({error}){runs}") from None
         if cells is not None and reader.line_num == len(physical) and \
                 _unclosed_quote("".join(physical[first - 1:]), delimiter or ","):
-            rest = f"the rest of the file, to line {len(physical)}," if len(physical) > first else "the rest of the line"
+            rest = (f"the rest of the file, to line {len(physical)}," if len(physical) > first
+                    else "the rest of the line")
             raise UserError(f"{path}, line {first}: a quote (\") opens on this line and is never closed, so {rest} "
                             "reads as one value; expected a closing quote (or no quote at all)")
         if cells is not None and reader.line_num > first:
