@@ -1,9 +1,12 @@
-"""The ``funcnet`` console script's entry point, kept outside the ``funcnet`` package on purpose.
+"""The ``funcnet`` console script's entry point (``python -m funcnet`` runs it too).
 
-``import funcnet`` imports JAX, which takes a second or two.  A Ctrl-C in that
-time is a Ctrl-C during start-up like any other (exit 130, one line, no
-traceback), and only code that runs before ``import funcnet`` can catch it;
-code inside the package runs after its ``__init__`` has imported JAX.
+Its first act is to make SIGINT and SIGTERM only *record* themselves
+(:mod:`funcnet.cli.interrupts`), before anything slow is imported: from then
+on, a Ctrl-C or SIGTERM at any moment, during the imports of JAX included,
+ends the command at its next safe point with status 130 or 143 and one line
+on stderr.  ``import funcnet`` and ``funcnet.cli`` import no JAX, so that takes
+a few milliseconds; a Ctrl-C within them (before the handler is in place)
+still exits 130 with one line.
 """
 
 import sys
@@ -12,12 +15,17 @@ EXIT_INTERRUPTED = 130
 
 
 def main() -> int:
-    """Import the command line, then run it; a Ctrl-C during the import exits 130 with one line."""
+    """Record signals, then run the command line; returns the exit status."""
     try:
+        from funcnet.cli.interrupts import SIGNALS  # the standard library only
+
+        SIGNALS.install()
         from funcnet.cli import main as run_command
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Python's own SIGINT handler, before ours was installed
         command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
-        print(f"funcnet{' ' + command if command else ''}: interrupted during start-up; nothing saved",
-              file=sys.stderr)
+        print(f"funcnet{' ' + command if command else ''}: interrupted by Ctrl-C (SIGINT) during start-up; "
+              "nothing saved", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return run_command()
+    status = run_command()
+    SIGNALS.ignore()  # the status is decided: a signal while the interpreter shuts down must not kill it now
+    return status

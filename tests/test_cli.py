@@ -297,4 +297,4 @@ def test_ctrl_c_while_the_console_script_imports_jax_exits_130_with_one_line(mon
     monkeypatch.setattr(sys, "meta_path", [CtrlCDuringImport(), *sys.meta_path])
     monkeypatch.setattr(sys, "argv", ["funcnet", "train", "--data", "xor"])
     assert funcnet_console.main() == cli.EXIT_INTERRUPTED
-    assert capsys.readouterr().err == "funcnet train: interrupted during start-up; nothing saved\n"
+    assert capsys.readouterr().err == "funcnet train: interrupted by Ctrl-C (SIGINT) during start-up; nothing saved\n"

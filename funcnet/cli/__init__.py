@@ -7,15 +7,19 @@
     funcnet explain --example article
 
 Exit codes: 0 done, 2 bad arguments or data (or an output that could not be
-written), 3 training diverged (NaN/inf), 130 interrupted with Ctrl-C, 141 the
-reader of the output went away (``funcnet predict ... | head``), quietly.
+written), 3 training diverged (NaN/inf), 130 interrupted with Ctrl-C (SIGINT),
+143 stopped by SIGTERM, 141 the reader of the output went away
+(``funcnet predict ... | head``), quietly.  A signal is acted on at the next
+safe point (:mod:`~funcnet.cli.interrupts`): ``train`` saves its last whole
+epoch with ``--save``; no command leaves an output half-written.
 
 One module per job: :mod:`~funcnet.cli.parser` (the options),
 :mod:`~funcnet.cli.csv_data` (datasets and CSV files), :mod:`~funcnet.cli.train_command`,
 :mod:`~funcnet.cli.predict_command`, :mod:`~funcnet.cli.gradcheck_command`,
 :mod:`~funcnet.cli.explain_command`, and
-:mod:`~funcnet.cli.checkpoints`. JAX and NumPy are imported inside the commands, so
-``funcnet --help`` starts fast.
+:mod:`~funcnet.cli.checkpoints`. The commands, JAX and NumPy are imported only when a
+command runs (``import funcnet`` itself imports no JAX), so ``funcnet --help``
+starts fast.
 """
 
 from __future__ import annotations
@@ -24,37 +28,71 @@ import os
 import sys
 
 from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
-from funcnet.cli.explain_command import run_explain
-from funcnet.cli.gradcheck_command import run_gradcheck
-from funcnet.cli.parser import build_parser
-from funcnet.cli.predict_command import run_predict
-from funcnet.cli.train_command import run_train
+from funcnet.cli.interrupts import SIGNALS, Interrupted, signal_name
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_BROKEN_PIPE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "UserError", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_BROKEN_PIPE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
+           "UserError", "main"]
+
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+# The end of the one-line message of a signal acted on before a command's work was done.
+INTERRUPTED_BEFORE = {"train": " before training started; nothing saved",
+                      "predict": " before the predictions were written; nothing written",
+                      "gradcheck": " before the table was printed",
+                      "explain": " before the trace was printed"}
 
 
 def main(argv=None) -> int:
     """Entry point of the ``funcnet`` console script and ``python -m funcnet``; returns the exit status.
 
     Usage errors return argparse's status 2 (and ``--help`` 0) instead of
-    raising ``SystemExit``, so ``main`` can be called in-process.
+    raising ``SystemExit``, so ``main`` can be called in-process.  SIGINT and
+    SIGTERM are recorded while it runs (:data:`~funcnet.cli.interrupts.SIGNALS`)
+    and end the command at its next safe point with status 130 or 143 and one
+    line on stderr; one that comes after the command's work is done still
+    ends it with that status.
     """
+    from funcnet.cli.parser import build_parser
+
+    with SIGNALS.recording():
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as stop:
+            return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
+        status = _run(args)
+        if status == 0 and SIGNALS.received is not None:  # too late to stop anything: say so, in the status too
+            print(f"funcnet {args.command}: interrupted by {signal_name(SIGNALS.received)} as it finished; "
+                  "its output is complete", file=sys.stderr)
+            return 128 + SIGNALS.received
+        return status
+
+
+def _run(args) -> int:
+    """Run the parsed command; its errors, signals and a closed pipe become an exit status and one line."""
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
-    try:
-        return {"train": run_train, "predict": run_predict, "gradcheck": run_gradcheck,
-                "explain": run_explain}[args.command](args)
+        SIGNALS.check(INTERRUPTED_BEFORE[args.command])
+        if args.command == "train":
+            from funcnet.cli.train_command import run_train as run
+        elif args.command == "predict":
+            from funcnet.cli.predict_command import run_predict as run
+        elif args.command == "gradcheck":
+            from funcnet.cli.gradcheck_command import run_gradcheck as run
+        else:
+            from funcnet.cli.explain_command import run_explain as run
+        return run(args)
     except UserError as error:
         print(f"funcnet {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ValueError as error:  # the library's input checks
         print(f"funcnet {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:  # train defers Ctrl-C once training starts; this is start-up
-        done = "before training started; nothing saved" if args.command == "train" else "(Ctrl-C)"
-        print(f"funcnet {args.command}: interrupted {done}", file=sys.stderr)
+    except Interrupted as stop:
+        print(f"funcnet {args.command}: {stop}{'' if stop.detail else INTERRUPTED_BEFORE[args.command]}",
+              file=sys.stderr)
+        return stop.exit_status
+    except KeyboardInterrupt:  # SIGINT raised by a handler not ours (a host program's, or outside the main thread)
+        print(f"funcnet {args.command}: interrupted by Ctrl-C (SIGINT){INTERRUPTED_BEFORE[args.command]}",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `funcnet predict ... | head`: the reader has gone, end quietly
         _silence_stdout()

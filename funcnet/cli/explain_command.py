@@ -5,6 +5,7 @@ from __future__ import annotations
 from funcnet.cli.checkpoints import load_checkpoint
 from funcnet.cli.csv_data import is_number, numeric_columns, read_table
 from funcnet.cli.errors import UserError
+from funcnet.cli.interrupts import SIGNALS
 
 ARTICLE_NOTE = """\
 The article's own layer-2 gradients, dW2 = A1ᵀ(A2 − y) = [[-8.14616], [2.1296]] and db2 = mean(A2 − y)
@@ -30,7 +31,9 @@ def check_explain_args(args) -> None:
 def run_explain(args) -> int:
     """``funcnet explain``: trace one batch through a network and print every step; returns 0.
 
-    It runs inside ``jax.enable_x64(True)``, switched back afterwards.
+    It runs inside ``jax.enable_x64(True)``, switched back afterwards.  A Ctrl-C
+    or SIGTERM is acted on before the trace is printed (:mod:`~funcnet.cli.interrupts`),
+    never inside XLA.
     """
     check_explain_args(args)
     import jax
@@ -45,6 +48,7 @@ def _explain(args) -> int:
 
     from funcnet.trace import trace_backprop
 
+    SIGNALS.check()  # a signal during the imports
     if args.checkpoint:
         title, model, params, x, y = _checkpoint_problem(args)
     else:
@@ -56,10 +60,11 @@ def _explain(args) -> int:
         title += f"; dropout masks from --seed {args.seed}"
     params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float64), params)
     trace = trace_backprop(model, params, jnp.asarray(x, jnp.float64), y, key=key)
-    print(title)
-    print(trace.format(precision=args.precision, max_rows=rows))
+    text = f"{title}\n{trace.format(precision=args.precision, max_rows=rows)}"
     if not args.checkpoint and (args.example or "article") == "article":
-        print("\n" + ARTICLE_NOTE)
+        text += "\n\n" + ARTICLE_NOTE
+    SIGNALS.check()  # the last safe point: the trace is printed whole
+    print(text)
     return 0
 
 
@@ -86,7 +91,8 @@ def _checkpoint_problem(args):
     import funcnet as fn
 
     saved = load_checkpoint(args.checkpoint, "--checkpoint: ")
-    table = read_table(args.csv)
+    with SIGNALS.at_once():  # --csv may be a pipe that never delivers
+        table = read_table(args.csv)
     names = table.names
     features = saved.config.get("features") or [f"x{i}" for i in range(saved.model.n_in)]
     missing = [name for name in features if name not in names]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from funcnet.cli.checkpoints import load_checkpoint
+from funcnet.cli.interrupts import SIGNALS
 
 
 def run_gradcheck(args) -> int:
@@ -10,7 +11,9 @@ def run_gradcheck(args) -> int:
 
     Returns 0 when manual backprop and ``jax.grad`` agree to 1e-8, else 1.  It runs
     inside ``jax.enable_x64(True)``, which is switched back afterwards, so a
-    caller's float32 mode is left as it was.
+    caller's float32 mode is left as it was.  A Ctrl-C or SIGTERM is acted on
+    between the three computations and before the table is printed
+    (:mod:`~funcnet.cli.interrupts`), never inside XLA.
     """
     import jax
 
@@ -29,6 +32,7 @@ def _gradcheck_table(args) -> int:
 
     import funcnet as fn
 
+    SIGNALS.check()  # a signal during the imports
     if args.checkpoint:
         saved = load_checkpoint(args.checkpoint)
         model = saved.model
@@ -49,11 +53,13 @@ def _gradcheck_table(args) -> int:
         y = jnp.asarray(rng.normal(size=(args.batch, k)))
     key = jax.random.key(args.seed) if model.needs_key else None  # one dropout mask for all three
     (_, manual), (_, autodiff) = fn.manual_and_autodiff(model, params, x, y, key=key)
+    SIGNALS.check()
     numeric = fn.finite_difference_grad(model, params, x, y, key=key)
-    rows = zip(fn.compare_grad_trees(manual, autodiff), fn.compare_grad_trees(manual, numeric),
-               fn.compare_grad_trees(autodiff, numeric))
+    rows = list(zip(fn.compare_grad_trees(manual, autodiff), fn.compare_grad_trees(manual, numeric),
+                    fn.compare_grad_trees(autodiff, numeric)))
     evaluated = sum(int(np.sum(np.isfinite(np.asarray(leaf)))) for leaf in jax.tree.leaves(numeric))
     total = sum(int(np.size(leaf)) for leaf in jax.tree.leaves(numeric))
+    SIGNALS.check()  # the last safe point: the table is printed whole
     print(f"model {model.describe()}; float64, {args.batch} random rows; max relative differences "
           f"(finite differences at {evaluated} of {total} coordinates)")
     print(f"{'layer':>5} {'leaf':>5} {'shape':>12} {'manual-autodiff':>16} {'manual-finite':>14} {'autodiff-finite':>16}")

@@ -1,56 +1,168 @@
-"""Ctrl-C during ``funcnet train``: deferred to the end of the compiled call that is running.
+"""Ctrl-C (SIGINT) and SIGTERM in the ``funcnet`` command: recorded when they come, acted on at safe points.
 
-A KeyboardInterrupt raised while XLA compiles or runs (JAX's tracing and
-compilation call back into Python) can leave the runtime half-way and crash the
-process — a segfault in 5 of 6 tries during the first epoch's compilation.  So
-while :class:`DeferredInterrupt` is active, SIGINT only sets
-``interrupt.requested``: training stops at the next epoch boundary (``fit``'s
-callback returns True), the last completed epoch is saved, and the command
-exits with 130.  Nothing is ever interrupted half-way, and what is saved is
-always a whole epoch that ``--resume`` continues exactly.  The cost: a Ctrl-C
-takes effect only when the epoch in progress (with its compilation, the first
-time) has finished.
+A signal handler that raises can fire between any two Python operations.
+Python's default for SIGINT raises KeyboardInterrupt there: inside JAX's
+tracing and compilation, which call back into Python, it can leave XLA
+half-way and crash the process (``gradcheck`` segfaulted, as did ``train``
+during its first compile); inside a garbage-collection callback it is printed
+as "Exception ignored in ..." and lost, so the run went on to the end and
+exited 0; inside an import it left a half-initialised module and a raw
+ImportError traceback.  SIGTERM's default (sent by schedulers, ``timeout`` and
+container runtimes) ends the process at once, losing every finished epoch.
+
+So from the console script's first line (``funcnet_console.main``, also
+behind ``python -m funcnet``) until the process ends, both signals only
+*record* themselves in :data:`SIGNALS` (:meth:`SignalRecorder.install`;
+``funcnet.cli.main`` installs it for the duration of a command when called
+in-process).  The commands look at the record at safe points: after their
+imports, between phases, before writing any output (:meth:`SignalRecorder.check`
+raises :class:`Interrupted` there), and ``funcnet train`` between epochs,
+where it stops and saves the last whole epoch.  The command then exits with
+``128 + the signal's number`` (130 for SIGINT, 143 for SIGTERM) and one line on
+stderr that names the signal.  Nothing is interrupted half-way and no output
+is half-written.  The cost: a signal takes effect at the next safe point
+(during training: when the epoch in progress, with its compilation the first
+time, has finished).
+
+The one exception is waiting for input: inside :meth:`SignalRecorder.at_once`
+(reading a CSV file, which may be a pipe or a FIFO that never delivers) the
+handler raises :class:`Interrupted` at once; that code is plain Python and
+safe to leave anywhere.
+
+This module imports nothing but the standard library, so that it can be
+installed before anything slow is imported.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
 
+# The signals recorded, each with the handler that must be in place for us to take it over: Python's
+# own default.  A signal ignored (SIGINT in a background job) or handled by a host program is left alone.
+RECORDED = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
-class DeferredInterrupt:
-    """A context manager: SIGINT sets ``requested`` instead of raising KeyboardInterrupt.
 
-    ``notify`` (a message) is printed to stderr at the first Ctrl-C once
-    ``announce`` is True (during training), so the user knows it was heard.
-    Outside the main thread, or where SIGINT is not Python's default handler
-    (ignored by the shell, or a host program's own), nothing is installed.
+def signal_name(signum: int) -> str:
+    """How messages name a signal: ``"Ctrl-C (SIGINT)"``, ``"SIGTERM"``."""
+    return SIGNAL_NAMES.get(signum) or signal.Signals(signum).name
+
+
+def exit_status(signum: int) -> int:
+    """The shell's convention for a process ended by a signal: ``128 + signum`` (130 SIGINT, 143 SIGTERM)."""
+    return 128 + signum
+
+
+class Interrupted(Exception):
+    """A recorded signal, raised at a safe point; ``detail`` ends the one-line message (e.g. what was saved)."""
+
+    def __init__(self, signum: int, detail: str = ""):
+        super().__init__(f"interrupted by {signal_name(signum)}{detail}")
+        self.signum, self.detail = signum, detail
+
+    @property
+    def exit_status(self) -> int:
+        return exit_status(self.signum)
+
+
+def _say(text: str) -> None:
+    """One line on stderr from a signal handler, which may run while the main thread is writing to stderr."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (RuntimeError, OSError, ValueError):  # a reentrant write into stderr's buffer, or no stderr
+        try:
+            os.write(2, (text + "\n").encode())
+        except OSError:
+            pass
+
+
+class SignalRecorder:
+    """SIGINT and SIGTERM handlers that record the first signal in ``received`` and never raise.
+
+    ``notify`` (a format string with ``{signal}``), when set, is printed to
+    stderr at the first signal, so that the user knows it was heard;
+    ``notified`` says whether it was.  Inside :meth:`at_once` a signal raises
+    :class:`Interrupted` instead.
     """
 
-    def __init__(self, notify: str = ""):
-        self.requested = False
-        self.announce = False
-        self.notify = notify
-        self._previous = None
+    def __init__(self):
+        self.received: int | None = None
+        self.notify = ""
+        self.notified = False
+        self._previous: dict = {}
+        self._raise_at_once = False
 
-    def _handler(self, signum, frame):
-        if not self.requested and self.announce and self.notify:
-            print(self.notify, file=sys.stderr, flush=True)
-        self.requested = True
+    @property
+    def requested(self) -> bool:
+        """Whether a signal has been received."""
+        return self.received is not None
 
-    def __enter__(self) -> "DeferredInterrupt":
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-        return self
+    def _handler(self, signum, frame) -> None:
+        if self.received is None:
+            self.received = signum
+            if self.notify and not self._raise_at_once:
+                self.notified = True
+                _say(self.notify.format(signal=signal_name(signum)))
+        if self._raise_at_once:
+            self._raise_at_once = False
+            raise Interrupted(self.received)
 
-    def __exit__(self, *exc_info) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+    def install(self) -> bool:
+        """Take over SIGINT and SIGTERM where Python's defaults are in place; True when this call did.
 
-    def raise_if_requested(self) -> None:
-        """At a safe point before training: turn a deferred Ctrl-C into KeyboardInterrupt."""
-        if self.requested:
-            raise KeyboardInterrupt
+        Nothing happens outside the main thread (Python runs handlers only
+        there), or when this recorder is installed already.  A fresh install
+        forgets an earlier signal.
+        """
+        if threading.current_thread() is not threading.main_thread() or self._previous:
+            return False
+        for signum, default in RECORDED.items():
+            if signal.getsignal(signum) is default:
+                self._previous[signum] = signal.signal(signum, self._handler)
+        if self._previous:
+            self.received, self.notify, self.notified = None, "", False
+        return bool(self._previous)
+
+    def uninstall(self) -> None:
+        """Put back the handlers :meth:`install` replaced."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
+
+    def ignore(self) -> None:
+        """Ignore the signals this recorder took over, from now on: for the end of the process, once its exit
+        status is decided (Python's shutdown puts its default handlers back, and a signal then would kill it)."""
+        for signum in self._previous:
+            signal.signal(signum, signal.SIG_IGN)
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Record signals inside the block; the handlers are put back at its end if this block installed them."""
+        installed = self.install()
+        try:
+            yield self
+        finally:
+            if installed:
+                self.uninstall()
+
+    @contextlib.contextmanager
+    def at_once(self):
+        """Inside the block a signal raises :class:`Interrupted` at once (for waits on input in plain Python)."""
+        self.check()
+        self._raise_at_once = True
+        try:
+            yield
+        finally:
+            self._raise_at_once = False
+
+    def check(self, detail: str = "") -> None:
+        """At a safe point: raise :class:`Interrupted` (with ``detail``) if a signal was received."""
+        if self.received is not None:
+            raise Interrupted(self.received, detail)
+
+
+SIGNALS = SignalRecorder()

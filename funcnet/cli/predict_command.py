@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import sys
 
 from funcnet.cli.checkpoints import load_checkpoint
 from funcnet.cli.csv_data import numeric_columns, read_table, row_location, standardize_features
 from funcnet.cli.errors import UserError
+from funcnet.cli.interrupts import SIGNALS
 from funcnet.cli.output_paths import check_distinct_paths, check_output_path
 
 
@@ -23,6 +25,11 @@ def run_predict(args) -> int:
     (:func:`~funcnet.cli.csv_data.standardize_features`); classifiers write the
     label, in the training data's own labels (the checkpoint's ``classes``),
     and the probabilities; regressions the outputs.
+
+    The whole CSV is formatted first and written with one call, after a last
+    look for a signal (:mod:`~funcnet.cli.interrupts`): a Ctrl-C or SIGTERM
+    before then writes nothing, one during the write lets it finish, so
+    ``--out`` is never left half-written.
     """
     import numpy as np
 
@@ -31,8 +38,10 @@ def run_predict(args) -> int:
     if args.out:
         check_distinct_paths([("--out", args.out)], [("--checkpoint", args.checkpoint), ("--csv", args.csv)])
         check_output_path("--out", args.out, example="predictions.csv")
+    SIGNALS.check()  # a signal during the imports
     saved = load_checkpoint(args.checkpoint)
-    table = read_table(args.csv)
+    with SIGNALS.at_once():  # --csv may be a pipe that never delivers
+        table = read_table(args.csv)
     features = saved.config.get("features") or [f"x{i}" for i in range(saved.model.sizes[0])]
     missing = [name for name in features if name not in table.names]
     if missing:
@@ -55,19 +64,25 @@ def run_predict(args) -> int:
     else:
         header = ["prediction"] if outputs.shape[1] == 1 else [f"prediction_{k}" for k in range(outputs.shape[1])]
         rows = [[repr(float(value)) for value in row] for row in outputs]
+    text = _csv_text(header, rows)
+    SIGNALS.check()  # the last safe point: from here on the output is written whole
     if args.out:
         try:
             with open(args.out, "w", newline="") as handle:
-                _write(handle, header, rows)
+                handle.write(text)
         except OSError as error:
             raise UserError(f"--out {args.out!r}: cannot write ({error.strerror or error})") from None
     else:
-        _write(sys.stdout, header, rows)
+        for start in range(0, len(text), 8192):  # in pieces: a reader that goes away mid-way is then noticed
+            sys.stdout.write(text[start:start + 8192])
         sys.stdout.flush()
     return 0
 
 
-def _write(handle, header, rows) -> None:
-    writer = csv.writer(handle)
+def _csv_text(header, rows) -> str:
+    """The header and rows as CSV text (``\r\n`` line ends, as Python's csv module writes them)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
+    return buffer.getvalue()

@@ -1,9 +1,9 @@
 """``funcnet train``: build the model for the data, fit it, report, save and plot.
 
 Every output path is checked before any work (:mod:`~funcnet.cli.output_paths`);
-Ctrl-C is deferred to the end of the running compiled call
-(:mod:`~funcnet.cli.interrupts`); a checkpoint that cannot be written at the
-end goes to a fallback path, after the summary is printed.
+Ctrl-C and SIGTERM stop training at the end of the epoch in progress, which is
+saved (:mod:`~funcnet.cli.interrupts`); a checkpoint that cannot be written at
+the end goes to a fallback path, after the summary is printed.
 
 ``--resume`` continues a saved run exactly: its data must have the
 fingerprint the checkpoint recorded, only ``--epochs``, ``--lr`` and
@@ -23,8 +23,8 @@ import time
 
 from funcnet.cli.checkpoints import load_checkpoint
 from funcnet.cli.csv_data import fit_feature_standardizer, load_dataset, standardize_features, task_model_args
-from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
-from funcnet.cli.interrupts import DeferredInterrupt
+from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, UserError
+from funcnet.cli.interrupts import SIGNALS, SignalRecorder, exit_status
 from funcnet.cli.output_paths import check_distinct_paths, check_matplotlib, check_output_path, fallback_paths
 from funcnet.cli.parser import DATASET_DEFAULTS
 
@@ -304,20 +304,28 @@ def run_train(args) -> int:
     """``funcnet train``: fit, report each epoch, save and plot; returns the exit status.
 
     0 when done, :data:`EXIT_DIVERGED` when the loss stops being finite (the last finite state is
-    saved with ``--save``), :data:`EXIT_INTERRUPTED` on Ctrl-C (the last completed epoch is saved),
+    saved with ``--save``), 130 on Ctrl-C and 143 on SIGTERM (training stops when the epoch in
+    progress has finished, and the last completed epoch is saved with ``--save``),
     :data:`EXIT_BAD_INPUT` when an output could not be written at the end (the checkpoint then goes
-    to a fallback path that the message names).
+    to a fallback path that the message names).  A signal before training starts raises
+    :class:`~funcnet.cli.interrupts.Interrupted` (nothing saved); one after the last epoch lets the
+    checkpoint be written, then skips the plots.
     """
-    with DeferredInterrupt("Ctrl-C: stopping when the epoch in progress has finished (the first one "
-                           "compiles), then saving") as interrupt:
-        return _train(args, interrupt)
+    with SIGNALS.recording() as interrupt:
+        try:
+            return _train(args, interrupt)
+        finally:
+            interrupt.notify = ""
 
 
-def _train(args, interrupt: DeferredInterrupt) -> int:
+def _train(args, interrupt: SignalRecorder) -> int:
+    import jax
     import numpy as np
 
     import funcnet as fn
     from funcnet.data import split_count
+
+    interrupt.check()  # a signal during the imports (JAX's take a second or two)
 
     if not args.no_cache:
         enable_compilation_cache()
@@ -335,7 +343,12 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
     else:
         config, changes = train_config(args), []
         data_path = config["csv"]
-    dataset = load_dataset(config, data_path)
+    if data_path:  # reading a file (perhaps a pipe that never delivers) may be left at once
+        with interrupt.at_once():
+            dataset = load_dataset(config, data_path)
+    else:
+        dataset = load_dataset(config, data_path)
+    interrupt.check()
     if args.resume:
         note = check_fingerprint(args, config, dataset.fingerprint, data_path)
         notes += [note] if note else []
@@ -349,8 +362,6 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
                    dropout=config.get("dropout", 0.0), l2=config.get("l2", 0.0),
                    output=model_args["output"], loss=model_args["loss"])
     optimizer = make_optimizer(config["optimizer"], config["lr"])
-    import jax
-
     key = jax.random.key(config["seed"])
     data_key, init_key, fit_key = jax.random.split(key, 3)
     y = dataset.y
@@ -389,7 +400,7 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
             best = (saved.params, saved.opt_state)
         else:
             params, opt_state = saved.params, saved.opt_state
-    interrupt.raise_if_requested()  # Ctrl-C during start-up: exit 130 before any training
+    interrupt.check()  # a signal during start-up: exit before any training
 
     mode = "jsonl" if args.jsonl else "quiet" if args.quiet else "lines"
     reporter = Reporter(mode, config["epochs"], initial_epoch)
@@ -441,7 +452,10 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
                                      event="warning", error=True)
         return interrupt.requested
 
-    interrupt.announce = True
+    interrupt.notify = "{signal}: stopping when the epoch in progress has finished (the first one compiles)" + (
+        ", then saving" if args.save else "")
+    if not interrupt.notified:  # a signal that came before the notice was set: stop before training
+        interrupt.check()
     if mode == "lines":
         print(f"training {model.describe()}, {config['optimizer']} lr {config['lr']}, "
               f"batch {config['batch_size']}, grad={config['grad']} on {len(x_train)} rows", flush=True)
@@ -488,6 +502,7 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
         reporter.message(f"error: training diverged in epoch {error.epoch + 1}: {cause}{saved_note}",
                          event="diverged", error=True, epoch=error.epoch + 1)
         return EXIT_DIVERGED
+    interrupt.notify = ""  # a later signal is reported once, at the end (_finish)
     if interrupt.requested:
         completed = len(latest["history"].get("train_loss", []))
         if args.save and completed > initial_epoch:
@@ -500,7 +515,7 @@ def _train(args, interrupt: DeferredInterrupt) -> int:
         else:
             reporter.message(f"interrupted after epoch {completed}; nothing saved (no --save)",
                              event="interrupted")
-        return EXIT_INTERRUPTED
+        return exit_status(interrupt.received)
     if patience is None:
         latest.update(params=params, opt_state=opt_state)
     latest.update(history=history)
@@ -514,6 +529,8 @@ def _finish(args, config, model, params, history, x_train, x_test, y_test, datas
 
     The summary evaluates the test rows; should that fail, the checkpoint is
     written first and the error raised after, so a finished run is never lost.
+    A signal that came after the last epoch lets the checkpoint be written, then
+    ends the command before the plots (:class:`~funcnet.cli.interrupts.Interrupted`).
     """
     import numpy as np
 
@@ -537,6 +554,12 @@ def _finish(args, config, model, params, history, x_train, x_test, y_test, datas
         failures += [failure] if failure else []
         if not failure:
             written(f"saved checkpoint to {args.save}")
+    if SIGNALS.requested:
+        for failure in failures:
+            print(failure, file=sys.stderr, flush=True)
+        saved = f"; the finished run is saved in {args.save}" if args.save and not failures else ""
+        skipped = "; plots not written" if args.plot or args.plot_stats or args.plot_boundary else ""
+        SIGNALS.check(f" after the last epoch{saved}{skipped}")
     plots = []
     if args.plot:
         plots.append(("learning curve", args.plot, lambda: fn.plot_history(
