@@ -148,8 +148,13 @@ def d_leaky_relu(z: Array, negative_slope: float = 0.01) -> Array:
 
 
 def elu(z: Array, alpha: float = 1.0) -> Array:
-    """``elu(z) = z if z > 0 else α (eᶻ − 1)``; ``expm1`` keeps small negative ``z`` exact."""
-    return jnp.where(z > 0, z, alpha * jnp.expm1(jnp.minimum(z, 0)))
+    """``elu(z) = z if z > 0 else α (eᶻ − 1)``; ``expm1`` keeps small negative ``z`` exact.
+
+    The negative branch takes ``where(z > 0, 0, z)``, not ``minimum(z, 0)``:
+    ``jax.grad`` splits ``minimum``'s tie at 0 and gave ``elu'(0) = α/2``,
+    where :func:`d_elu` (and manual backprop) gives ``α``.
+    """
+    return jnp.where(z > 0, z, alpha * jnp.expm1(jnp.where(z > 0, 0, z)))
 
 
 def d_elu(z: Array, alpha: float = 1.0) -> Array:

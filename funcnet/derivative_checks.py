@@ -21,12 +21,15 @@ difference is
 (divided by the step actually taken, ``(θᵢ + ε) − (θᵢ − ε)`` in floating
 point).  Its error is ``ε²/6 · |φ'''| + u |φ| / ε ≈ 1e-12 + 2e-10 |φ|`` in
 float64 (``u ≈ 2.2e-16``), as long as no kink of ``f`` lies within ``ε`` of a
-point: the random points keep away from them (see each function).  A part
-with more than ``MAX_COORDINATES`` coordinates is checked by finite
+point.  An activation is checked over the whole real line, 0 and its
+kinks included (``ACTIVATION_GRID``): where a kink lies within ``ε`` the
+one-sided differences differ, and the derivative must lie between them
+(see :func:`check_activation`); a loss's residuals keep away from its kinks.
+A part with more than ``MAX_COORDINATES`` coordinates is checked by finite
 differences on a random sample of that many.
 
 How far apart the hand-written part ``h`` and a reference ``r`` are, over
-all the coordinates of one part (NaN-free), is reported as
+the coordinates of one part where the reference is finite, is reported as
 
     max abs = max |h − r|            max rel = max |h − r| / max |r|
 
@@ -88,7 +91,11 @@ EPSILON = 1e-6
 MAX_COORDINATES = 512
 """Parts larger than this are checked by finite differences on a random sample of this many coordinates."""
 KINK_MARGIN = 0.05
-"""Random points keep at least this far from an activation's kink at 0 and from a loss's kinks."""
+"""A loss's random residuals keep at least this far (relative to ``δ``) from its kinks."""
+ACTIVATION_GRID = (0.0, 1e-8, 1e-6, 1e-3, 0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 100.0, 1e3, 1e4)
+"""The magnitudes where :func:`check_activation` always looks, with both signs: 0 and both sides of it closely
+(``±1e-8`` lies within ``ε`` of 0, ``±1e-6`` at ``ε``), ``±1``, moderate and large magnitudes up to ``±1e4``
+(beyond, float64's rounding of ``g(z ± ε)`` exceeds the finite-difference tolerance for ``g(z) ≈ z``)."""
 
 
 class PartDifference(NamedTuple):
@@ -128,6 +135,11 @@ class DerivativeReport:
       parts: one :class:`PartDifference` per hand-written part.
       autodiff_rtol, finite_difference_rtol: the relative tolerances used.
       epsilon: the central-difference step.
+      kinks: for :func:`check_activation`, the points ``z`` within ``ε`` of a
+        kink, where the one-sided differences ``(g(z) − g(z − ε))/ε`` and
+        ``(g(z + ε) − g(z))/ε`` differ (relu's 0 and ``±1e-8``): there a
+        hand-written derivative passes when it lies between them (any
+        one-sided derivative or value between is a valid convention); ``()`` elsewhere.
     """
 
     subject: str
@@ -135,6 +147,7 @@ class DerivativeReport:
     autodiff_rtol: float = AUTODIFF_RTOL
     finite_difference_rtol: float = FINITE_DIFFERENCE_RTOL
     epsilon: float = EPSILON
+    kinks: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -168,6 +181,9 @@ class DerivativeReport:
         for row in rows:
             cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:5], widths[1:])]
             lines.append("  ".join(cells + [row[5]]).rstrip())
+        if self.kinks:
+            lines.append(f"kinks within ε of z = {', '.join(f'{z:g}' for z in self.kinks)}: the one-sided differences "
+                         "differ there, and the derivative must lie between them")
         lines.append(f"(float64; a part passes when max rel ≤ {self.autodiff_rtol:g} vs jax and "
                      f"≤ {self.finite_difference_rtol:g} vs central differences with ε = {self.epsilon:g})")
         return "\n".join(lines)
@@ -179,12 +195,16 @@ def _number(value) -> str:
 
 # ----------------------------------------------------------------------------- comparisons
 def _difference(hand_written, reference) -> tuple[float, float]:
-    """``(max|h − r|, max|h − r| / max|r|)`` over the positions where ``reference`` is not NaN.
+    """``(max|h − r|, max|h − r| / max|r|)`` over the positions where ``reference`` is finite.
 
-    ``0/0`` is 0; a NaN or inf in ``hand_written`` makes both NaN or inf (and the part fail).
+    ``0/0`` is 0.  Wherever the reference is finite the hand-written part
+    must be too: a NaN or inf in ``hand_written`` there makes both NaN or
+    inf (and the part fail).  Where the reference is NaN or ±inf (the
+    function or ``jax``'s derivative overflows, a coordinate not sampled)
+    nothing is compared.
     """
     hand_written, reference = np.asarray(hand_written, np.float64), np.asarray(reference, np.float64)
-    compared = ~np.isnan(reference)
+    compared = np.isfinite(reference)
     if hand_written.size == 0 or not compared.any():
         return 0.0, 0.0
     difference = np.abs(hand_written[compared] - reference[compared])
@@ -199,18 +219,34 @@ def _passes(max_abs, max_rel, rtol: float, atol: float) -> bool:
     return bool(max_rel <= rtol or max_abs <= atol)  # False for NaN
 
 
-def _compare(part: str, hand_written, autodiff, finite_differences, rtol: tuple[float, float]) -> PartDifference:
-    """One row: ``hand_written`` against ``jax`` and (when given) finite differences."""
+def _compare(part: str, hand_written, autodiff, finite_differences, rtol: tuple[float, float],
+             points=None) -> PartDifference:
+    """One row: ``hand_written`` against ``jax`` and (when given) finite differences.
+
+    Where ``jax`` is finite and the hand-written part is not, the row's note
+    says how often, and with ``points`` (an array of its shape) where first.
+    """
     if np.shape(hand_written) != np.shape(autodiff):
         return PartDifference(part, math.nan, math.nan, None, None, False,
                               f"shape {tuple(np.shape(hand_written))}, expected {tuple(np.shape(autodiff))}")
     abs_jax, rel_jax = _difference(hand_written, autodiff)
     ok = _passes(abs_jax, rel_jax, rtol[0], AUTODIFF_ATOL)
+    note = _non_finite_note(hand_written, autodiff, points)
     if finite_differences is None:
-        return PartDifference(part, abs_jax, rel_jax, None, None, ok)
+        return PartDifference(part, abs_jax, rel_jax, None, None, ok, note)
     abs_fd, rel_fd = _difference(hand_written, finite_differences)
     ok = ok and _passes(abs_fd, rel_fd, rtol[1], FINITE_DIFFERENCE_ATOL)
-    return PartDifference(part, abs_jax, rel_jax, abs_fd, rel_fd, ok)
+    return PartDifference(part, abs_jax, rel_jax, abs_fd, rel_fd, ok, note)
+
+
+def _non_finite_note(hand_written, reference, points) -> str:
+    """``"not finite at 1 of 64 points where jax is finite, first z = 0"``, or ``""``."""
+    hand_written, reference = np.asarray(hand_written, np.float64), np.asarray(reference, np.float64)
+    bad = np.isfinite(reference) & ~np.isfinite(hand_written)
+    if not bad.any():
+        return ""
+    where = f", first z = {float(np.asarray(points)[bad][0]):g}" if points is not None else ""
+    return f"not finite at {int(bad.sum())} of {bad.size} points where jax is finite{where}"
 
 
 def _coordinates(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -308,16 +344,34 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
       ``jax.jvp(g, (Z,), (1,))``, which is ``g'(Z)`` for an elementwise ``g``,
       and against ``(g(Z + ε) − g(Z − ε)) / 2ε``;
     * ``"backward"``: ``dZ = backward(Z, dA)`` for a random ``dA`` against
-      ``jax.vjp(g, Z)`` and the central differences of ``φ(Z) = Σ dA ⊙ g(Z)``.
+      ``jax.vjp(g, Z)`` and the central differences of ``φ(Z) = Σ dA ⊙ g(Z)``
+      (for an elementwise ``g``, coordinate ``i``'s is ``dA_i (g(z_i + ε) − g(z_i − ε)) / 2ε``).
       For softmax this is the full Jacobian product ``A ⊙ (dA − Σ dA ⊙ A)``.
+
+    Wherever ``jax``'s derivative is finite, the hand-written one must be
+    finite too (a NaN at ``z = 0`` fails); where ``jax``'s is NaN or ±inf
+    (``g`` overflows) nothing is compared.
+
+    Kinks: at a point ``z`` within ``ε`` of a kink (relu at 0) the one-sided
+    differences ``l = (g(z) − g(z − ε))/ε`` and ``r = (g(z + ε) − g(z))/ε``
+    differ (by more than ``finite_difference_rtol`` times the largest central
+    difference), and the central difference there is neither's derivative.
+    At such a point both references are the interval between ``l`` and
+    ``r``: a hand-written ``g'(z)`` (and ``jax``'s, whose convention may be
+    another one) passes when it lies in it, so relu's ``g'(0) = 0`` and a
+    ``g'(0) = 1`` both pass, ``2`` or NaN fails.  :attr:`DerivativeReport.kinks`
+    lists these points.  (On smooth ``g`` the two differ by ``ε |g''|``; a
+    point taken for a kink is then checked against an interval that narrow.)
 
     Args:
       act: a name from ``fn.ACTIVATION_NAMES`` or your own :func:`funcnet.activation`.
       points: where to check: any real array (a scalar counts as one point;
-        softmax works along the last axis).  Default: a ``(8, 4)`` array with
-        ``0.05 ≤ |z| ≤ 5``, so no point is near the kink of relu, leaky_relu
-        or elu at 0 (``KINK_MARGIN``).
-      key: a ``jax.random`` key for the default points and ``dA`` (default ``key(0)``).
+        softmax works along the last axis).  Default: a ``(16, 4)`` array
+        covering the real line: ``0`` and ``±z`` for every ``z`` in
+        ``ACTIVATION_GRID`` (``1e-8, 1e-6, 1e-3, 0.1, 0.5, 1, 2, 3, 5, 10, 20,
+        30, 100, 1e3, 1e4``), 17 random points with ``0.05 ≤ |z| ≤ 5`` where
+        activations bend, and 16 with ``|z|`` log-uniform in ``[1e-4, 1e4]``.
+      key: a ``jax.random`` key for the random points and ``dA`` (default ``key(0)``).
       autodiff_rtol, finite_difference_rtol: the relative tolerances (see the module docstring).
 
     Returns:
@@ -330,7 +384,7 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
     act = _as_activation(act)
     rng = _seed(_default_key(key, "fn.check_activation"))
     if points is None:
-        points = _away_from_zero(rng, (8, 4), KINK_MARGIN, 5.0)
+        points = _default_points(rng)
     else:
         try:
             points = np.array(points, dtype=np.float64, ndmin=1)
@@ -343,32 +397,72 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
     upstream = rng.normal(size=points.shape)
     coordinates = _coordinates(points.size, rng)
     with jax.enable_x64(True):
-        arrays = _activation_arrays(act, jnp.asarray(points, jnp.float64), jnp.asarray(upstream, jnp.float64),
-                                    jnp.asarray(coordinates))
-    parts = []
-    if "derivative" in arrays:
-        parts.append(_compare("derivative", *arrays["derivative"], tolerances))
-    hand_written, autodiff, numeric = arrays["backward"]
-    parts.append(_compare("backward", hand_written, autodiff, _scatter(numeric, coordinates, points.shape),
-                          tolerances))
-    return DerivativeReport(f"activation {act.name!r}", tuple(parts), *tolerances, EPSILON)
+        arrays = jax.device_get(_activation_arrays(act, jnp.asarray(points, jnp.float64),
+                                                   jnp.asarray(upstream, jnp.float64), jnp.asarray(coordinates)))
+    if "derivative" not in arrays:  # softmax: a Jacobian, no kinks
+        hand_written, autodiff, numeric = arrays["backward"]
+        part = _compare("backward", hand_written, autodiff, _scatter(numeric, coordinates, points.shape), tolerances)
+        return DerivativeReport(f"activation {act.name!r}", (part,), *tolerances, EPSILON)
+    derivative, autodiff, central = arrays["derivative"]
+    left, right = arrays["one_sided"]
+    kinks = _kinks(central, left, right, tolerances[1])
+    low, high = np.minimum(left, right), np.maximum(left, right)
+    parts = [_compare("derivative", derivative, _at_kinks(autodiff, derivative, kinks, low, high),
+                      _at_kinks(central, derivative, kinks, low, high), tolerances, points)]
+    backward, autodiff_backward = arrays["backward"]
+    low, high = np.minimum(upstream * left, upstream * right), np.maximum(upstream * left, upstream * right)
+    parts.append(_compare("backward", backward, _at_kinks(autodiff_backward, backward, kinks, low, high),
+                          _at_kinks(upstream * central, backward, kinks, low, high), tolerances, points))
+    kink_points = tuple(sorted({float(z) for z in points[kinks]}))
+    return DerivativeReport(f"activation {act.name!r}", tuple(parts), *tolerances, EPSILON, kink_points)
+
+
+def _default_points(rng: np.random.Generator) -> np.ndarray:
+    """``(16, 4)`` points over the whole real line: the grid with both signs, then random ones (see above)."""
+    grid = np.array(ACTIVATION_GRID[:1] + tuple(sign * z for z in ACTIVATION_GRID[1:] for sign in (1.0, -1.0)))
+    bending = _away_from_zero(rng, 17, KINK_MARGIN, 5.0)
+    wide = rng.choice([-1.0, 1.0], size=16) * 10.0 ** rng.uniform(-4.0, 4.0, size=16)
+    return np.concatenate([grid, bending, wide]).reshape(16, 4)
+
+
+def _kinks(central, left, right, rtol: float) -> np.ndarray:
+    """Where the one-sided differences differ by more than the central difference's tolerance: a kink within ε."""
+    finite = np.isfinite(central)
+    scale = float(np.max(np.abs(central[finite]))) if finite.any() else 0.0
+    with np.errstate(invalid="ignore"):
+        return np.abs(right - left) > rtol * scale + FINITE_DIFFERENCE_ATOL
+
+
+def _at_kinks(reference, hand_written, kinks, low, high) -> np.ndarray:
+    """``reference``, but at a kink the point of ``[low, high]`` nearest to the hand-written value.
+
+    A hand-written value in the interval then differs by 0; a NaN one stays a difference (never skipped).
+    """
+    nearest = np.where(np.isnan(hand_written), low, np.clip(hand_written, low, high))
+    return np.where(kinks, nearest, reference)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _activation_arrays(act: Activation, z, upstream, coordinates) -> dict:
-    """``{part: (hand-written, jax, finite differences)}`` for :func:`check_activation` (compiled per activation)."""
+    """What :func:`check_activation` compares (compiled per activation).
+
+    Elementwise: ``{"derivative": (g', jax, central), "one_sided": (left, right),
+    "backward": (backward, jax)}``; softmax: ``{"backward": (backward, jax, central at coordinates)}``.
+    """
     outputs = act.apply(z)
     if outputs.shape != z.shape:
         raise ValueError(f"activation {act.name!r}: `function` maps points of shape {z.shape} to "
                          f"shape {outputs.shape}; an activation must keep the shape")
-    arrays = {}
-    if act.derivative is not None:
-        slope = (act.apply(z + EPSILON) - act.apply(z - EPSILON)) / ((z + EPSILON) - (z - EPSILON))
-        arrays["derivative"] = (act.derivative(z), jax.jvp(act.apply, (z,), (jnp.ones_like(z),))[1], slope)
-    autodiff = jax.vjp(act.apply, z)[1](upstream)[0]
-    numeric = _central_differences(lambda z: jnp.sum(upstream * act.apply(z)), [z], [coordinates])[0]
-    arrays["backward"] = (act.backward(z, upstream), autodiff, numeric)
-    return arrays
+    autodiff_backward = jax.vjp(act.apply, z)[1](upstream)[0]
+    if act.derivative is None:
+        numeric = _central_differences(lambda z: jnp.sum(upstream * act.apply(z)), [z], [coordinates])[0]
+        return {"backward": (act.backward(z, upstream), autodiff_backward, numeric)}
+    above, below = z + EPSILON, z - EPSILON
+    value, value_above, value_below = outputs, act.apply(above), act.apply(below)
+    return {"derivative": (act.derivative(z), jax.jvp(act.apply, (z,), (jnp.ones_like(z),))[1],
+                           (value_above - value_below) / (above - below)),
+            "one_sided": ((value - value_below) / (z - below), (value_above - value) / (above - z)),
+            "backward": (act.backward(z, upstream), autodiff_backward)}
 
 
 # ----------------------------------------------------------------------------- losses
@@ -417,15 +511,30 @@ def _outputs_for(loss: Loss, output, n_out: int) -> list[Activation]:
     return outputs
 
 
+ROW_SCALES = (1.0, 1.0, 10.0, 30.0, 100.0)
+""":func:`check_loss` multiplies row ``i`` of ``Z`` by ``ROW_SCALES[i % 5]`` (and :func:`check_layer` row ``i``
+of ``x`` by ``(1, 10, 0.1, 100)[i % 4]``), so saturated outputs and large inputs are checked too."""
+
+
+def _log_uniform(rng: np.random.Generator, shape, low: float, high: float) -> np.ndarray:
+    """Random numbers with ``log |value|`` uniform in ``[log low, log high]`` and random signs."""
+    return rng.choice([-1.0, 1.0], size=shape) * np.exp(rng.uniform(np.log(low), np.log(high), size=shape))
+
+
+def _row_scaled(values: np.ndarray, scales) -> np.ndarray:
+    return values * np.resize(np.asarray(scales, np.float64), values.shape[0])[:, None]
+
+
 def _residuals(loss: Loss, rng: np.random.Generator, shape) -> np.ndarray:
-    """Residuals ``A − Y`` away from the loss's kinks: 0 (mae, huber) and ``±δ`` (huber)."""
+    """Residuals ``A − Y`` from small to large (``|R|`` log-uniform up to 100, ``100 δ`` for huber), away from the
+    loss's kinks: 0 (mae, huber) and ``±δ`` (huber), by ``KINK_MARGIN``."""
     config = dict(loss.config)
     if loss.builtin and loss.name == "huber":
         delta = float(config.get("delta", 1.0))
         inside = _away_from_zero(rng, shape, KINK_MARGIN * delta, (1 - KINK_MARGIN) * delta)
-        outside = _away_from_zero(rng, shape, (1 + KINK_MARGIN) * delta, 3 * delta)
+        outside = _log_uniform(rng, shape, (1 + KINK_MARGIN) * delta, 100 * delta)
         return np.where(rng.uniform(size=shape) < 0.5, inside, outside)
-    return _away_from_zero(rng, shape, KINK_MARGIN, 2.0)
+    return _log_uniform(rng, shape, KINK_MARGIN, 100.0)
 
 
 def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
@@ -434,7 +543,9 @@ def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
     """Check a loss's hand-written output delta ``δ = ∂ℓ_i/∂Z_i`` against ``jax.grad`` and finite differences.
 
     For each output activation ``g`` and a random batch ``Z`` ``(batch, n_out)``
-    with suitable targets ``Y``, the part ``"output_delta (output=g)"`` compares
+    (normal with scale 1.5, rows 3, 4 and 5 of every five scaled by 10, 30
+    and 100, so saturated sigmoids and softmaxes are checked too) with
+    suitable targets ``Y``, the part ``"output_delta (output=g)"`` compares
 
         loss.output_delta(Z, Y, g)      (batch, n_out)
 
@@ -447,8 +558,10 @@ def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
     Targets: ``Y ∈ {0, 1}`` for logloss; for cross_entropy both integer
     classes ``(batch,)`` and one-hot rows (two parts, ``labels=classes`` and
     ``labels=one-hot``); otherwise ``Y = g(Z) − R`` with residuals
-    ``0.05 ≤ |R| ≤ 2``, and for huber ``|R|`` at least ``0.05 δ`` away from 0
-    and from ``δ``, so no point is near a kink of mae or huber.
+    ``0.05 ≤ |R| ≤ 100`` (log-uniform), and for huber ``|R|`` at least
+    ``0.05 δ`` away from 0 and from ``δ`` (half inside, half out to
+    ``100 δ``), so no point is near a kink of mae or huber.  Wherever
+    ``jax``'s gradient is finite the hand-written one must be too.
 
     Args:
       loss: a name from ``fn.LOSS_NAMES`` (``"huber"`` has ``δ = 1``; pass
@@ -482,7 +595,7 @@ def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
     parts = []
     coordinates = _coordinates(batch * n_out, rng)
     for activation in outputs:
-        z = rng.normal(scale=1.5, size=(batch, n_out))
+        z = _row_scaled(rng.normal(scale=1.5, size=(batch, n_out)), ROW_SCALES)
         if loss.builtin and loss.name == "logloss":
             targets = [("", rng.integers(0, 2, size=(batch, n_out)).astype(np.float64), False)]
         elif loss.integer_labels:
@@ -532,7 +645,9 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
                 finite_difference_rtol: float = FINITE_DIFFERENCE_RTOL) -> DerivativeReport:
     """Check a layer's hand-written ``backward`` against ``jax.vjp`` of its ``forward`` and finite differences.
 
-    With ``x`` ``(batch, n_in)`` and ``dy`` ``(batch, n_out)`` random,
+    With ``x`` ``(batch, n_in)`` (standard normal, row ``i`` scaled by
+    ``(1, 10, 0.1, 100)[i % 4]``, so large and small inputs are checked)
+    and ``dy`` ``(batch, n_out)`` random,
     ``n_out = layer.output_size(n_in)``, and ``k`` the forward key (the same
     key on every side; ``None`` for a layer that needs none):
 
@@ -590,7 +705,7 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
             params = jax.tree.map(lambda leaf: leaf + 0.1 * rng.normal(size=np.shape(leaf))
                                   if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf, params)
         params = _float64_tree(params)
-        x = jnp.asarray(rng.normal(size=(batch, n_in)), jnp.float64)
+        x = jnp.asarray(_row_scaled(rng.normal(size=(batch, n_in)), (1.0, 10.0, 0.1, 100.0)), jnp.float64)
         dy = jnp.asarray(rng.normal(size=(batch, n_out)), jnp.float64)
         shapes = [x.shape] + [np.shape(leaf) for leaf in jax.tree.leaves(params)]
         coordinates = [_coordinates(int(np.prod(shape, dtype=np.int64)), rng) for shape in shapes]

@@ -42,9 +42,11 @@ def test_backward_is_derivative_times_upstream(name):
                                rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("name, expected", [("relu", 0.0), ("leaky_relu", 0.01)])
-def test_kink_derivative_matches_jax_convention(name, expected):
-    activation = fn.get_activation(name)
+@pytest.mark.parametrize("name, alpha, expected", [("relu", 1.0, 0.0), ("leaky_relu", 1.0, 0.01), ("elu", 1.0, 1.0),
+                                                  ("elu", 0.5, 0.5)])
+def test_kink_derivative_matches_jax_convention(name, alpha, expected):
+    # elu's forward once took minimum(z, 0), whose tie jax.grad splits: elu'(0) was α/2 by autodiff, α by hand
+    activation = fn.get_activation(name, alpha=alpha)
     zero = jnp.zeros((1,))
     assert activation.derivative(zero)[0] == np.float32(expected)
     assert jax.grad(lambda z: activation.apply(z).sum())(zero)[0] == np.float32(expected)

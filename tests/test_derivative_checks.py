@@ -165,11 +165,99 @@ def test_derivative_wrong_only_for_negative_inputs_is_caught():
     assert report["derivative"].max_abs_vs_jax == pytest.approx(0.09)
 
 
-def test_a_point_on_a_kink_differs_only_from_finite_differences():
+def test_a_point_on_a_kink_is_reported_as_a_kink_and_checked_against_the_one_sided_differences():
     report = fn.check_activation("relu", points=[0.0, 1.0, -1.0])
-    assert report["derivative"].max_abs_vs_jax == 0.0  # relu'(0) = 0, as jax.grad
-    assert report["derivative"].max_abs_vs_finite_differences == pytest.approx(0.5)  # the central difference is ½
-    assert not report.ok
+    assert report.ok, str(report)  # relu'(0) = 0 lies between the one-sided differences 0 and 1
+    assert report.kinks == (0.0,)
+    assert report["derivative"].max_abs_vs_jax == 0.0 and report["derivative"].max_abs_vs_finite_differences == 0.0
+    assert ("kinks within ε of z = 0: the one-sided differences differ there, and the derivative must lie "
+            "between them") in str(report)
+
+
+@pytest.mark.parametrize("at_zero, ok", [(1.0, True), (0.5, True), (2.0, False), (-0.5, False), (np.nan, False)])
+def test_at_a_kink_any_value_between_the_one_sided_derivatives_passes_and_others_fail(at_zero, ok):
+    relu = fn.activation("my_relu", lambda z: jnp.where(z > 0, z, 0.0),
+                         lambda z: jnp.where(z == 0, at_zero, (z > 0).astype(z.dtype)), initializer="he")
+    report = fn.check_activation(relu, points=[0.0, 1.0, -1.0])
+    assert report.ok is ok and report.kinks == (0.0,), str(report)
+
+
+def test_a_relu_whose_jax_derivative_splits_the_tie_still_passes():
+    # jax.grad(jnp.maximum(z, 0)) is ½ at 0, this g' says 0: both lie between the one-sided derivatives
+    relu = fn.activation("max_relu", lambda z: jnp.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype),
+                         initializer="he")
+    report = fn.check_activation(relu)
+    assert report.ok and report.kinks == (-1e-08, 0.0, 1e-08), str(report)
+
+
+@pytest.mark.parametrize("act, kinks", [("relu", (-1e-08, 0.0, 1e-08)), ("leaky_relu", (-1e-08, 0.0, 1e-08)),
+                                        (fn.get_activation("elu", alpha=0.5), (-1e-08, 0.0, 1e-08)),
+                                        ("elu", ()), ("tanh", ()), ("gelu", ()), ("softplus", ())],
+                         ids=["relu", "leaky_relu", "elu(0.5)", "elu", "tanh", "gelu", "softplus"])
+def test_builtin_kinks_are_reported_as_kinks_not_failures(act, kinks):
+    report = fn.check_activation(act)  # the default points of test_every_builtin_activation_passes: compiled once
+    assert report.ok and report.kinks == kinks, str(report)
+
+
+# ----------------------------------------------------------------------------- the whole real line (issue 21, item 9)
+def test_the_default_points_cover_zero_both_sides_of_it_and_large_magnitudes():
+    points = derivative_checks._default_points(np.random.default_rng(0))
+    assert points.shape == (16, 4)
+    for z in (0.0, 1e-8, -1e-8, 1e-6, -1e-6, 1.0, -1.0, 5.0, -5.0, 10.0, -10.0, 30.0, -30.0, 100.0, -100.0,
+              1e4, -1e4):
+        assert z in points, z
+    random = points.ravel()[31:]
+    assert len(set(random.tolist())) == 33 and np.all(np.abs(random) < 1e4)
+
+
+def test_a_derivative_wrong_only_below_minus_5_is_caught():
+    wrong = fn.activation("mish", mish, lambda z: jnp.where(z < -5, 0.0, d_mish(z)))
+    report = fn.check_activation(wrong)
+    assert report.failures == ["derivative", "backward"], str(report)
+    assert report["derivative"].max_abs_vs_jax > 1e-4  # |mish'(−10)| ≈ 4e-4
+
+
+def test_a_derivative_that_is_nan_at_exactly_zero_is_caught_and_located():
+    # Φ(z) written as gelu(z) / z: 0/0 at z = 0 only, where gelu and jax's derivative are finite
+    nan_at_zero = fn.activation("gelu_by_ratio", fn.activations.gelu,
+                                lambda z: fn.activations.gelu(z) / z + z * jnp.exp(-0.5 * z * z) / np.sqrt(2 * np.pi))
+    report = fn.check_activation(nan_at_zero)
+    assert report.failures == ["derivative", "backward"]
+    assert report["derivative"].note == "not finite at 1 of 64 points where jax is finite, first z = 0"
+    assert "WRONG (not finite at 1 of 64 points where jax is finite, first z = 0)" in str(report)
+
+
+def test_a_derivative_wrong_only_above_20_is_caught():
+    # softplus with PyTorch's threshold 20, whose derivative forgets that the linear branch has slope 1
+    softplus_20 = fn.activation("softplus_20", lambda z: jnp.where(z > 20, z, jnp.log1p(jnp.exp(jnp.minimum(z, 20)))),
+                                lambda z: jnp.where(z > 20, 0.0, jax.nn.sigmoid(z)), initializer="he")
+    report = fn.check_activation(softplus_20)
+    assert report.failures == ["derivative", "backward"]
+    assert report["derivative"].max_abs_vs_jax == pytest.approx(1.0)
+
+
+def test_an_activation_that_overflows_is_compared_only_where_jax_is_finite():
+    # exp overflows at 1e3 and 1e4: jax's derivative is inf there, so nothing is compared; everywhere else it is
+    report = fn.check_activation(fn.activation("exp", jnp.exp, jnp.exp))
+    assert report.ok, str(report)
+    wrong = fn.check_activation(fn.activation("exp", jnp.exp, lambda z: jnp.where(z > 50, 0.0, jnp.exp(z))))
+    assert wrong.failures == ["derivative", "backward"]
+
+
+def test_a_loss_wrong_only_for_large_residuals_is_caught():
+    # huber with δ = 10 written by hand, but its gradient clipped at ±1: wrong only where |A − Y| > 1
+    clipped = fn.loss("huber10", lambda a, y: fn.losses.huber_error(a, y, 10.0),
+                      lambda a, y: jnp.clip(a - y, -1.0, 1.0) / a.shape[-1])
+    report = fn.check_loss(clipped, output="identity")
+    assert report.failures == ["output_delta (output=identity)"]
+
+
+def test_a_layer_wrong_only_for_large_inputs_is_caught():
+    # y = tanh(x), whose backward uses the first terms of tanh's series, 1 − x², right only near 0
+    approximate = fn.layer("series_tanh", lambda key, n, dtype: {}, lambda p, x: (jnp.tanh(x), x),
+                           lambda p, x, dy: ({}, dy * jnp.where(jnp.abs(x) < 3.0, 1 - jnp.tanh(x) ** 2, 1.0)))
+    report = fn.check_layer(approximate, 3)
+    assert report.failures == ["x"]
 
 
 def test_loss_with_delta_off_by_a_factor_two_fails_for_every_output():
@@ -322,7 +410,7 @@ ERRORS = [
     pytest.param(lambda: fn.check_activation("relu", points="abc"), TypeError,
                  r"`points` must be an array of real numbers", id="points-not-numbers"),
     pytest.param(lambda: fn.check_activation(first_column()), ValueError,
-                 r"activation 'first': `function` maps points of shape \(8, 4\) to shape \(8, 1\)",
+                 r"activation 'first': `function` maps points of shape \(16, 4\) to shape \(16, 1\)",
                  id="activation-changes-shape"),
     pytest.param(lambda: fn.check_activation("relu", autodiff_rtol=0), ValueError,
                  r"`autodiff_rtol` must be a positive finite number, got 0", id="zero-autodiff-rtol"),
