@@ -223,8 +223,7 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
               for prefix, tree in (("params", params), ("opt_state", opt_state), ("last_params", last_params),
                                    ("last_opt_state", last_opt_state))}
     if standardizer is not None:
-        arrays["standardizer/mean"] = np.asarray(standardizer.mean)
-        arrays["standardizer/scale"] = np.asarray(standardizer.scale)
+        arrays.update(_standardizer_arrays(standardizer))
     header = {
         "format": FORMAT, "version": VERSION, "model": model_description(model),
         "num_params": counts["params"],
@@ -242,6 +241,20 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
     except OSError as error:  # name the user's path, never the temporary file
         raise type(error)(error.errno, f"{error.strerror or error} (writing the checkpoint)",
                           os.fspath(path)) from None
+
+
+def _standardizer_arrays(standardizer) -> dict:
+    """``standardizer/mean`` and ``/scale`` as NumPy arrays, real floating point (bfloat16 widened to float32, exactly)."""
+    from funcnet.checks import ArgumentTypeError
+
+    stored = {}
+    for field in ("mean", "scale"):
+        value = getattr(standardizer, field)
+        if not _is_real_floating(value):
+            raise ArgumentTypeError(f"`standardizer.{field}` must be {REAL_FLOATING}, found {_dtype(value)}")
+        array = np.asarray(value)
+        stored[f"standardizer/{field}"] = array.astype(np.float32) if array.dtype.kind == "V" else array
+    return stored
 
 
 def _dtype(leaf) -> np.dtype:
@@ -656,6 +669,12 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
                                 params, path, paths, types)
     standardizer = None
     if "standardizer/mean" in arrays:  # NumPy, as stored: float64 statistics stay float64
+        for name in ("standardizer/mean", "standardizer/scale"):
+            if name not in arrays:
+                raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: missing {[name]}")
+            if not np.issubdtype(arrays[name].dtype, np.floating):
+                raise CheckpointError(f"checkpoint {str(path)!r} {name} is {arrays[name].dtype}; the standardisation "
+                                      "must be floating point (this file was not written by fn.save, or was altered)")
         standardizer = Standardizer(np.asarray(arrays["standardizer/mean"]),
                                     np.asarray(arrays["standardizer/scale"]))
     return Checkpoint(saved_model, params, opt_state, header["history"], standardizer,

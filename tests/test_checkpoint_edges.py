@@ -411,3 +411,24 @@ def test_the_cli_reports_a_checkpoint_it_cannot_open(tmp_path, capsys, monkeypat
     status, _, err = run(capsys, *command, os.path.join("data.csv", "model.npz"))  # a path through a file
     assert status == 2 and "Traceback" not in err
     assert f"{context}cannot read the checkpoint 'data.csv/model.npz': Not a directory" in err
+
+
+def test_the_standardizer_must_be_real_floating_too(tmp_path, params):
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    scaler = fn.fit_standardizer(x)
+    with pytest.raises(TypeError, match=r"`standardizer\.scale` must be real floating point \(float16, bfloat16, "
+                                        r"float32 or float64\), found int64"):
+        fn.save(tmp_path / "model.npz", MODEL, params, standardizer=scaler._replace(scale=np.ones(3, np.int64)))
+    assert os.listdir(tmp_path) == []
+    fn.save(tmp_path / "bf16.npz", MODEL, params, standardizer=scaler._replace(mean=jnp.asarray([0.5, 1, 2], jnp.bfloat16)))
+    np.testing.assert_array_equal(fn.load(tmp_path / "bf16.npz").standardizer.mean, np.float32([0.5, 1, 2]))
+    fn.save(tmp_path / "model.npz", MODEL, params, standardizer=scaler)
+    header, arrays = stored(tmp_path / "model.npz")
+    write(tmp_path / "int.npz", header, {**arrays, "standardizer/mean": np.zeros(3, np.int32)})
+    with pytest.raises(fn.CheckpointError, match=r"'.*int\.npz' standardizer/mean is int32; the standardisation must "
+                                                 r"be floating point"):
+        fn.load(tmp_path / "int.npz")
+    del arrays["standardizer/scale"]
+    write(tmp_path / "half.npz", header, arrays)
+    with pytest.raises(fn.CheckpointError, match=r"'.*half\.npz' is incomplete: missing \['standardizer/scale'\]"):
+        fn.load(tmp_path / "half.npz")
