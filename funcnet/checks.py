@@ -302,20 +302,24 @@ def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf, 
                high_open: bool = False) -> float:
     """``value`` as a finite Python ``float`` in the interval from ``low`` to ``high``.
 
-    Any real number type is accepted (``int``, ``float``, NumPy scalars, 0-d arrays); ``bool``, complex
-    numbers, NaN and ±inf are refused, since a NaN or infinite hyper-parameter silently turns every
-    result it touches into NaN.  ``low_open``/``high_open`` exclude the end points.
+    Any real number type is accepted (``int``, ``float``, NumPy and JAX scalars, 0-d integer or floating
+    arrays); ``bool``, complex numbers, NaN and ±inf are refused, since a NaN or infinite hyper-parameter
+    silently turns every result it touches into NaN.  ``low_open``/``high_open`` exclude the end points.
     """
     import numbers
 
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.ndarray, np.generic)) \
-            or np.iscomplexobj(value) or np.ndim(value) != 0:
+    import jax.numpy as jnp
+
+    dtype = getattr(value, "dtype", None)
+    real = (isinstance(value, numbers.Real) and not isinstance(value, bool) if dtype is None else
+            np.ndim(value) == 0 and (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)))
+    if not real:
         raise ArgumentTypeError(f"`{name}` must be a real number, got {value!r} ({type(value).__name__})")
     number = float(value)
     if not np.isfinite(number):
         raise ValueError(f"`{name}` must be finite, got {number}")
     if number < low or number > high or (low_open and number == low) or (high_open and number == high):
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"`{name}` must be in {interval}, got {number}")
     return number
 
