@@ -55,7 +55,9 @@ so the rename itself survives a crash: a crash mid-save leaves the previous
 checkpoint intact.  A symbolic link (or a chain of them, or one whose target
 does not exist yet) is kept: its final target is written, as ``open`` would.
 A read-only file (no write bit in its mode) is never replaced: ``save``
-raises ``PermissionError``, even as root.  Every header field is checked on
+raises ``PermissionError``, even as root.  As with any atomic save, the new
+file is a new inode: the file's other hard links (if any) keep the old
+contents, and its owner is the saving user.  Every header field is checked on
 loading; a missing or malformed one is a :class:`CheckpointError`, as is a
 file that is not a checkpoint at all.  Arrays are stored bit for bit, so a loaded model predicts exactly
 what the saved one did.

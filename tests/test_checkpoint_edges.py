@@ -432,3 +432,14 @@ def test_the_standardizer_must_be_real_floating_too(tmp_path, params):
     write(tmp_path / "half.npz", header, arrays)
     with pytest.raises(fn.CheckpointError, match=r"'.*half\.npz' is incomplete: missing \['standardizer/scale'\]"):
         fn.load(tmp_path / "half.npz")
+
+
+def test_the_cli_refuses_a_loop_of_links_before_training(tmp_path, capsys, monkeypatch):
+    from cli_helpers import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.npz").symlink_to("b.npz")
+    (tmp_path / "b.npz").symlink_to("a.npz")
+    status, out, err = run(capsys, "train", "--data", "xor", "--epochs", "1", "--save", "a.npz")
+    assert status == 2 and "epoch 1" not in out
+    assert "--save 'a.npz' is a loop of symbolic links; give a file name" in err

@@ -19,9 +19,9 @@ def check_output_path(flag: str, path: str, suffix: str | None = None, example: 
     file name with another ending.  With ``image``, the suffix must name an
     image format, by the rule the plotting functions follow
     (:func:`funcnet.plotting.image_format`: ``.png``, ``.jpg``, ``.pdf``,
-    ``.svg``...).  The folder (the link's target's, for a symbolic link) is
-    probed by creating and removing a temporary file in it, which is what
-    the real write will do.
+    ``.svg``...), and a loop of symbolic links.  The folder (the target's,
+    for a symbolic link to an existing file) is probed by creating and removing a
+    temporary file in it, which is what the real write will do.
     """
     if image:
         suffix = None
@@ -41,11 +41,15 @@ def check_output_path(flag: str, path: str, suffix: str | None = None, example: 
             raise UserError(f"{flag} writes an image in the format its file name's suffix names, so the name must "
                             f"end in one of {', '.join(IMAGE_FORMATS)}; got {path!r}") from None
     target = os.path.realpath(path)
+    if os.path.islink(target):  # realpath stops inside a loop
+        raise UserError(f"{flag} {path!r} is a loop of symbolic links; give a file name")
     mode = os.stat(target).st_mode if os.path.isfile(target) else None
     if mode is not None and not mode & 0o222:
         raise UserError(f"{flag} {path!r} is a read-only file (mode {stat.S_IMODE(mode):#o}); make it writable "
                         "(chmod u+w) to replace it, or give another file name")
-    folder = os.path.dirname(target)
+    # a link to a file is written in its target's folder, as fn.save does (a device such as /dev/stdout
+    # is opened where it is)
+    folder = os.path.dirname(target if os.path.islink(path) and mode is not None else os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"{flag} {path!r}: the folder {folder} does not exist; create it first")
     try:
