@@ -85,7 +85,7 @@ def test_weights_must_be_one_per_sample():
         (dict(batch_size=2.5), ValueError, r"`batch_size` must be (a positive integer|an integer ≥ 1), got 2.5"),
         (dict(epochs=-1), ValueError, r"`epochs` must be (a non-negative integer|an integer ≥ 0), got -1"),
         (dict(grad="numeric"), ValueError, r"unknown grad 'numeric'; expected one of autodiff, manual"),
-        (dict(validation_split=1.0), ValueError, r"`validation_split` must be in \[0, 1\), got 1.0"),
+        (dict(validation_split=1.0), ValueError, r"`validation_split` must be in \[0(\.0)?, 1(\.0)?\), got 1.0"),
         (dict(validation_split=0.99), ValueError,
          r"`validation_split=0.99` of 8 rows leaves 8 held out and 0 for training; both need at least one row"),
         (dict(optimizer="adam"), TypeError, r"`optimizer` must be an optax.GradientTransformation .* got str"),
