@@ -41,10 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def regression_problem(rows: int, seed: int):
-    """The data, model and initial params every process (and a one-process reference) uses."""
+    """The data, model and initial params every process (and a one-process reference) uses.
+
+    ``rows`` (≥ 2) and ``seed`` (≥ 0) take any integral type.
+    """
     import jax
 
     import funcnet as fn
+    from funcnet.checks import check_count
+
+    rows, seed = check_count(rows, "rows", 2), check_count(seed, "seed", 0)
 
     x, y = fn.make_regression_data(jax.random.key(seed), rows)
     x = fn.fit_standardizer(x).apply(x)
@@ -53,7 +59,13 @@ def regression_problem(rows: int, seed: int):
 
 
 def local_rows(num_rows: int, num_processes: int, process_id: int) -> slice:
-    """The contiguous block of rows process ``process_id`` feeds."""
+    """The contiguous block of rows process ``process_id`` feeds (integers of any integral type)."""
+    from funcnet.checks import check_count
+
+    num_rows, num_processes = check_count(num_rows, "num_rows", 0), check_count(num_processes, "num_processes")
+    process_id = check_count(process_id, "process_id", 0)
+    if process_id >= num_processes:
+        raise ValueError(f"`process_id` must be below `num_processes` ({num_processes}), got {process_id}")
     per_process = num_rows // num_processes
     return slice(process_id * per_process, (process_id + 1) * per_process)
 

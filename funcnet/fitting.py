@@ -260,6 +260,7 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     tracking = check_track(track)
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
     checks.check_params(model, params)
+    checks.check_has_params(model, params, "fit")
     if opt_state is not None:
         checks.check_param_values(opt_state, "opt_state")
     dtype = jax.tree.leaves(params)[0].dtype

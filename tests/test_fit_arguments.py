@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import funcnet as fn
-from funcnet import divergence, sharding
+from funcnet import distributed, divergence, sharding
 from funcnet.engine import objective_fn, shuffled_batch_rows
 
 X = jax.random.normal(jax.random.key(1), (64, 3))
@@ -138,6 +138,14 @@ def test_the_batching_helpers_take_every_integral_type(integer):
     assert fn.early_stopping.replay(integer(2), [3.0, 2.0, 2.5, 2.6]).should_stop
     mesh = jax.make_mesh((1,), ("data",))
     assert sharding.check_mesh(mesh, integer(4)) == 1
+    assert distributed.local_rows(integer(10), integer(2), integer(1)) == slice(5, 10)
+
+
+def test_the_distributed_helpers_refuse_a_process_id_out_of_range():
+    with pytest.raises(ValueError, match=r"`process_id` must be below `num_processes` \(2\), got 2"):
+        distributed.local_rows(10, 2, 2)
+    with pytest.raises(TypeError, match=r"`num_processes` must be an integer ≥ 1, got 2.0"):
+        distributed.local_rows(10, 2.0, 0)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -149,7 +157,7 @@ def test_the_batching_helpers_take_every_integral_type(integer):
     (dict(patience=np.bool_(True), validation_split=0.25), TypeError, r"`patience` must be an integer ≥ 1, got the bool"),
     (dict(initial_epoch="1"), TypeError, r"`initial_epoch` must be an integer ≥ 0, got '1'"),
     (dict(validation_split=float("nan")), ValueError, r"`validation_split` must be finite, got nan"),
-    (dict(validation_split=np.float32(1.0)), ValueError, r"`validation_split` must be in \[0.0, 1.0\), got 1.0"),
+    (dict(validation_split=np.float32(1.0)), ValueError, r"`validation_split` must be in \[0(\.0)?, 1(\.0)?\), got 1.0"),
 ])
 def test_fit_refuses_integer_arguments_that_are_not_integers_naming_them(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -200,6 +208,12 @@ def test_every_function_taking_a_mesh_refuses_anything_else_naming_it(call):
         call()
 
 
+def test_fit_refuses_a_network_without_params_naming_params():
+    model = fn.sequential(3, ["relu"])
+    with pytest.raises(ValueError, match=r"`params` has no leaves: .* no parameters to train, so fit has nothing"):
+        fn.fit(model, model.init(KEY), SGD, X, X, epochs=1, key=KEY)
+
+
 def test_make_train_step_refuses_a_model_that_is_not_a_network():
     with pytest.raises(TypeError, match=r"`model` must be a funcnet Network"):
         fn.make_train_step("mlp", SGD)
@@ -224,6 +238,12 @@ def test_lbfgs_in_fit_with_manual_gradients_matches_autodiff():
     manual, autodiff = runs["manual"][1]["train_loss"], runs["autodiff"][1]["train_loss"]
     assert manual[-1] < 1e-2 * manual[0]
     np.testing.assert_allclose(manual, autodiff, rtol=1e-4)
+
+
+def test_lbfgs_trains_a_model_with_dropout_its_line_search_seeing_the_step_key():
+    model = fn.mlp([3, 8, 1], hidden="tanh", dropout=0.1)
+    _, history = fn.fit(model, params_of(model), optax.lbfgs(), X, Y, epochs=2, batch_size=64, key=KEY, grad="manual")
+    assert history["train_loss"][1] < 0.5 * history["train_loss"][0]
 
 
 @pytest.mark.parametrize("grad", ["autodiff", "manual"])
