@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 import funcnet as fn
 from funcnet.decision_boundary import plot_decision_boundary
+from funcnet.plotting import image_format, save_figure
 
 
 def make_moons(num_samples=400, noise=0.15, seed=0):
@@ -62,9 +63,14 @@ def accuracy(model, params, x, y):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--out", default="decision_boundary.png", help="the PNG to write")
+    parser.add_argument("--out", default="decision_boundary.png",
+                        help="the image to write (.png, .jpg, .pdf, .svg...: the suffix picks the format)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    try:
+        image_format(args.out, "--out")  # before training
+    except ValueError as error:
+        parser.error(str(error))
     x, y = make_moons(seed=args.seed)
     model, snapshots = train_with_snapshots(x, y, args.epochs, seed=args.seed)
 
@@ -82,7 +88,7 @@ def main(argv=None):
                                title=f"epoch {epoch}: accuracy {train_accuracy:.2f}")
     figure.suptitle("two moons: P(class 1) from blue (0) to red (1), black line at 0.5")
     figure.tight_layout()
-    figure.savefig(args.out, format="png")
+    save_figure(figure, args.out)
     print(f"final accuracy: {accuracy(model, snapshots[max(snapshots)], x, y):.3f}")
     print(f"wrote {len(snapshots)} panels to {args.out}")
 

@@ -141,3 +141,12 @@ def test_the_cli_follows_the_same_rule(tmp_path, capsys):
     assert status == 0, err
     assert_format(tmp_path / "curve.svg", "svg")
     assert_format(tmp_path / "stats.JPG", "jpeg")
+
+
+def test_the_decision_boundary_example_follows_the_same_rule_before_training(tmp_path, run_example, capsys):
+    with pytest.raises(SystemExit) as raised:
+        run_example("examples/decision_boundary.py", "--out", str(tmp_path / "moons.bmp"))
+    assert raised.value.code == 2 and list(tmp_path.iterdir()) == []
+    captured = capsys.readouterr()
+    assert "error: `--out` must end in one of .png, .jpg" in captured.err and "found the suffix '.bmp'" in captured.err
+    assert "two moons" not in captured.out  # refused before training
