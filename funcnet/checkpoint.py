@@ -246,7 +246,7 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
 
 
 def _standardizer_arrays(standardizer) -> dict:
-    """``standardizer/mean`` and ``/scale`` as NumPy arrays, real floating point (bfloat16 widened to float32, exactly)."""
+    """``standardizer/mean`` and ``/scale``, real floating point (bfloat16 widened exactly to float32)."""
     from funcnet.checks import ArgumentTypeError
 
     stored = {}
@@ -334,7 +334,7 @@ JSON_TYPES = "strings, numbers, booleans, None, and lists and string-keyed dicts
 
 
 def _json_document(value, name: str) -> dict:
-    """``history``, ``config`` or ``metadata`` (``None`` is ``{}``) as JSON-able Python values; see :func:`_json_value`."""
+    """``history``, ``config`` or ``metadata`` (``None``: ``{}``) as JSON-able values; see :func:`_json_value`."""
     from funcnet.checks import ArgumentTypeError
 
     if value is None:
@@ -382,13 +382,14 @@ def _json_value(value, where: str, containing: tuple):
         array = np.asarray(value)
         if array.dtype.kind in "biuf":
             return array.tolist()
-        if array.dtype.name in BIT_DTYPES and "complex" not in array.dtype.name:  # bfloat16, int4...: tolist() would keep their scalar types
+        if array.dtype.name in BIT_DTYPES and "complex" not in array.dtype.name:  # bfloat16, int4...
+            # (tolist() would keep their own scalar types, which JSON cannot write)
             return array.astype(int if "int" in array.dtype.name else float).tolist()
-    shown = " ".join(repr(value).split())
+    shown, kind = " ".join(repr(value).split()), type(value).__name__
     advice = "a sorted list" if isinstance(value, (set, frozenset)) else "one of those"
     raise ArgumentTypeError(
-        f"`{where}` is {'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__} ({shown:.60}), which a checkpoint's JSON header cannot hold "
-        f"({JSON_TYPES}); convert it to {advice}")
+        f"`{where}` is {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({shown:.60}), which a checkpoint's JSON "
+        f"header cannot hold ({JSON_TYPES}); convert it to {advice}")
 
 
 def leaf_paths(tree) -> list[str]:

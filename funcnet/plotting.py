@@ -103,7 +103,7 @@ def plot_history(history: dict, path, title: str = "learning curve") -> None:
 
 
 def plot_activations(rows, path) -> None:
-    """Write a picture with one panel per activation (five to a row): ``g``, the hand-written ``g'``, ``jax.grad``'s ``g'``.
+    """Write a picture with one panel per activation (five to a row): ``g``, ``g'`` by hand, ``jax.grad``'s ``g'``.
 
     Args:
       rows: ``[(name, z, values, manual_derivative, autodiff_derivative), ...]``, arrays of one shape.

@@ -420,7 +420,8 @@ def test_the_standardizer_must_be_real_floating_too(tmp_path, params):
                                         r"float32 or float64\), found int64"):
         fn.save(tmp_path / "model.npz", MODEL, params, standardizer=scaler._replace(scale=np.ones(3, np.int64)))
     assert os.listdir(tmp_path) == []
-    fn.save(tmp_path / "bf16.npz", MODEL, params, standardizer=scaler._replace(mean=jnp.asarray([0.5, 1, 2], jnp.bfloat16)))
+    bfloat16_mean = scaler._replace(mean=jnp.asarray([0.5, 1, 2], jnp.bfloat16))
+    fn.save(tmp_path / "bf16.npz", MODEL, params, standardizer=bfloat16_mean)
     np.testing.assert_array_equal(fn.load(tmp_path / "bf16.npz").standardizer.mean, np.float32([0.5, 1, 2]))
     fn.save(tmp_path / "model.npz", MODEL, params, standardizer=scaler)
     header, arrays = stored(tmp_path / "model.npz")

@@ -55,7 +55,8 @@ def test_plotting_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatc
 
 from funcnet.plotting import IMAGE_FORMATS  # noqa: E402
 
-MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "pdf": b"%PDF-", "svg": b"<?xml", "eps": b"%!PS-Adobe-3.0 EPSF",
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "pdf": b"%PDF-", "svg": b"<?xml",
+         "eps": b"%!PS-Adobe-3.0 EPSF",
          "ps": b"%!PS-Adobe-3.0\n", "tiff": (b"II*\x00", b"MM\x00*"), "webp": b"RIFF", "gif": (b"GIF87a", b"GIF89a")}
 HISTORY = {"train_loss": [0.7, 0.5, 0.3], "val_loss": [0.8, 0.6, 0.4]}
 
