@@ -12,6 +12,7 @@ deliver a signal at one exact safe point by calling the recorder's handler,
 which is what Python does when the signal arrives.
 """
 
+import ast
 import errno
 import os
 import signal
@@ -108,7 +109,8 @@ def test_import_funcnet_and_help_import_no_jax_and_every_public_name_resolves():
               "assert 'jax' not in sys.modules, 'import funcnet or funcnet --help imported jax'\n"
               "names = {}\n"
               "exec('from funcnet import *', names)\n"
-              "missing = [name for name in funcnet.__all__ if name not in names or getattr(funcnet, name) is not names[name]]\n"
+              "missing = [name for name in funcnet.__all__\n"
+              "           if name not in names or getattr(funcnet, name) is not names[name]]\n"
               "assert not missing, missing\n"
               "import funcnet.layer_stats\n"  # the submodule of that name must not hide the function
               "assert callable(funcnet.layer_stats) and funcnet.layer_stats.__module__ == 'funcnet.layer_stats'\n"
@@ -129,6 +131,11 @@ def test_console_script_help_imports_no_jax():
 
 def test_every_public_name_resolves_and_an_unknown_one_is_an_attribute_error():
     assert all(getattr(fn, name) is not None for name in fn.__all__)
+    assert set(fn._EXPORTS) == set(fn.__all__)
+    with open(fn.__file__) as source:  # what type checkers read says the same as the lazy table
+        checked = next(node for node in ast.parse(source.read()).body if isinstance(node, ast.If))
+    assert {alias.name: node.module for node in checked.body for alias in node.names} == {
+        name: f"funcnet.{module}" for name, module in fn._EXPORTS.items()}
     with pytest.raises(AttributeError, match="module 'funcnet' has no attribute 'no_such_name'"):
         fn.no_such_name
 
@@ -227,7 +234,8 @@ def test_a_signal_during_predict_writes_nothing(tmp_path, signum, when):
         if writer is not None:
             os.close(writer)
     assert_one_clean_line(status, err, signum)
-    assert err == f"funcnet predict: interrupted by {NAMES[signum]} before the predictions were written; nothing written\n"
+    assert err == (f"funcnet predict: interrupted by {NAMES[signum]} before the predictions were written; "
+                   "nothing written\n")
     assert out == "" and not (tmp_path / "p.csv").exists()
 
 
@@ -316,7 +324,8 @@ def test_a_signal_while_predicting_in_process_writes_nothing(cli_run, tmp_path, 
     monkeypatch.setattr(fn, "predict", predict_then_sigterm)
     result = cli_run("predict", "--checkpoint", CHECKPOINT, "--csv", "x.csv", *(["--out", out] if out else []),
                      expect=143)
-    assert result.stderr == "funcnet predict: interrupted by SIGTERM before the predictions were written; nothing written\n"
+    assert result.stderr == ("funcnet predict: interrupted by SIGTERM before the predictions were written; "
+                             "nothing written\n")
     assert result.stdout == "" and not (tmp_path / "p.csv").exists()
 
 

@@ -27,13 +27,12 @@ from __future__ import annotations
 import os
 import sys
 
-from funcnet.cli.errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
+from funcnet.cli.errors import (EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED,
+                                UserError)
 from funcnet.cli.interrupts import SIGNALS, Interrupted, signal_name
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_BROKEN_PIPE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
            "UserError", "main"]
-
-EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 # The end of the one-line message of a signal acted on before a command's work was done.
 INTERRUPTED_BEFORE = {"train": " before training started; nothing saved",

@@ -1,6 +1,7 @@
 """What the ``funcnet`` command reports without a traceback, and its exit codes."""
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 3, 130, 141
+EXIT_TERMINATED = 143  # SIGTERM; a signal's status is 128 + its number (funcnet.cli.interrupts)
 
 
 class UserError(Exception):
