@@ -2,8 +2,10 @@
 
 Two kinds of check:
 
-* **Shape checks** read only static shapes, so they run while JAX traces a
-  function (once per input shape) and cost nothing in the compiled step.
+* **Shape checks** read only static shapes (and dtypes: data must be real
+  numbers, :func:`check_real_dtype`; params floating, :func:`check_param_dtypes`),
+  so they run while JAX traces a function (once per input shape) and cost
+  nothing in the compiled step.
   ``model.forward``, ``model.loss`` and ``model.manual_grad`` call them.
 * **Value checks** (NaN/inf, empty data, label ranges, values that overflow
   the params' dtype, non-finite params) must read the data, so they run on
