@@ -74,7 +74,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet.activations import ACTIVATION_NAMES, Activation, get_activation
-from funcnet.checks import check_key
+from funcnet.checks import check_count, check_key, check_real
 from funcnet.layers import Layer
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
 
@@ -289,16 +289,18 @@ def _scatter(values, coordinates: np.ndarray, shape) -> np.ndarray:
 
 
 def _tolerances(autodiff_rtol, finite_difference_rtol) -> tuple[float, float]:
-    for name, value in (("autodiff_rtol", autodiff_rtol), ("finite_difference_rtol", finite_difference_rtol)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-            raise ValueError(f"`{name}` must be a positive finite number, got {value!r}")
-    return float(autodiff_rtol), float(finite_difference_rtol)
+    """Both relative tolerances as floats: finite and ``> 0``, of any real type (NumPy scalars included)."""
+    return tuple(check_real(value, name, low=0.0, low_open=True) for name, value in
+                 (("autodiff_rtol", autodiff_rtol), ("finite_difference_rtol", finite_difference_rtol)))
 
 
 def _positive_int(value, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{where}: `{name}` must be a positive integer, got {value!r}")
-    return int(value)
+    """``value`` as an ``int`` ≥ 1 of any integral type (:func:`funcnet.checks.check_count`), the error prefixed
+    with ``where``."""
+    try:
+        return check_count(value, name)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{where}: {error}") from None
 
 
 def _away_from_zero(rng: np.random.Generator, shape, low: float, high: float) -> np.ndarray:

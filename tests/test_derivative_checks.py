@@ -367,6 +367,13 @@ def test_looser_tolerance_lets_an_approximate_derivative_pass():
     assert fn.check_activation(approximate, autodiff_rtol=1e-3, finite_difference_rtol=1e-3).ok
 
 
+def test_numpy_scalars_are_accepted_for_every_number():
+    # the same shapes as test_every_builtin_layer_kind_passes / test_every_builtin_loss_passes: compiled once
+    report = fn.check_layer(fn.dense(4, "gelu"), np.int64(3), batch=np.uint8(4), autodiff_rtol=np.float32(1e-6))
+    assert report.ok and "n_in=3, batch=4" in report.subject
+    assert fn.check_loss("mse", n_out=np.int32(3), batch=np.int64(5), finite_difference_rtol=np.float64(1e-5)).ok
+
+
 def test_checks_are_deterministic_for_a_key_and_differ_between_keys():
     first = fn.check_layer(fn.dense(4, "gelu"), 3, key=jax.random.key(1))  # as in LAYERS: compiled once
     assert first == fn.check_layer(fn.dense(4, "gelu"), 3, key=jax.random.key(1))
@@ -413,9 +420,13 @@ ERRORS = [
                  r"activation 'first': `function` maps points of shape \(16, 4\) to shape \(16, 1\)",
                  id="activation-changes-shape"),
     pytest.param(lambda: fn.check_activation("relu", autodiff_rtol=0), ValueError,
-                 r"`autodiff_rtol` must be a positive finite number, got 0", id="zero-autodiff-rtol"),
-    pytest.param(lambda: fn.check_activation("relu", finite_difference_rtol="1e-5"), ValueError,
-                 r"`finite_difference_rtol` must be a positive finite number, got '1e-5'", id="string-rtol"),
+                 r"`autodiff_rtol` must be in \(0(\.0)?, inf\], got 0.0", id="zero-autodiff-rtol"),
+    pytest.param(lambda: fn.check_activation("relu", finite_difference_rtol="1e-5"), TypeError,
+                 r"`finite_difference_rtol` must be a real number, got '1e-5' \(str\)", id="string-rtol"),
+    pytest.param(lambda: fn.check_activation("relu", autodiff_rtol=float("nan")), ValueError,
+                 r"`autodiff_rtol` must be finite, got nan", id="nan-rtol"),
+    pytest.param(lambda: fn.check_loss("mse", finite_difference_rtol=float("inf")), ValueError,
+                 r"`finite_difference_rtol` must be finite, got inf", id="inf-rtol"),
     pytest.param(lambda: fn.check_activation("relu", key=0), ValueError,
                  r"`key` must be a jax.random key, got 0", id="bad-activation-key"),
     pytest.param(lambda: fn.check_loss("hinge"), ValueError,
@@ -432,9 +443,9 @@ ERRORS = [
     pytest.param(lambda: fn.check_loss("mse", output=[]), ValueError,
                  r"`output` is an empty list", id="empty-output-list"),
     pytest.param(lambda: fn.check_loss("mse", n_out=0), ValueError,
-                 r"check_loss: `n_out` must be a positive integer, got 0", id="zero-n_out"),
-    pytest.param(lambda: fn.check_loss("mse", batch=2.5), ValueError,
-                 r"check_loss: `batch` must be a positive integer, got 2.5", id="fractional-batch"),
+                 r"check_loss: `n_out` must be an integer ≥ 1, got 0", id="zero-n_out"),
+    pytest.param(lambda: fn.check_loss("mse", batch=2.5), TypeError,
+                 r"check_loss: `batch` must be an integer ≥ 1, got 2.5 \(float\)", id="fractional-batch"),
     pytest.param(lambda: fn.check_loss("cross_entropy", n_out=1), ValueError,
                  r"needs `n_out` ≥ 2 \(one output per class\), got 1", id="cross_entropy-one-output"),
     pytest.param(lambda: fn.check_loss(row_loss()), ValueError,
@@ -444,11 +455,11 @@ ERRORS = [
                  r"`layer` must be a layer .* got str: 'relu'; for an activation use fn.check_activation",
                  id="layer-is-a-string"),
     pytest.param(lambda: fn.check_layer(fn.dense(2), 0), ValueError,
-                 r"check_layer: `n_in` must be a positive integer, got 0", id="zero-n_in"),
-    pytest.param(lambda: fn.check_layer(fn.dense(2), True), ValueError,
-                 r"check_layer: `n_in` must be a positive integer, got True", id="bool-n_in"),
+                 r"check_layer: `n_in` must be an integer ≥ 1, got 0", id="zero-n_in"),
+    pytest.param(lambda: fn.check_layer(fn.dense(2), True), TypeError,
+                 r"check_layer: `n_in` must be an integer ≥ 1, got the bool True", id="bool-n_in"),
     pytest.param(lambda: fn.check_layer(fn.dense(2), 2, batch=0), ValueError,
-                 r"check_layer: `batch` must be a positive integer, got 0", id="zero-batch"),
+                 r"check_layer: `batch` must be an integer ≥ 1, got 0", id="zero-batch"),
     pytest.param(lambda: fn.check_layer(fn.dense(2), 2, key="seed"), ValueError,
                  r"`key` must be a jax.random key", id="bad-layer-key"),
     pytest.param(lambda: fn.check_layer(wide_layer(), 3), ValueError,

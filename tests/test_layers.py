@@ -298,7 +298,7 @@ def _layer_without_params(name):
     (lambda: fn.dense(3.5), TypeError, r"dense `units` must be an integer ≥ 1, got 3.5 \(float\)"),
     (lambda: fn.dense(3, initializer="lecun"), ValueError, r"dense `initializer` must be 'he' or 'glorot', got 'lecun'"),
     (lambda: fn.dense(3, "softmax"), ValueError, r"dense: activation 'softmax' is not elementwise"),
-    (lambda: fn.layer_norm(0.0), ValueError, r"layer_norm `epsilon` must be in \(0.0, inf\), got 0.0"),
+    (lambda: fn.layer_norm(0.0), ValueError, r"layer_norm `epsilon` must be in \(0(\.0)?, inf\), got 0.0"),
     (lambda: _layer_without_params(""), ValueError, r"`name` must be a non-empty string, got ''"),
     (lambda: fn.layer("noop", None, None, None), TypeError, r"layer 'noop': `init` must be a callable, got NoneType"),
     (lambda: fn.activation("", jnp.tanh, jnp.tanh), ValueError, r"`name` must be a non-empty string, got ''"),
