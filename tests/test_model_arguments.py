@@ -42,7 +42,8 @@ DOORS = [(name, build) for name, builds in REAL_PARAMETERS.items() for build in 
 DOOR_IDS = [f"{name}-{index}" for name, builds in REAL_PARAMETERS.items() for index in range(len(builds))]
 # a value just outside each parameter's range
 OUT_OF_RANGE = {"negative_slope": (-0.1, r"\[0(\.0)?, inf\]"), "alpha": (-1.0, r"\[0(\.0)?, inf\]"),
-                "delta": (0.0, r"\(0(\.0)?, inf\)"), "l2": (-1e-3, r"\[0(\.0)?, inf\]"), "dropout": (1.0, r"\[0(\.0)?, 1(\.0)?\)"),
+                "delta": (0.0, r"\(0(\.0)?, inf\)"), "l2": (-1e-3, r"\[0(\.0)?, inf\]"),
+                "dropout": (1.0, r"\[0(\.0)?, 1(\.0)?\)"),
                 "rate": (1.0, r"\[0(\.0)?, 1(\.0)?\)"), "epsilon": (0.0, r"\(0(\.0)?, inf\)")}
 
 
