@@ -95,11 +95,11 @@ def _passes_on_device(array, dtype) -> bool:
 
 
 def check_real_dtype(name: str, array) -> None:
-    """``array`` must hold real numbers: an integer or floating dtype (float16 and bfloat16 included).
+    """``array`` must hold real numbers: a bool, integer or floating dtype (float16 and bfloat16 included).
 
-    Everything else is refused rather than cast to the params' dtype: complex values would lose their
-    imaginary part (NumPy only warns), bools would become 0/1, strings would be parsed, and object,
-    datetime or key arrays hold no numbers to compute with.  Reads only the dtype (a list or a
+    Bools are the numbers 0 and 1, exactly, as in NumPy and scikit-learn.  Everything else is refused
+    rather than cast to the params' dtype: complex values would lose their imaginary part (NumPy only
+    warns), strings would be parsed, and object, datetime or key arrays hold no numbers to compute with.  Reads only the dtype (a list or a
     DataFrame is converted to find it), so it runs while JAX traces.
 
     Raises:
@@ -115,19 +115,16 @@ def check_real_dtype(name: str, array) -> None:
             raise ArgumentTypeError(f"`{name}` must be an array of real numbers, but it cannot be read as one: "
                                     f"{error}") from None
     try:
-        if jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating):
+        if any(jnp.issubdtype(dtype, kind) for kind in (jnp.bool_, jnp.integer, jnp.floating)):
             return
-        is_complex, is_bool = jnp.issubdtype(dtype, jnp.complexfloating), jnp.issubdtype(dtype, jnp.bool_)
+        is_complex = jnp.issubdtype(dtype, jnp.complexfloating)
     except TypeError:  # a dtype NumPy does not know (pandas' extension dtypes)
-        is_complex = is_bool = False
-    expected = "expected real numbers (an integer or floating array)"
+        is_complex = False
+    expected = "expected real numbers (a bool, integer or floating array)"
     if is_complex:
         raise ArgumentTypeError(f"`{name}` has dtype {dtype}: complex numbers, but the network computes with real "
                                 f"ones and casting would drop the imaginary part; {expected}. Pass "
                                 f"`{name}.real` if the imaginary part is meant to be dropped")
-    if is_bool:
-        raise ArgumentTypeError(f"`{name}` has dtype bool; {expected}. Pass `{name}.astype(np.float32)` if "
-                                "False/True are meant as 0/1")
     raise ArgumentTypeError(f"`{name}` has dtype {dtype}; {expected}. Convert it first, e.g. "
                             f"np.asarray({name}, dtype=np.float32)")
 

@@ -1,6 +1,6 @@
 """Issue 21, items 7 and 12: arguments of the wrong kind get a clear error naming them, or work.
 
-* Data that is not real numbers (complex, bool, string, object, datetime, key arrays) is refused by
+* Data that is not real numbers (complex, string, object, datetime, key arrays) is refused by
   every entry point that takes data, in one place (``checks.check_real_dtype``, called by
   ``check_inputs``, ``check_targets`` and ``check_weights``), instead of being cast (complex lost its
   imaginary part with only a NumPy warning).
@@ -30,12 +30,10 @@ X = np.asarray(jax.random.normal(jax.random.key(1), (8, 3)), np.float32)
 Y = np.sin(X[:, :1])
 
 COMPLEX = r"has dtype complex\d+: complex numbers, .* casting would drop the imaginary part; expected real " \
-          r"numbers \(an integer or floating array\)"
+          r"numbers \(a bool, integer or floating array\)"
 NOT_REAL = [  # (a bad version of an array, the message about it for the argument `{name}`)
     pytest.param(lambda a: a + 1j, "`{name}` " + COMPLEX + r". Pass `{name}.real`", id="complex"),
     pytest.param(lambda a: jnp.asarray(a, jnp.complex64), "`{name}` " + COMPLEX, id="jax-complex"),
-    pytest.param(lambda a: a > 0, r"`{name}` has dtype bool; expected real numbers .* `{name}.astype\(np.float32\)`",
-                 id="bool"),
     pytest.param(lambda a: a.astype(object), r"`{name}` has dtype object; expected real numbers .*"
                  r"np.asarray\({name}, dtype=np.float32\)", id="object"),
     pytest.param(lambda a: a.astype(str), r"`{name}` has dtype <U\d+; expected real numbers", id="string"),
@@ -113,6 +111,15 @@ def test_integer_and_every_floating_dtype_are_still_data(convert):
     integers = np.abs(np.round(X * 4))  # exact in every dtype listed, uint8 included
     np.testing.assert_allclose(fn.predict(MODEL, PARAMS, convert(integers)), fn.predict(MODEL, PARAMS, integers),
                                rtol=2e-2, atol=2e-2)
+
+
+def test_bools_are_the_numbers_0_and_1_as_data_labels_and_weights():
+    flags, labels, mask = X > 0, X[:, :2].sum(axis=1, keepdims=True) > 0, np.arange(8) % 3 > 0
+    params = CLASSIFIER.init(jax.random.key(0))
+    np.testing.assert_array_equal(fn.predict(MODEL, PARAMS, flags), fn.predict(MODEL, PARAMS, flags.astype(np.float32)))
+    assert fn.evaluate(CLASSIFIER, params, X[:, :2], labels) == fn.evaluate(CLASSIFIER, params, X[:, :2],
+                                                                             labels.astype(np.float32))
+    np.testing.assert_array_equal(MODEL.loss(PARAMS, X, Y, mask), MODEL.loss(PARAMS, X, Y, mask.astype(np.float32)))
 
 
 # ----------------------------------------------------------------------------- params that are not floats
