@@ -46,7 +46,7 @@ def make_regression_data(key: jax.Array, num_samples: int = 100_000, dtype=jnp.f
       ``x`` of shape ``(num_samples, 5)`` (columns a, b, c, d, e) and ``y``
       of shape ``(num_samples, 1)``, both of the floating ``dtype``.
     """
-    check_key(key, "key", "make_regression_data")
+    check_key(key, "key", "make_regression_data", single=True)
     num_samples = check_count(num_samples, "num_samples")
     return _regression_data(key, num_samples, _floating_dtype(dtype))
 
@@ -119,7 +119,7 @@ def train_test_split(key: jax.Array, x, y, test_fraction: float = 0.2):
         ``[0, 1)`` or leaves a part empty; the message names the argument.
       TypeError: ``test_fraction`` is not a real number (a string, a bool).
     """
-    check_key(key, "key", "train_test_split")
+    check_key(key, "key", "train_test_split", single=True)
     x, y = _rows_array("x", x), _rows_array("y", y)
     num_samples = x.shape[0]
     if y.shape[0] != num_samples:
@@ -211,13 +211,46 @@ def _standardized_dtype(dtype, shape, statistics_shape):
     return np.dtype(dtype) if jnp.issubdtype(dtype, jnp.floating) else np.dtype(np.float32)
 
 
-# A column whose standard deviation is at most this many machine epsilons of its largest
-# magnitude varies only by rounding: eps · |v| is one to two units in the last place of v,
-# so the rule is "within about 2 to 4 units in the last place" in the data's own precision.
-CONSTANT_COLUMN_ULPS = 4
+# A column whose values span at most this many units in the last place (in the column's own
+# dtype) of its largest magnitude varies only by rounding: it is constant.
+CONSTANT_COLUMN_ULPS = 2
 # Columns whose largest magnitude is beyond these bounds are scaled by it before their
 # moments are taken, so that the squares in the variance neither overflow nor underflow.
 _SAFE_MAGNITUDES = (1e-100, 1e100)
+
+
+def unit_in_last_place(magnitude, dtype):
+    """The spacing of ``dtype``'s numbers at ``magnitude`` (float64, any shape): ``eps · 2^floor(log2 |m|)``.
+
+    That is ``np.spacing`` in ``dtype`` (0.5 for float16 at 1000, 1.2e-16 at
+    1.0 in float64), at least the smallest subnormal of ``dtype``, and finite
+    at the largest finite value, where ``np.spacing`` gives inf.
+    """
+    import numpy as np
+
+    info = jnp.finfo(dtype)
+    _, exponent = np.frexp(np.abs(np.asarray(magnitude, np.float64)))
+    return np.maximum(np.ldexp(float(info.eps), exponent - 1), float(info.smallest_subnormal))
+
+
+def varies_only_by_rounding(low, high, dtype):
+    """Whether values from ``low`` to ``high`` (float64, any shape) are one value up to rounding in ``dtype``.
+
+        high - low ≤ 2 · ulp(max(|low|, |high|))
+
+    with ``ulp`` the spacing of ``dtype``'s numbers there
+    (:func:`unit_in_last_place`); for integer and bool dtypes ``high == low``.
+    This needs only the extremes, not a mean, so the number of values cannot
+    blur it.
+    """
+    import numpy as np
+
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        return high == low
+    magnitude = np.maximum(np.abs(low), np.abs(high))
+    with np.errstate(over="ignore"):  # -max to +max: the span overflows to inf, which is not constant
+        return high - low <= CONSTANT_COLUMN_ULPS * unit_in_last_place(magnitude, dtype)
 
 
 class ColumnMoments(NamedTuple):
@@ -233,18 +266,23 @@ def column_moments(x: Array, names=None) -> ColumnMoments:
 
         mean_j = Σ_i x_ij / n,   std_j = sqrt(Σ_i (x_ij - mean_j)² / n)
 
-    computed on the host in float64 whatever ``x``'s dtype.  A column whose
-    values are all equal gets exactly its value as mean and 0 as std (summing
-    n copies of 0.0025 is not exactly n · 0.0025, and the residue would pass
-    for a spread of 1e-19).  Columns of magnitude beyond 1e100 or below 1e-100
-    are divided by their largest magnitude first, so the squares neither
-    overflow nor underflow.
+    computed on the host in float64 whatever ``x``'s dtype.  Columns of
+    magnitude beyond 1e100 or below 1e-100 are divided by their largest
+    magnitude first, so the squares neither overflow nor underflow.
 
-    **Constant** (``constant_j``): every value equal, or varying only by
-    rounding, ``std_j ≤ 4 · eps · max_i |x_ij|`` with ``eps`` the machine
-    epsilon of ``x``'s dtype (2.2e-16 for float64, 1.2e-7 for float32, 9.8e-4
-    for float16, 7.8e-3 for bfloat16; float64's for integers and bools):
-    about 2 to 4 units in the last place of the column's largest magnitude.
+    **Constant** (``constant_j``) is decided from the values themselves, not
+    from the computed std (a mean summed over many rows is off by more than
+    the spread of a column that varies only by rounding):
+
+        max_i x_ij - min_i x_ij ≤ 2 · ulp(max_i |x_ij|)
+
+    with ``ulp`` the spacing of numbers in ``x``'s own dtype at that magnitude
+    (:func:`varies_only_by_rounding`: 5.6e-17 at 0.3 in float64, 0.5 at 1000
+    in float16); integer and bool columns are constant when every value is
+    equal.  A constant column's mean is its smallest value (exactly its value
+    when all are equal: summing n copies of 0.0025 is not exactly n · 0.0025)
+    and its std the spread about it, computed from the exact differences
+    ``x_ij - min_i x_ij``.
 
     Raises:
       TypeError: ``x`` does not hold real numbers.
@@ -277,10 +315,16 @@ def column_moments(x: Array, names=None) -> ColumnMoments:
         unit = np.where(largest[extreme] > 0, largest[extreme], 1.0)
         scaled = wide[:, extreme] / unit
         mean[extreme], std[extreme] = unit * scaled.mean(axis=0), unit * scaled.std(axis=0)
-    equal = (wide == wide[:1]).all(axis=0)
-    mean, std = np.where(equal, wide[0], mean), np.where(equal, 0.0, std)
-    constant = std <= CONSTANT_COLUMN_ULPS * float(jnp.finfo(dtype).eps) * largest
-    return ColumnMoments(mean, std, constant)
+    if jnp.issubdtype(values.dtype, jnp.floating):
+        low = wide.min(axis=0)
+        constant = varies_only_by_rounding(low, wide.max(axis=0), dtype)
+    else:  # compared in the integers' own dtype: float64 would merge 2^53 and 2^53 + 1
+        low, constant = wide.min(axis=0), values.min(axis=0) == values.max(axis=0)
+    if constant.any():  # within 2 ulps of the smallest value, so these differences are exact
+        unit = np.where(largest[constant] > 0, largest[constant], 1.0)  # squares of 1e-300 would underflow
+        spread = unit * ((wide[:, constant] - low[constant]) / unit).std(axis=0)
+        mean[constant], std[constant] = low[constant], spread
+    return ColumnMoments(mean, std, np.asarray(constant))
 
 
 def fit_standardizer(x: Array, names=None) -> Standardizer:
@@ -295,10 +339,10 @@ def fit_standardizer(x: Array, names=None) -> Standardizer:
     A **constant** column gets scale 1, so it standardises to about 0 instead
     of a tiny scale blowing rounding noise (or any other value at predict
     time) up into huge inputs.  Constant means every value equal, in any
-    dtype, or varying only by rounding: ``std_j ≤ 4 · eps · max_i |x_ij|``
-    with ``eps`` the machine epsilon of ``x``'s dtype (float64's for integers
-    and bools), about 2 to 4 units in the last place of the column's largest
-    magnitude.  An equal column's mean is its value exactly.
+    dtype, or varying only by rounding: ``max_j - min_j ≤ 2 · ulp(max_i
+    |x_ij|)`` in ``x``'s own dtype (every value equal for integers and bools),
+    decided from the values, not from a computed std.  A constant column's
+    mean is its smallest value (exactly its value when all are equal).
     :func:`column_moments` says which columns are constant.
 
     Args:

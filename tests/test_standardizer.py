@@ -8,7 +8,8 @@ import pytest
 
 import funcnet as fn
 from cli_helpers import feature_rows, run, write_csv
-from funcnet.data import CONSTANT_COLUMN_ULPS, Standardizer, column_moments, map_in_chunks, split_count
+from funcnet.data import (CONSTANT_COLUMN_ULPS, Standardizer, column_moments, map_in_chunks, split_count,
+                          unit_in_last_place, varies_only_by_rounding)
 
 FLOAT_DTYPES = [np.float16, ml_dtypes.bfloat16, np.float32, np.float64]
 INTEGER_DTYPES = [np.int8, np.uint8, np.int32, np.int64, np.uint64]
@@ -70,12 +71,63 @@ def test_a_column_that_really_varies_keeps_its_standard_deviation(column):
     np.testing.assert_allclose(np.std(np.asarray(standardizer.apply(x))), 1.0, rtol=1e-6)
 
 
-def test_the_constant_threshold_is_four_machine_epsilons_of_the_largest_magnitude():
-    assert CONSTANT_COLUMN_ULPS == 4  # the docstrings state the rule with this number
-    eps = np.finfo(np.float64).eps
-    below = np.array([[1.0], [1.0 + 6 * eps]])   # std 3 eps
-    above = np.array([[1.0], [1.0 + 12 * eps]])  # std 6 eps
-    assert column_moments(below).constant[0] and not column_moments(above).constant[0]
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("magnitude", [1.0, 0.3, 1000.0, -2.5e-3, 6e4])
+def test_the_constant_threshold_is_two_units_in_the_last_place_of_the_columns_own_dtype(dtype, magnitude):
+    assert CONSTANT_COLUMN_ULPS == 2  # the docstrings state the rule with this number
+    base = np.asarray(magnitude, dtype)
+    outwards = np.asarray(np.inf if magnitude > 0 else -np.inf, dtype)
+    steps = [base]  # base and the next three numbers of dtype away from 0
+    for _ in range(3):
+        steps.append(np.nextafter(steps[-1], outwards))
+    within = np.array([steps[0], steps[2], steps[1]], dtype)[:, None]   # 2 ulps apart: rounding
+    beyond = np.array([steps[0], steps[3], steps[1]], dtype)[:, None]   # 3 ulps apart: data
+    assert column_moments(within).constant[0] and not column_moments(beyond).constant[0]
+    assert unit_in_last_place(abs(float(steps[1])), dtype) == abs(float(steps[2]) - float(steps[1]))
+    assert varies_only_by_rounding(*sorted([float(steps[0]), float(steps[2])]), dtype)
+    assert not varies_only_by_rounding(*sorted([float(steps[0]), float(steps[3])]), dtype)
+
+
+@pytest.mark.parametrize("rows", [160, 1000, 100_000])
+def test_a_column_alternating_by_one_ulp_is_constant_at_any_row_count(rows):
+    """The reviewer's case: 0.3 / 0.30000000000000004 got scale 6.4e-16 (the mean's residue beat 4 eps), and 0.31
+    standardised to 1.56e13."""
+    column = np.where(np.arange(rows) % 2 == 0, 0.3, 0.30000000000000004)
+    x = np.stack([column, np.arange(float(rows))], 1)
+    standardizer = fn.fit_standardizer(x)
+    assert standardizer.scale[0] == 1.0 and standardizer.mean[0] == 0.3
+    assert abs(float(np.asarray(standardizer.apply(np.array([[0.31, 0.0]])))[0, 0]) - 0.01) < 1e-15
+    moments = column_moments(x)
+    assert moments.constant.tolist() == [True, False]
+    np.testing.assert_allclose(moments.std[0], 0.5 * (0.30000000000000004 - 0.3), rtol=1e-12)  # the true spread
+
+
+def test_float16_years_two_apart_really_vary():
+    """4 float16 eps of 2024 is 7.9, coarser than the years' spread: the old rule called them constant."""
+    x = np.array([[2016, 2018, 2020, 2022, 2024] * 20], np.float16).T
+    standardizer = fn.fit_standardizer(x)
+    assert not column_moments(x).constant[0]
+    assert standardizer.mean[0] == 2020.0
+    np.testing.assert_allclose(standardizer.scale[0], np.sqrt(8.0), rtol=1e-12)
+    assert np.asarray(standardizer.apply(x[:5]), np.float64).ravel().tolist() == pytest.approx(
+        [-1.4142, -0.7071, 0.0, 0.7071, 1.4142], abs=1e-3)
+
+
+def test_integer_columns_are_constant_only_when_every_value_is_equal():
+    big = np.array([[2 ** 62], [2 ** 62 + 1], [2 ** 62]], np.int64)  # equal in float64, not as integers
+    assert not column_moments(big).constant[0]
+    assert column_moments(np.array([[2 ** 62]] * 3, np.int64)).constant[0]
+    assert column_moments(np.array([[True], [True]])).constant[0]
+    assert not column_moments(np.array([[True], [False]])).constant[0]
+
+
+def test_extreme_columns_varying_by_rounding_are_constant_with_a_finite_spread():
+    for value in (1e300, 1e-300, np.finfo(np.float64).max):
+        column = np.array([value, np.nextafter(value, 0.0), value])
+        moments = column_moments(column[:, None])
+        assert moments.constant[0] and moments.mean[0] == column.min() and np.isfinite(moments.std[0])
+    spanning = np.array([[np.finfo(np.float64).max], [-np.finfo(np.float64).max]])
+    assert not column_moments(spanning).constant[0]
 
 
 @pytest.mark.parametrize("x, names, error, message", [
@@ -218,6 +270,19 @@ def test_train_test_split_refuses_bad_input_by_name(x, y, fraction, error, messa
 def test_train_test_split_names_a_bad_key():
     with pytest.raises(ValueError, match=r"`key` must be a jax.random key, got 0; .*train_test_split"):
         fn.train_test_split(0, X_ROWS, Y_ROWS)
+
+
+@pytest.mark.parametrize("keys", [jax.random.split(KEY, 2), jax.random.split(jax.random.PRNGKey(0), 3),
+                                  KEY[None]], ids=["typed", "raw", "typed-(1,)"])
+@pytest.mark.parametrize("call, where", [
+    (lambda key: fn.train_test_split(key, X_ROWS, Y_ROWS), "train_test_split"),
+    (lambda key: fn.make_regression_data(key, 4), "make_regression_data"),
+])
+def test_one_key_data_helpers_refuse_a_batch_of_keys(keys, call, where):
+    """A batch of keys was split as one (train_test_split) or failed deep inside: each uses exactly one key."""
+    with pytest.raises(ValueError, match=rf"`key` must be a single jax.random key .*got a batch of keys of shape "
+                                         rf"\({keys.shape[0]},?.*\); {where} uses one key"):
+        call(keys)
 
 
 @pytest.mark.parametrize("fraction", [np.float32(0.25), np.float64(0.25), 0.25, np.array(0.25)])
