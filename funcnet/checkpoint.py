@@ -22,7 +22,11 @@ that piece's name; loading it needs the model: ``fn.load(path, model=model)``.
   ``opt.init(params)`` and checks the paths (when stored) and every leaf's
   shape, so one optimizer's state never loads as another's.
 * ``standardizer/mean``, ``standardizer/scale``: the data standardisation
-  (float64 since version 3; float32 in older files, which load as they were).
+  (float64 since version 3; float32 in older files, which load as they were),
+  one value per input feature: every mean finite and every scale positive and
+  finite, checked by :func:`save` (``ValueError``) and :func:`load`
+  (:class:`CheckpointError`, naming the column), since a scale of 0, NaN or a
+  negative one would make every prediction wrong or NaN without a word.
 * ``last_params/<i>``, ``last_opt_state/<i>`` (version 3, optional): with early
   stopping, ``params``/``opt_state`` are the best epoch's, and these are the
   state after the last epoch run, which a resumed run continues from.
@@ -57,7 +61,10 @@ does not exist yet) is kept: its final target is written, as ``open`` would.
 A read-only file (no write bit in its mode) is never replaced: ``save``
 raises ``PermissionError``, even as root.  As with any atomic save, the new
 file is a new inode: the file's other hard links (if any) keep the old
-contents, and its owner is the saving user.  Every header field is checked on
+contents, so :func:`save` refuses a file with other hard links (an ``OSError``
+naming ``path`` and the link count) rather than leave them with the old
+checkpoint; its owner is the saving user.  ``path`` is a file name (``str``,
+``bytes`` or ``os.PathLike``); an open file object is a ``TypeError``.  Every header field is checked on
 loading; a missing or malformed one is a :class:`CheckpointError`, as is a
 file that is not a checkpoint at all.  Arrays are stored bit for bit, so a loaded model predicts exactly
 what the saved one did.
@@ -184,15 +191,18 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
     """Write a checkpoint atomically to ``path`` (``.npz``).
 
     Args:
-      path: the file to write; its folder must exist.  An existing file is
-        replaced only once the new one is completely written, and keeps its
-        mode; a symbolic link is kept and its target written.
+      path: the file to write (a ``str``, ``bytes`` or ``os.PathLike`` name); its
+        folder must exist.  An existing file is replaced only once the new one
+        is completely written, and keeps its mode; a symbolic link is kept and
+        its target written.
       model, params: the network; params real floating point (float16,
         bfloat16, float32, float64).
       opt_state: optimizer state to resume from (any pytree of numeric arrays
         and typed PRNG keys, such as ``optax.noisy_sgd``'s).
       history: per-epoch losses (``{"train_loss": [...], ...}``), a dict.
-      standardizer: the :class:`~funcnet.data.Standardizer` applied to inputs.
+      standardizer: the :class:`~funcnet.data.Standardizer` applied to inputs:
+        ``mean`` and ``scale`` of shape ``(model.n_in,)``, real floating point,
+        every mean finite and every scale positive and finite.
       config: training settings (a JSON-able dict), e.g. what the CLI needs to resume.
       metadata: anything else JSON-able, a dict.  In ``history``, ``config`` and
         ``metadata``, NumPy/JAX scalars and arrays become Python numbers and
@@ -203,16 +213,24 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
         ``last_opt_state``.
 
     Raises:
-      ValueError: params that do not fit ``model`` (checked before anything is written).
-      TypeError: params (or ``last_params``) that are not real floating point,
+      ValueError: params that do not fit ``model``, or a standardizer that
+        cannot standardise its inputs (a scale of 0, negative or not finite, a
+        mean not finite, a shape other than ``(model.n_in,)``), named by column,
+        e.g. ``standardizer.scale[1]`` (checked before anything is written).
+      TypeError: ``path`` that is not a file name (an open file object), params
+        (or ``last_params``) that are not real floating point,
         a leaf that is not a numeric array, or a ``history``/``config``/``metadata``
         value JSON cannot hold (a set, a non-string key, an object), each named
         by its place, e.g. ``params[0]['W']`` or ``metadata['tags']``.
       PermissionError: ``path`` is a read-only file (its mode has no write bit).
-      OSError: the file cannot be written (named by ``path``, never the temporary file).
+      OSError: ``path`` is a file with other hard links (which an atomic save
+        would leave with the old checkpoint), or the file cannot be written
+        (named by ``path``, never the temporary file).
     """
     from funcnet.checks import check_param_shapes
 
+    path = checkpoint_path(path, "a checkpoint is written by renaming a new file over the old one, which needs "
+                                 "a name: save to a file, then read its bytes")
     check_param_shapes(model, params)  # before anything is written: a wrong tree is never saved
     _check_real_floating(params, "params")
     if last_params is not None:
@@ -225,7 +243,7 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
               for prefix, tree in (("params", params), ("opt_state", opt_state), ("last_params", last_params),
                                    ("last_opt_state", last_opt_state))}
     if standardizer is not None:
-        arrays.update(_standardizer_arrays(standardizer))
+        arrays.update(_standardizer_arrays(standardizer, model.n_in))
     header = {
         "format": FORMAT, "version": VERSION, "model": model_description(model),
         "num_params": counts["params"],
@@ -241,12 +259,30 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
     try:
         _write_atomically(path, arrays)
     except OSError as error:  # name the user's path, never the temporary file
-        raise type(error)(error.errno, f"{error.strerror or error} (writing the checkpoint)",
-                          os.fspath(path)) from None
+        raise type(error)(error.errno, f"{error.strerror or error} (writing the checkpoint)", path) from None
 
 
-def _standardizer_arrays(standardizer) -> dict:
-    """``standardizer/mean`` and ``/scale``, real floating point (bfloat16 widened exactly to float32)."""
+def checkpoint_path(path, advice: str) -> str:
+    """``path`` as a ``str``: a ``str``, ``bytes`` or ``os.PathLike`` file name (``bytes`` decoded as the OS does).
+
+    Raises:
+      TypeError: anything else (an open file, ``io.BytesIO``, a file descriptor,
+        ``None``), naming ``path``; ``advice`` ends the message.
+    """
+    from funcnet.checks import ArgumentTypeError
+
+    if isinstance(path, (str, bytes, os.PathLike)):
+        try:
+            return os.fsdecode(path)
+        except TypeError:  # a PathLike whose __fspath__ returns something else
+            pass
+    raise ArgumentTypeError(f"`path` must be a file name (a str, bytes or os.PathLike such as pathlib.Path), "
+                            f"found {type(path).__name__} {path!r:.60}; {advice}")
+
+
+def _standardizer_arrays(standardizer, n_in: int) -> dict:
+    """``standardizer/mean`` and ``/scale``, real floating point (bfloat16 widened exactly to float32),
+    checked by :func:`standardizer_fault`."""
     from funcnet.checks import ArgumentTypeError
 
     stored = {}
@@ -256,7 +292,35 @@ def _standardizer_arrays(standardizer) -> dict:
             raise ArgumentTypeError(f"`standardizer.{field}` must be {REAL_FLOATING}, found {_dtype(value)}")
         array = np.asarray(value)
         stored[f"standardizer/{field}"] = array.astype(np.float32) if array.dtype.kind == "V" else array
+    fault = standardizer_fault(stored["standardizer/mean"], stored["standardizer/scale"], n_in)
+    if fault is not None:
+        field, column, expected, found = fault
+        if column is None:
+            raise ValueError(f"`standardizer.{field}` must have {expected}, found {found}")
+        raise ValueError(f"`standardizer.{field}[{column}]` must be {expected}, found {found}: dividing by such a "
+                         "scale (or subtracting such a mean) makes every prediction wrong or NaN")
     return stored
+
+
+def standardizer_fault(mean: np.ndarray, scale: np.ndarray, n_in: int):
+    """What keeps ``(x - mean) / scale`` from standardising ``n_in`` features, or ``None`` when nothing does.
+
+    Returns ``(field, column, expected, found)``: ``field`` is ``"mean"`` or
+    ``"scale"``, ``column`` the first bad feature's index (``None`` for a shape
+    other than ``(n_in,)``).  Every mean must be finite and every scale positive
+    and finite: a scale of 0 gives inf or NaN, a negative one flips the feature.
+    """
+    for field, values in (("mean", mean), ("scale", scale)):
+        if values.shape != (n_in,):
+            return field, None, f"shape ({n_in},) (one value per input feature)", f"shape {values.shape}"
+    wide_mean, wide_scale = mean.astype(np.float64), scale.astype(np.float64)
+    for field, values, bad, expected in (
+            ("mean", wide_mean, ~np.isfinite(wide_mean), "a finite number"),
+            ("scale", wide_scale, ~(np.isfinite(wide_scale) & (wide_scale > 0)), "a positive finite number")):
+        if bad.any():
+            column = int(np.argmax(bad))
+            return field, column, expected, repr(float(values[column]))
+    return None
 
 
 def _dtype(leaf) -> np.dtype:
@@ -434,8 +498,10 @@ def replaced_file(path) -> tuple[str, int]:
       PermissionError: the file is read-only (no write bit in its mode): it is
         never replaced, even by root, whom the OS would let.
       IsADirectoryError: ``path`` is (or links to) a folder.
-      OSError: a loop of links (``ELOOP``), or something that is not a
-        regular file (a device, a FIFO), which a rename would remove.
+      OSError: a loop of links (``ELOOP``), something that is not a regular
+        file (a device, a FIFO), which a rename would remove, or a file with
+        other hard links (``EMLINK``): a rename replaces one name only, and the
+        others would keep the old contents without a word.
     """
     target = os.path.realpath(path)
     if os.path.islink(target):  # realpath stops inside a loop
@@ -455,6 +521,10 @@ def replaced_file(path) -> tuple[str, int]:
         raise PermissionError(errno.EACCES, f"Permission denied: the file{linked} is read-only (mode {mode:#o}); "
                               "make it writable (chmod u+w) to replace it, or save under another name",
                               os.fspath(path))
+    if existing.st_nlink > 1:
+        raise OSError(errno.EMLINK, f"the file{linked} has {existing.st_nlink} hard links; saving would replace this "
+                      "name only and leave the others with the old checkpoint; remove the other links or save to "
+                      "another file", os.fspath(path))
     return target, mode
 
 
@@ -592,6 +662,22 @@ def _check_loaded_params(template, leaves: list, name: str, path) -> None:
                                   "fn.save, or was altered)")
 
 
+def _check_loaded_standardizer(standardizer, n_in: int, features, path) -> None:
+    """The stored standardisation must pass :func:`standardizer_fault`; the column is named by ``features``."""
+    fault = standardizer_fault(standardizer.mean, standardizer.scale, n_in)
+    if fault is None:
+        return
+    field, column, expected, found = fault
+    if column is None:
+        raise CheckpointError(f"checkpoint {path!r} standardizer/{field} has {found}; expected {expected} "
+                              "(this file was not written by fn.save, or was altered)")
+    named = (f" ({features[column]!r})" if isinstance(features, list) and len(features) == n_in
+             and isinstance(features[column], str) else "")
+    raise CheckpointError(f"checkpoint {path!r} standardizer/{field} of column {column}{named} is {found}; expected "
+                          f"{expected} (this file was not written by fn.save, or was altered): predictions would be "
+                          "wrong or NaN")
+
+
 def _kind(leaf) -> str:
     """What a leaf holds, for comparing a loaded optimizer state with a fresh one: its key type, or its kind."""
     dtype = _dtype(leaf)
@@ -607,20 +693,24 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
     """Read a checkpoint written by :func:`save`.
 
     Args:
-      path: the ``.npz`` file.
+      path: the ``.npz`` file (a ``str``, ``bytes`` or ``os.PathLike`` name).
       model: if given, the checkpoint must describe exactly this model, and
         it is the model returned.  Needed for a model with pieces of your own.
       optimizer: if given, the optimizer state is rebuilt with the structure
         of ``optimizer.init(params)``; without it ``opt_state`` is ``None``.
 
     Raises:
+      TypeError: ``path`` is not a file name (an open file object, ``io.BytesIO``).
       CheckpointError: truncated or corrupted file, unknown format or version,
         a different architecture than ``model``, a model with pieces of your
         own and no ``model`` given, params that are not real floating point
         (named by leaf), or an optimizer state that does not fit
-        ``optimizer`` (its paths, shapes, or the kind of a leaf).  Nothing is
-        loaded partially.
+        ``optimizer`` (its paths, shapes, or the kind of a leaf), or a
+        standardisation that cannot standardise (a mean not finite, a scale
+        not positive and finite, named by column and, when ``config`` has
+        ``features``, by name).  Nothing is loaded partially.
     """
+    path = checkpoint_path(path, "give the name of the file to read")
     header, arrays = _read(path)
     description = header.get("model")
     try:
@@ -680,6 +770,7 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
                                       "must be floating point (this file was not written by fn.save, or was altered)")
         standardizer = Standardizer(np.asarray(arrays["standardizer/mean"]),
                                     np.asarray(arrays["standardizer/scale"]))
+        _check_loaded_standardizer(standardizer, saved_model.n_in, header["config"].get("features"), path)
     return Checkpoint(saved_model, params, opt_state, header["history"], standardizer,
                       header["config"], header["metadata"], last_params, last_opt_state)
 

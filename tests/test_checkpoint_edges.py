@@ -444,3 +444,138 @@ def test_the_cli_refuses_a_loop_of_links_before_training(tmp_path, capsys, monke
     status, out, err = run(capsys, "train", "--data", "xor", "--epochs", "1", "--save", "a.npz")
     assert status == 2 and "epoch 1" not in out
     assert "--save 'a.npz' is a loop of symbolic links; give a file name" in err
+
+
+# -- round 2: hard links, the standardisation's values, what `path` may be --------------------------------------
+
+
+@pytest.mark.parametrize("through_link", [False, True])
+def test_saving_onto_a_file_with_other_hard_links_is_refused(tmp_path, two_versions, through_link):
+    old, new = two_versions
+    fn.save(tmp_path / "a.npz", MODEL, old)
+    os.link(tmp_path / "a.npz", tmp_path / "b.npz")
+    before = (tmp_path / "a.npz").read_bytes()
+    if through_link:
+        (tmp_path / "link.npz").symlink_to("a.npz")
+    path = tmp_path / ("link.npz" if through_link else "a.npz")
+    with pytest.raises(OSError, match=r"has 2 hard links; saving would replace this name only and leave the others "
+                                      r"with the old checkpoint; remove the other links or save to another file") \
+            as raised:
+        fn.save(path, MODEL, new)
+    assert raised.value.errno == errno.EMLINK and raised.value.filename == str(path)
+    assert (tmp_path / "b.npz").read_bytes() == before and os.stat(tmp_path / "a.npz").st_nlink == 2
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
+    os.remove(tmp_path / "b.npz")  # the only name left: saved as usual
+    fn.save(path, MODEL, new)
+    assert_equal_trees(new, fn.load(tmp_path / "a.npz").params)
+
+
+def test_the_cli_refuses_a_save_onto_a_hard_linked_file_before_training(tmp_path, capsys, monkeypatch, params):
+    from cli_helpers import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.npz").write_bytes(b"keep me")
+    os.link(tmp_path / "a.npz", tmp_path / "b.npz")
+    status, out, err = run(capsys, "train", "--data", "xor", "--epochs", "1", "--save", "a.npz")
+    assert status == 2 and "epoch 1" not in out and "Traceback" not in err
+    assert ("--save 'a.npz': the file has 2 hard links; saving would replace this name only and leave the others "
+            "with the old checkpoint; remove the other links or save to another file") in err
+    assert (tmp_path / "b.npz").read_bytes() == b"keep me"
+    os.mkfifo(tmp_path / "pipe.npz")  # anything else fn.save refuses is refused before training too
+    status, out, err = run(capsys, "train", "--data", "xor", "--epochs", "1", "--save", "pipe.npz")
+    assert status == 2 and "epoch 1" not in out
+    assert "--save 'pipe.npz': not a regular file (a device, FIFO or socket, which saving would replace)" in err
+
+
+BAD_STATISTICS = [("scale", 0.0, "0.0"), ("scale", -1.0, "-1.0"), ("scale", np.nan, "nan"), ("scale", np.inf, "inf"),
+                  ("scale", -np.inf, "-inf"), ("mean", np.nan, "nan"), ("mean", np.inf, "inf"),
+                  ("mean", -np.inf, "-inf")]
+
+
+@pytest.mark.parametrize("field, value, shown", BAD_STATISTICS)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_save_refuses_a_standardizer_that_cannot_standardise(tmp_path, params, field, value, shown, dtype):
+    good = fn.Standardizer(np.zeros(3, dtype), np.ones(3, dtype))
+    bad = good._replace(**{field: np.asarray([1, value, 2], dtype)})
+    expected = "a positive finite number" if field == "scale" else "a finite number"
+    with pytest.raises(ValueError, match=rf"^`standardizer\.{field}\[1\]` must be {expected}, found {shown}: "):
+        fn.save(tmp_path / "model.npz", MODEL, params, standardizer=bad)
+    with pytest.raises(ValueError, match=rf"^`standardizer\.{field}` must have shape \(3,\) \(one value per input "
+                                         rf"feature\), found shape \(2,\)$"):
+        fn.save(tmp_path / "model.npz", MODEL, params, standardizer=good._replace(**{field: np.ones(2, dtype)}))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("field, value, shown", BAD_STATISTICS)
+@pytest.mark.parametrize("features", [None, ["a", "b", "c"]])
+def test_load_refuses_a_standardisation_that_cannot_standardise(tmp_path, params, field, value, shown, features):
+    fn.save(tmp_path / "model.npz", MODEL, params, standardizer=fn.fit_standardizer(np.eye(3, dtype=np.float32)),
+            config={"features": features} if features else None)
+    header, arrays = stored(tmp_path / "model.npz")
+    arrays[f"standardizer/{field}"] = np.asarray([1, value, 2], arrays[f"standardizer/{field}"].dtype)
+    write(tmp_path / "bad.npz", header, arrays)
+    expected = "a positive finite number" if field == "scale" else "a finite number"
+    named = " \\('b'\\)" if features else ""
+    with pytest.raises(fn.CheckpointError, match=rf"'.*bad\.npz' standardizer/{field} of column 1{named} is {shown}; "
+                                                 rf"expected {expected} \(this file was not written by fn\.save, or "
+                                                 r"was altered\): predictions would be wrong or NaN$"):
+        fn.load(tmp_path / "bad.npz")
+    arrays[f"standardizer/{field}"] = np.ones(4)
+    write(tmp_path / "wide.npz", header, arrays)
+    with pytest.raises(fn.CheckpointError, match=rf"'.*wide\.npz' standardizer/{field} has shape \(4,\); expected "
+                                                 r"shape \(3,\) \(one value per input feature\)"):
+        fn.load(tmp_path / "wide.npz")
+
+
+def test_the_cli_reports_a_checkpoint_whose_standardisation_cannot_standardise(tmp_path, capsys, monkeypatch):
+    from cli_helpers import regression_csv, run
+
+    monkeypatch.chdir(tmp_path)
+    regression_csv(tmp_path / "data.csv")
+    status, _, err = run(capsys, "train", "--csv", "data.csv", "--target", "y", "--epochs", "1", "--quiet",
+                         "--save", "m.npz")
+    assert status == 0, err
+    header, arrays = stored(tmp_path / "m.npz")
+    write(tmp_path / "bad.npz", header, {**arrays, "standardizer/scale": np.asarray([1.0, 0.0, 1.0])})
+    status, out, err = run(capsys, "predict", "--checkpoint", "bad.npz", "--csv", "data.csv")
+    assert status == 2 and out == "" and "Traceback" not in err
+    assert "standardizer/scale of column 1 ('b') is 0.0; expected a positive finite number" in err
+
+
+class NotAPath(os.PathLike):
+    def __fspath__(self):
+        return 3
+
+
+@pytest.mark.parametrize("path, found", [
+    (lambda tmp_path: __import__("io").BytesIO(), r"BytesIO <_io\.BytesIO object"),
+    (lambda tmp_path: open(tmp_path / "open.npz", "wb"), r"BufferedWriter <_io\.BufferedWriter"),
+    (lambda tmp_path: 3, "int 3"),
+    (lambda tmp_path: None, "NoneType None"),
+    (lambda tmp_path: ["model.npz"], r"list \['model\.npz'\]"),
+    (lambda tmp_path: NotAPath(), "NotAPath"),
+], ids=["BytesIO", "open file", "file descriptor", "None", "list", "PathLike to int"])
+def test_save_and_load_take_file_names_only(tmp_path, params, path, found):
+    given = path(tmp_path)
+    try:
+        with pytest.raises(TypeError, match=rf"^`path` must be a file name \(a str, bytes or os\.PathLike such as "
+                                            rf"pathlib\.Path\), found {found}.*; a checkpoint is written by renaming"):
+            fn.save(given, MODEL, params)
+        with pytest.raises(TypeError, match=rf"^`path` must be a file name .*found {found}.*; give the name of the "
+                                            r"file to read$"):
+            fn.load(given)
+    finally:
+        if hasattr(given, "close"):
+            given.close()
+    assert [name for name in os.listdir(tmp_path) if name != "open.npz"] == []
+
+
+def test_save_and_load_take_str_bytes_and_path_names(tmp_path, params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ["s.npz", b"b.npz", pathlib.Path("p.npz"), pathlib.PurePosixPath("q.npz")]:
+        fn.save(name, MODEL, params)
+        assert_equal_trees(params, fn.load(name).params)
+    assert sorted(os.listdir(tmp_path)) == ["b.npz", "p.npz", "q.npz", "s.npz"]
+    with pytest.raises(OSError, match=r"\(writing the checkpoint\): '.*missing/b\.npz'$") as raised:
+        fn.save(b"missing/b.npz", MODEL, params)  # errors name the path as text
+    assert raised.value.filename == "missing/b.npz"

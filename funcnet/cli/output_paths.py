@@ -10,7 +10,7 @@ from funcnet.cli.errors import UserError
 
 
 def check_output_path(flag: str, path: str, suffix: str | None = None, example: str = "out",
-                      image: bool = False) -> None:
+                      image: bool = False, checkpoint: bool = False) -> None:
     """Raise :class:`UserError` unless ``path`` can be written: its folder exists and takes a new file.
 
     Also rejects a path that is an existing folder (or a link to one), an
@@ -19,9 +19,14 @@ def check_output_path(flag: str, path: str, suffix: str | None = None, example: 
     file name with another ending.  With ``image``, the suffix must name an
     image format, by the rule the plotting functions follow
     (:func:`funcnet.plotting.image_format`: ``.png``, ``.jpg``, ``.pdf``,
-    ``.svg``...), and a loop of symbolic links.  The folder (the target's,
-    for a symbolic link to an existing file) is probed by creating and removing a
-    temporary file in it, which is what the real write will do.
+    ``.svg``...), and a loop of symbolic links.  With ``checkpoint`` (the
+    path :func:`funcnet.save` will write), also what ``fn.save`` refuses
+    (:func:`funcnet.checkpoint.replaced_file`): a device or FIFO, and a file
+    with other hard links, which its atomic rename would leave with the old
+    checkpoint (the other outputs are written in place, which every link
+    sees).  The folder (the target's, for a symbolic link to an existing file)
+    is probed by creating and removing a temporary file in it, which is what
+    the real write will do.
     """
     if image:
         suffix = None
@@ -47,6 +52,13 @@ def check_output_path(flag: str, path: str, suffix: str | None = None, example: 
     if mode is not None and not mode & 0o222:
         raise UserError(f"{flag} {path!r} is a read-only file (mode {stat.S_IMODE(mode):#o}); make it writable "
                         "(chmod u+w) to replace it, or give another file name")
+    if checkpoint:
+        from funcnet.checkpoint import replaced_file  # imports JAX: only for a command that trains
+
+        try:
+            replaced_file(path)
+        except OSError as error:
+            raise UserError(f"{flag} {path!r}: {error.strerror}") from None
     # a link to a file is written in its target's folder, as fn.save does (a device such as /dev/stdout
     # is opened where it is)
     folder = os.path.dirname(target if os.path.islink(path) and mode is not None else os.path.abspath(path))

@@ -293,7 +293,7 @@ def check_outputs(args) -> None:
     check_distinct_paths(output_flags(args), [("--csv", args.csv), ("--resume", args.resume)],
                          may_overwrite=[("--save", "--resume")])
     if args.save:
-        check_output_path("--save", args.save, example="model.npz")
+        check_output_path("--save", args.save, example="model.npz", checkpoint=True)
     for flag, path in output_flags(args)[1:]:
         if path:
             check_output_path(flag, path, example=flag.lstrip("-"), image=True)
