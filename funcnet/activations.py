@@ -55,6 +55,13 @@ from funcnet.checks import check_real
 
 Array = jax.Array
 
+PARAMETER_DTYPE = np.float32
+"""Every real parameter of an activation, loss or layer (``negative_slope``, ``alpha``, ``delta``, ``l2``,
+``epsilon``) must be finite in this dtype, the default params dtype: ``1e39`` is finite in float64 but ``inf`` in
+float32, and a leaky_relu with that slope predicts ``[-inf, nan, inf]``.  A parameter that must be ``> 0`` must
+also not round to 0 there (``check_real(..., dtype=PARAMETER_DTYPE)``).  With float16 or bfloat16 params a
+parameter is rounded to that dtype as it meets the data: keep ``|parameter| ≤ 65504`` for float16."""
+
 
 class Activation(NamedTuple):
     """An activation ``g`` with what forward and manual backward need.
@@ -335,13 +342,14 @@ def get_activation(name, negative_slope: float = 0.01, alpha: float = 1.0) -> Ac
 
     Raises:
       ValueError: for an unknown name, listing the valid ones, or a parameter
-        that is NaN, ±inf or negative (naming it).
+        that is NaN, ±inf, negative, or infinite in float32 (``|value| > 3.4e38``,
+        :data:`PARAMETER_DTYPE`), naming it.
       TypeError: for a parameter that is not a real number (a bool, a string, a complex number).
     """
     if isinstance(name, Activation):
         return name
-    negative_slope = check_real(negative_slope, "negative_slope", low=0.0)
-    alpha = check_real(alpha, "alpha", low=0.0)
+    negative_slope = check_real(negative_slope, "negative_slope", low=0.0, dtype=PARAMETER_DTYPE)
+    alpha = check_real(alpha, "alpha", low=0.0, dtype=PARAMETER_DTYPE)
     if name in _PARAMETRISED:
         value = negative_slope if name == "leaky_relu" else alpha
         key = (name, value)

@@ -94,13 +94,17 @@ def _passes_on_device(array, dtype) -> bool:
     return float(largest) <= float(jnp.finfo(dtype).max)
 
 
+TIME_KINDS = {"m": "time spans (timedelta64)", "M": "dates and times (datetime64)"}
+
+
 def check_real_dtype(name: str, array) -> None:
     """``array`` must hold real numbers: a bool, integer or floating dtype (float16 and bfloat16 included).
 
     Bools are the numbers 0 and 1, exactly, as in NumPy and scikit-learn.  Everything else is refused
     rather than cast to the params' dtype: complex values would lose their imaginary part (NumPy only
-    warns), strings would be parsed, and object, datetime or key arrays hold no numbers to compute with.  Reads only the dtype (a list or a
-    DataFrame is converted to find it), so it runs while JAX traces.
+    warns), strings would be parsed, and object, datetime64, timedelta64 (which NumPy counts as an
+    integer type, but whose numbers depend on its unit) or key arrays hold no numbers to compute with.
+    Reads only the dtype (a list or a DataFrame is converted to find it), so it runs while JAX traces.
 
     Raises:
       ArgumentTypeError: (a ``TypeError`` and a ``ValueError``) naming ``name``, its dtype and what to do.
@@ -114,13 +118,17 @@ def check_real_dtype(name: str, array) -> None:
         except (TypeError, ValueError) as error:
             raise ArgumentTypeError(f"`{name}` must be an array of real numbers, but it cannot be read as one: "
                                     f"{error}") from None
+    expected = "expected real numbers (a bool, integer or floating array)"
+    kind = getattr(dtype, "kind", None)
+    if kind in TIME_KINDS:  # NumPy files timedelta64 under the integers
+        raise ArgumentTypeError(f"`{name}` has dtype {dtype}: {TIME_KINDS[kind]}, not numbers; {expected}. Convert "
+                                f"it to numbers in a unit first, e.g. {name} / np.timedelta64(1, 's') for seconds")
     try:
         if any(jnp.issubdtype(dtype, kind) for kind in (jnp.bool_, jnp.integer, jnp.floating)):
             return
         is_complex = jnp.issubdtype(dtype, jnp.complexfloating)
     except TypeError:  # a dtype NumPy does not know (pandas' extension dtypes)
         is_complex = False
-    expected = "expected real numbers (a bool, integer or floating array)"
     if is_complex:
         raise ArgumentTypeError(f"`{name}` has dtype {dtype}: complex numbers, but the network computes with real "
                                 f"ones and casting would drop the imaginary part; {expected}. Pass "
@@ -298,20 +306,26 @@ def check_count(value, name: str, minimum: int = 1) -> int:
 
 
 def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf, low_open: bool = False,
-               high_open: bool = False) -> float:
+               high_open: bool = False, dtype=None) -> float:
     """``value`` as a finite Python ``float`` in the interval from ``low`` to ``high``.
 
     Any real number type is accepted (``int``, ``float``, NumPy and JAX scalars, 0-d integer or floating
     arrays); ``bool``, complex numbers, NaN and ±inf are refused, since a NaN or infinite hyper-parameter
     silently turns every result it touches into NaN.  ``low_open``/``high_open`` exclude the end points.
+
+    With ``dtype`` (a parameter the network computes with, e.g. ``np.float32``, the default params dtype) the
+    value must also stay finite there, ``|value| ≤ finfo(dtype).max`` (``1e39`` is finite in float64 but
+    ``inf`` in float32), and a value that must be ``> 0`` (``low=0, low_open=True``) must be at least
+    ``finfo(dtype).tiny``, the smallest normal number: smaller ones become 0 there (XLA flushes subnormals).
     """
     import numbers
 
     import jax.numpy as jnp
 
-    dtype = getattr(value, "dtype", None)
-    real = (isinstance(value, numbers.Real) and not isinstance(value, bool) if dtype is None else
-            np.ndim(value) == 0 and (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)))
+    value_dtype = getattr(value, "dtype", None)
+    real = (isinstance(value, numbers.Real) and not isinstance(value, bool) if value_dtype is None else
+            np.ndim(value) == 0 and (jnp.issubdtype(value_dtype, jnp.integer) or
+                                     jnp.issubdtype(value_dtype, jnp.floating)))
     if not real:
         raise ArgumentTypeError(f"`{name}` must be a real number, got {value!r} ({type(value).__name__})")
     number = float(value)
@@ -320,6 +334,16 @@ def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf, 
     if number < low or number > high or (low_open and number == low) or (high_open and number == high):
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"`{name}` must be in {interval}, got {number}")
+    if dtype is not None:
+        finfo = jnp.finfo(dtype)
+        where = f"{finfo.dtype.name}{', the default params dtype' if finfo.dtype == np.float32 else ''}"
+        if abs(number) > float(finfo.max):
+            raise ValueError(f"`{name}` must be finite in {where} (|{name}| ≤ {float(finfo.max):g}), got {number:g}, "
+                             f"which is inf there")
+        if low == 0 and low_open and number < float(finfo.tiny):
+            raise ValueError(f"`{name}` must be > 0 in {where} (at least its smallest normal number, "
+                             f"{float(finfo.tiny):g}), got {number:g}, which is 0 or a subnormal number there "
+                             "(XLA flushes those to 0)")
     return number
 
 

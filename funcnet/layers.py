@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from funcnet.activations import Activation, get_activation, with_parameter
+from funcnet.activations import PARAMETER_DTYPE, Activation, get_activation, with_parameter
 from funcnet.checks import check_count, check_real
 from funcnet.initializers import glorot_uniform, he_normal
 
@@ -308,10 +308,11 @@ def layer_norm(epsilon: float = 1e-5) -> Layer:
         dx = r (dx̂ − mean(dx̂) − x̂ ⊙ mean(dx̂ ⊙ x̂))
 
     ``epsilon`` is a finite real number ``> 0`` of any real type; NaN, ±inf,
-    0, negatives and bools raise, naming ``epsilon``.
+    0, negatives and bools raise, naming ``epsilon``, and so does an ``epsilon``
+    that float32, the default params dtype, turns into inf or 0 (above 3.4e38, below 1.2e-38).
     """
     epsilon = _checked("layer_norm", check_real, epsilon, "epsilon", low=0.0, low_open=True, high=np.inf,
-                       high_open=True)
+                       high_open=True, dtype=PARAMETER_DTYPE)
     return _layer_norm(epsilon)
 
 

@@ -43,7 +43,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from funcnet.activations import Activation, softplus
+from funcnet.activations import PARAMETER_DTYPE, Activation, softplus
 from funcnet.checks import check_real
 
 Array = jax.Array
@@ -189,7 +189,8 @@ def huber(delta: float = 1.0) -> Loss:
     """The Huber loss with threshold ``delta`` (quadratic inside ``±delta``, linear outside).
 
     ``delta`` is a finite real number ``> 0`` of any real type (``float``, ``int``, NumPy scalars);
-    NaN, ±inf, 0, negatives, bools and complex numbers raise, naming ``delta``.
+    NaN, ±inf, 0, negatives, bools and complex numbers raise, naming ``delta``, and so does a ``delta``
+    that float32, the default params dtype, turns into inf or 0 (above 3.4e38, below 1.2e-38).
     """
     delta = _check_delta(delta)
     if delta not in _HUBERS:
@@ -202,7 +203,8 @@ _HUBERS: dict = {}
 
 
 def _check_delta(delta) -> float:
-    return check_real(delta, "delta", low=0.0, high=float("inf"), low_open=True, high_open=True)
+    return check_real(delta, "delta", low=0.0, high=float("inf"), low_open=True, high_open=True,
+                      dtype=PARAMETER_DTYPE)
 
 LOSS_NAMES = ("mse", "mae", "huber", "logloss", "cross_entropy")
 
@@ -233,7 +235,8 @@ def get_loss(name, delta: float = 1.0) -> Loss:
     ``delta`` is checked whatever the name (see :func:`huber`), so a NaN never waits unnoticed.
 
     Raises:
-      ValueError: for an unknown name, listing the valid ones, or a ``delta`` that is not finite and positive.
+      ValueError: for an unknown name, listing the valid ones, or a ``delta`` that is not finite and positive
+        (in float32 too).
     """
     delta = _check_delta(delta)
     if isinstance(name, Loss):

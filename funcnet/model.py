@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet import backprop, checks
-from funcnet.activations import Activation, get_activation
+from funcnet.activations import PARAMETER_DTYPE, Activation, get_activation
 from funcnet.layers import Layer, as_layer, dense
 from funcnet.layers import dropout as dropout_layer  # mlp's `dropout` argument is the rate
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
@@ -297,7 +297,7 @@ def _output_and_loss(output, loss, delta):
 
 
 def _check_l2(l2) -> float:
-    return checks.check_real(l2, "l2", low=0.0)
+    return checks.check_real(l2, "l2", low=0.0, dtype=PARAMETER_DTYPE)
 
 
 def _check_outputs(n_out: int, loss_fn: Loss) -> None:
@@ -361,7 +361,9 @@ def sequential(n_in: int, layers, *, output=None, loss="mse", l2: float = 0.0, d
       delta: huber's threshold ``> 0`` (with ``loss="huber"``; checked whatever the loss).
 
     Real-valued arguments take any real type (NumPy scalars included); NaN,
-    ±inf and values out of range raise a ``ValueError`` naming the argument.
+    ±inf and values out of range raise a ``ValueError`` naming the argument, and so
+    do values that float32, the default params dtype, turns into inf (``|l2| > 3.4e38``)
+    or, for ``delta > 0``, into 0.
 
     Returns:
       an immutable, hashable :class:`Network`.
@@ -406,6 +408,9 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
     NaN ``negative_slope`` would turn every negative pre-activation into
     NaN): real ones take any real type, NumPy scalars included, and NaN,
     ±inf or a value out of range raises a ``ValueError`` naming the argument.
+    ``negative_slope``, ``alpha``, ``l2`` and ``delta`` must also be finite in
+    float32, the default params dtype (``negative_slope=1e39`` is inf there and
+    predicts ``[-inf, nan, inf]``); ``delta`` must not round to 0 there.
 
     Returns:
       an immutable, hashable :class:`Network`.  Without dropout its params are
@@ -429,8 +434,8 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
             raise ValueError(f"`sizes` must be a list of positive integers, got {sizes!r}: `sizes[{index}]` "
                              f"is {size!r}, not a positive integer (a layer width counts units)") from None
     sizes = [_positive_int(size, "") for size in sizes]
-    negative_slope = checks.check_real(negative_slope, "negative_slope", low=0.0)
-    alpha = checks.check_real(alpha, "alpha", low=0.0)
+    negative_slope = checks.check_real(negative_slope, "negative_slope", low=0.0, dtype=PARAMETER_DTYPE)
+    alpha = checks.check_real(alpha, "alpha", low=0.0, dtype=PARAMETER_DTYPE)
     rate = checks.check_real(dropout, "dropout", low=0.0, high=1.0, high_open=True)
     if len(sizes) < 2:
         raise ValueError(f"`sizes` must have at least 2 positive widths (inputs, ..., outputs), got {sizes}")

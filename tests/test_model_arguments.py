@@ -5,13 +5,17 @@
   ε), through every door (``fn.mlp``, ``fn.sequential``, ``fn.get_activation``,
   ``fn.huber``, ``fn.dense``/``fn.dropout``/``fn.layer_norm``): NaN, ±inf,
   out-of-range values, bools, complex numbers and strings raise, naming the
-  argument; NumPy scalars of every real type are accepted.
+  argument; NumPy scalars of every real type are accepted.  Values finite in
+  float64 but inf in float32, the default params dtype (``1e39``), raise too,
+  and so do positive ones (δ, ε) that float32 turns into 0.
 * Every integer argument (widths, ``units``, ``n_in``) takes every integral type.
 * ``fn.sequential`` refuses a single layer, a name, a set, ... and says to wrap it in a list.
 * ``model.init`` refuses a batch of keys and names ``fn.stacked_init``.
 
 Building a model compiles nothing, so these tests are cheap.
 """
+
+import re
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +79,49 @@ def test_every_real_type_is_accepted_and_gives_the_same_piece_as_a_float(name, b
     integral = kind in (np.int8, np.int64, np.uint16)
     value = ({"dropout": 0, "rate": 0} if integral else {"dropout": 0.5, "rate": 0.5}).get(name, 2)  # in range
     assert build(kind(value)) == build(float(value))
+
+
+# every parameter applied to float32 data (not the rates in [0, 1)): finite in float64 is not enough
+FLOAT32_DOORS = [(name, build) for name, build in DOORS if name not in ("dropout", "rate")]
+FLOAT32_IDS = [door for door, (name, _) in zip(DOOR_IDS, DOORS) if name not in ("dropout", "rate")]
+
+
+@pytest.mark.parametrize("name, build", FLOAT32_DOORS, ids=FLOAT32_IDS)
+@pytest.mark.parametrize("value", [1e39, np.float64(3.5e38), 1e300], ids=["1e39", "np.float64-3.5e38", "1e300"])
+def test_a_parameter_that_is_inf_in_float32_is_refused_naming_it(name, build, value):
+    with pytest.raises(ValueError, match=rf"`{name}` must be finite in float32, the default params dtype "
+                                         rf"\(\|{name}\| ≤ 3.40282e\+38\), got {re.escape(f'{float(value):g}')}, which is inf there"):
+        build(value)
+
+
+@pytest.mark.parametrize("name, build", [(name, build) for name, build in DOORS if name in ("delta", "epsilon")],
+                         ids=[door for door in DOOR_IDS if door.startswith(("delta", "epsilon"))])
+@pytest.mark.parametrize("value", [1e-46, 1e-40], ids=["zero-in-float32", "subnormal-in-float32"])
+def test_a_positive_parameter_that_is_zero_in_float32_is_refused_naming_it(name, build, value):
+    # huber with δ = 0 has zero gradient everywhere; layer norm with ε = 0 divides by 0 on a constant row
+    with pytest.raises(ValueError, match=rf"`{name}` must be > 0 in float32, the default params dtype \(at least "
+                                         rf"its smallest normal number, 1.17549e-38\), got {value:g}, which is 0"):
+        build(value)
+
+
+@pytest.mark.parametrize("name, build", FLOAT32_DOORS, ids=FLOAT32_IDS)
+def test_the_largest_float32_parameter_is_accepted(name, build):
+    largest = float(np.finfo(np.float32).max)
+    assert build(largest) == build(np.float32(largest))
+
+
+def test_the_issue_slope_that_predicted_inf_and_nan_is_refused():
+    # 1e39 became inf in float32: fn.predict gave [-inf, nan, inf]
+    with pytest.raises(ValueError, match=r"`negative_slope` must be finite in float32"):
+        fn.mlp([2, 3, 1], hidden="leaky_relu", negative_slope=1e39)
+
+
+def test_check_real_names_another_dtype_without_calling_it_the_default():
+    from funcnet.checks import check_real
+
+    with pytest.raises(ValueError, match=r"^`x` must be finite in float16 \(\|x\| ≤ 65504\), got 70000, which is inf"):
+        check_real(70000.0, "x", dtype=np.float16)
+    assert check_real(-70000.0, "x", dtype=np.float32) == -70000.0
 
 
 def test_a_nan_slope_no_longer_reaches_training():
