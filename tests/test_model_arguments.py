@@ -90,7 +90,8 @@ FLOAT32_IDS = [door for door, (name, _) in zip(DOOR_IDS, DOORS) if name not in (
 @pytest.mark.parametrize("value", [1e39, np.float64(3.5e38), 1e300], ids=["1e39", "np.float64-3.5e38", "1e300"])
 def test_a_parameter_that_is_inf_in_float32_is_refused_naming_it(name, build, value):
     with pytest.raises(ValueError, match=rf"`{name}` must be finite in float32, the default params dtype "
-                                         rf"\(\|{name}\| ≤ 3.40282e\+38\), got {re.escape(f'{float(value):g}')}, which is inf there"):
+                                         rf"\(\|{name}\| ≤ 3.40282e\+38\), got {re.escape(f'{float(value):g}')}, "
+                                         r"which is inf there"):
         build(value)
 
 
@@ -119,7 +120,8 @@ def test_the_issue_slope_that_predicted_inf_and_nan_is_refused():
 def test_check_real_names_another_dtype_without_calling_it_the_default():
     from funcnet.checks import check_real
 
-    with pytest.raises(ValueError, match=r"^`x` must be finite in float16 \(\|x\| ≤ 65504\), got 70000, which is inf"):
+    with pytest.raises(ValueError, match=r"^`x` must be finite in float16 \(\|x\| ≤ 65504\), got 70000, "
+                                         r"which is inf"):
         check_real(70000.0, "x", dtype=np.float16)
     assert check_real(-70000.0, "x", dtype=np.float32) == -70000.0
 
