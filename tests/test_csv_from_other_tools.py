@@ -1,6 +1,7 @@
 """Issue 21, cases 4 and 5: CSV files written by pandas, R and Excel, and unbalanced quotes, through the CLI."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -70,11 +71,12 @@ def test_a_named_index_column_is_data(tmp_path, capsys):
 
 @pytest.mark.parametrize("write, message", [
     (lambda data, path: data.sample(frac=1.0, random_state=0).to_csv(path),   # a shuffled frame: index not 0..n-1
-     "line 1: column 1 has no name; expected a name in the header (an unnamed first column is ignored only when it "
-     "holds the row numbers 0..39 or 1..40, a row index), found the values '"),
+     "line 1: column 1 has no name; expected a name in the header (an unnamed column is ignored only when it is a "
+     "row index: the row numbers 0..39 or 1..40, before any named column), found the values '"),
     (lambda data, path: data.iloc[::2].to_csv(path),                           # a filtered frame: 0, 2, 4, ...
-     "line 1: column 1 has no name; expected a name in the header (an unnamed first column is ignored only when it "
-     "holds the row numbers 0..19 or 1..20, a row index), found the values '0', '2', '4', '6', '8', '10', ...; "
+     "line 1: column 1 has no name; expected a name in the header (an unnamed column is ignored only when it is a "
+     "row index: the row numbers 0..19 or 1..20, before any named column), found the values '0', '2', '4', '6', "
+     "'8', '10', ...; "
      "name the column, or write the file without it (pandas: df.to_csv(path, index=False))"),
     (lambda data, path: data.rename(columns={"b": ""}).to_csv(path, index=False),
      "line 1: column 2 has no name; expected a name in the header"),
@@ -86,6 +88,50 @@ def test_any_other_unnamed_column_is_refused_by_position(tmp_path, capsys, write
     status, out, err = run(capsys, "train", "--csv", tmp_path / "d.csv", *TRAIN)
     assert status == 2 and "epoch" not in out and "Traceback" not in err
     assert f"{tmp_path / 'd.csv'}, {message}" in err
+
+
+PANDAS_NAME = "(it is named 'Unnamed: 0', pandas' name for a column without one)"
+
+
+def test_pandas_unnamed_header_of_a_round_trip_is_the_row_index_and_ignored(tmp_path, capsys):
+    """pd.read_csv(indexed).to_csv(path, index=False) names the index 'Unnamed: 0': it became a feature."""
+    frame().to_csv(tmp_path / "indexed.csv")
+    pandas.read_csv(tmp_path / "indexed.csv").to_csv(tmp_path / "round.csv", index=False)
+    pandas.read_csv(tmp_path / "indexed.csv").to_csv(tmp_path / "round_indexed.csv")  # ",Unnamed: 0,a,..."
+    frame().to_csv(tmp_path / "plain.csv", index=False)
+    assert open(tmp_path / "round.csv").readline().startswith("Unnamed: 0,a,b,c,y")
+    status, _, err = run(capsys, "train", "--csv", tmp_path / "round.csv", *TRAIN, "--save", tmp_path / "r.npz")
+    assert status == 0, err
+    assert (f"note: {tmp_path / 'round.csv'}: column 1 has no name {PANDAS_NAME} and holds the row numbers 0..39 "
+            "(a row index, as pandas' df.to_csv(path) writes); it is ignored") in err.splitlines()
+    status, _, err = run(capsys, "train", "--csv", tmp_path / "round_indexed.csv", *TRAIN, "--save",
+                         tmp_path / "ri.npz")
+    assert status == 0, err
+    assert "column 1 has no name and holds the row numbers 0..39" in err
+    assert f"column 2 has no name {PANDAS_NAME} and holds the row numbers 0..39" in err
+    assert run(capsys, "train", "--csv", tmp_path / "plain.csv", *TRAIN, "--save", tmp_path / "p.npz")[0] == 0
+    plain = fn.load(tmp_path / "p.npz")
+    for name in ("r.npz", "ri.npz"):
+        saved = fn.load(tmp_path / name)
+        assert saved.config["features"] == ["a", "b", "c"]
+        assert saved.config["data_fingerprint"] == plain.config["data_fingerprint"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a,Unnamed: 1,y\n1,0,2\n3,1,4\n", "column 2 has no name (it is named 'Unnamed: 1', pandas' name for a column "
+                                       "without one); expected a name in the header"),   # after a named column
+    ("Unnamed: 0,a,y\n5,1,2\n9,3,4\n", f"column 1 has no name {PANDAS_NAME}; expected a name in the header"),
+    ("Unnamed: 0_level_0,a,y\n0.5,1,2\n7,3,4\n", "column 1 has no name (it is named 'Unnamed: 0_level_0', "
+                                                  "pandas' name for a column without one)"),
+])
+def test_a_pandas_unnamed_column_that_is_not_the_row_index_is_refused_by_position(text, message):
+    with pytest.raises(UserError, match=re.escape(f"d.csv, line 1: {message}")):
+        read_table(_write("d.csv", text))
+
+
+def test_unnamed_in_a_longer_name_is_a_name():
+    table = read_table(_write("d.csv", "Unnamed: 0 count,Unnamed,y\n5,1,2\n9,3,4\n"), notify=pytest.fail)
+    assert table.names == ["Unnamed: 0 count", "Unnamed", "y"]
 
 
 def test_predict_refuses_an_unnamed_column_the_same_way(tmp_path, capsys):

@@ -3,9 +3,10 @@
 Reading a CSV (:func:`read_table`): UTF-8, with or without the byte-order mark
 Excel writes, and Excel's ``sep=;`` first line; a header row of distinct column
 names; one row per line (an unbalanced quote is reported where it opens).  An
-unnamed column is ignored, with a note on stderr, only when it is empty (a comma
-ending every line) or is the first column and holds the row numbers (the index
-pandas writes); any other is an error naming its position.  Feature columns
+unnamed column (an empty name, or pandas' ``Unnamed: N``) is ignored, with a
+note on stderr, only when it is empty (a comma ending every line) or holds the
+row numbers before any named column (the index pandas writes, one more per
+read-and-write round trip); any other is an error naming its position.  Feature columns
 must hold numbers: the first missing, NaN, infinite or too large (beyond
 float32) value is reported by its CSV line and column.
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import sys
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 FLOAT32_MAX = 3.4028234663852886e38
 MAX_LISTED = 6  # labels listed in a message before "..."
 EXACT_INTEGERS = 2.0 ** 53  # float64 holds every whole number below this; 2^53 + 1 already reads as 2^53
+_PANDAS_UNNAMED = re.compile(r"Unnamed: \d+(_level_\d+)?")  # pandas' name for a column without a name
 
 
 class Table(NamedTuple):
@@ -74,11 +77,13 @@ def read_table(path: str, notify: Callable[[str], None] = note) -> Table:
     * Excel's ``sep=;`` first line sets the separator (any one character) and
       is skipped; line numbers still count it;
     * ``\\n``, ``\\r\\n`` and ``\\r`` line ends all work; blank lines are skipped;
-    * a column without a name in the header is ignored, with a ``notify``
-      line, when it has no values at all (a separator ending every line) or
-      when it is the first column and holds the row numbers ``0..n-1`` or
-      ``1..n`` (the index pandas' ``df.to_csv(path)`` writes, R's row names);
-      any other unnamed column is an error naming its position;
+    * a column without a name in the header (an empty name, or ``Unnamed: N``,
+      pandas' name for one) is ignored, with a ``notify`` line, when it has no
+      values at all (a separator ending every line) or when it holds the row
+      numbers ``0..n-1`` or ``1..n`` before any named column (the index pandas'
+      ``df.to_csv(path)`` writes, R's row names, and the ``Unnamed: 0`` that
+      ``pd.read_csv(p).to_csv(q)`` adds); any other unnamed column is an error
+      naming its position;
     * one row per line: a quoted value that runs over a line break is an
       error at the line where its quote opens (an unbalanced quote), not
       where the file ends.
@@ -203,25 +208,32 @@ def _count_hint(row: list, names: list, delimiter: str) -> str:
 
 
 def _named_columns(path: str, header_line: int, names: list, rows: list, delimiter: str, notify) -> list:
-    """The indices of the columns to keep: every named one; unnamed ones are ignored (with a note) or an error."""
+    """The indices of the columns to keep: every named one; unnamed ones are ignored (with a note) or an error.
+
+    Unnamed means an empty name or pandas' ``Unnamed: N`` (what ``pd.read_csv``
+    calls a column without a name, and writes back as its name).  A row index
+    is an unnamed column of row numbers before any named column: pandas' index,
+    R's row names, and the ``Unnamed: 0`` a read-and-write round trip adds.
+    """
     keep = []
     for index, name in enumerate(names):
         cells = [row[index] for row in rows]
-        if name:
+        pandas_name = f" (it is named {name!r}, pandas' name for a column without one)" if name else ""
+        if name and not _PANDAS_UNNAMED.fullmatch(name):
             keep.append(index)
         elif not any(cells):
-            notify(f"{path}: column {index + 1} has no name and no values ({delimiter!r} ends every line); "
-                   "it is ignored")
-        elif index == 0 and _is_row_index(cells):
-            notify(f"{path}: column 1 has no name and holds the row numbers {cells[0]}..{cells[-1]} (a row "
-                   "index, as pandas' df.to_csv(path) writes); it is ignored")
+            notify(f"{path}: column {index + 1} has no name{pandas_name} and no values ({delimiter!r} ends every "
+                   "line); it is ignored")
+        elif not keep and _is_row_index(cells):
+            notify(f"{path}: column {index + 1} has no name{pandas_name} and holds the row numbers "
+                   f"{cells[0]}..{cells[-1]} (a row index, as pandas' df.to_csv(path) writes); it is ignored")
         else:
             shown = ", ".join(repr(cell) for cell in cells[:MAX_LISTED]) + (", ..." if len(cells) > MAX_LISTED else "")
             raise UserError(
-                f"{path}, line {header_line}: column {index + 1} has no name; expected a name in the header (an "
-                f"unnamed first column is ignored only when it holds the row numbers 0..{len(rows) - 1} or "
-                f"1..{len(rows)}, a row index), found the values {shown}; name the column, or write the file "
-                "without it (pandas: df.to_csv(path, index=False))")
+                f"{path}, line {header_line}: column {index + 1} has no name{pandas_name}; expected a name in the "
+                f"header (an unnamed column is ignored only when it is a row index: the row numbers "
+                f"0..{len(rows) - 1} or 1..{len(rows)}, before any named column), found the values {shown}; "
+                "name the column, or write the file without it (pandas: df.to_csv(path, index=False))")
     return keep
 
 
