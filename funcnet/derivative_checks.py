@@ -317,7 +317,7 @@ def _seed(key) -> np.random.Generator:
 def _default_key(key, where: str):
     if key is None:
         return jax.random.key(0)
-    check_key(key, "key", where)
+    check_key(key, "key", where, single=True)
     return key
 
 
@@ -373,7 +373,7 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
         ``ACTIVATION_GRID`` (``1e-8, 1e-6, 1e-3, 0.1, 0.5, 1, 2, 3, 5, 10, 20,
         30, 100, 1e3, 1e4``), 17 random points with ``0.05 ≤ |z| ≤ 5`` where
         activations bend, and 16 with ``|z|`` log-uniform in ``[1e-4, 1e4]``.
-      key: a ``jax.random`` key for the random points and ``dA`` (default ``key(0)``).
+      key: one ``jax.random`` key for the random points and ``dA`` (default ``key(0)``).
       autodiff_rtol, finite_difference_rtol: the relative tolerances (see the module docstring).
 
     Returns:
@@ -575,7 +575,7 @@ def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
         softmax (``n_out ≥ 2``) for your own loss.
       n_out: the number of outputs ``k`` (at least 2 for cross_entropy).
       batch: the number of samples ``m``.
-      key: a ``jax.random`` key for ``Z``, ``Y`` and samples (default ``key(0)``).
+      key: one ``jax.random`` key for ``Z``, ``Y`` and samples (default ``key(0)``).
       autodiff_rtol, finite_difference_rtol: the relative tolerances (see the module docstring).
 
     Returns:
@@ -670,7 +670,7 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
         or your own :func:`funcnet.layer`).
       n_in: the input width.
       batch: the number of rows of ``x``.
-      key: a ``jax.random`` key (default ``key(0)``) for the params, ``x``,
+      key: one ``jax.random`` key (default ``key(0)``) for the params, ``x``,
         ``dy`` and the forward key.
       params: the params to check at (cast to float64).  Default:
         ``layer.init(key, n_in, float64)`` with ``0.1 · N(0, 1)`` added to

@@ -156,7 +156,7 @@ class Network:
         checks.check_inputs(self, x)
         if key is None:
             return backprop.infer(self.layers, params, x)
-        checks.check_key(key, "key", "model.forward")
+        checks.check_key(key, "key", "model.forward", single=True)
         return backprop.forward(self.layers, params, x, key)[0]
 
     def forward(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
@@ -180,8 +180,8 @@ class Network:
           x: inputs ``(m, n_in)``.
           y: targets ``(m, n_out)``; for ``cross_entropy`` also integer classes ``(m,)``.
           weights: optional per-sample weights ``(m,)`` (e.g. 0 for padding rows).
-          key: a ``jax.random`` key for dropout; required when the model has
-            dropout (training mode).  Use :meth:`eval_loss` for the loss at inference.
+          key: one ``jax.random`` key for dropout (a batch of keys raises); required when
+            the model has dropout (training mode).  Use :meth:`eval_loss` for the loss at inference.
         """
         self._check_batch(params, x, y, weights, key, "model.loss")
         if self.needs_key and key is None:
@@ -218,7 +218,7 @@ class Network:
         checks.check_targets(self, x, y)
         checks.check_weights(x, weights)
         if key is not None:
-            checks.check_key(key, "key", where)
+            checks.check_key(key, "key", where, single=True)
 
 
 MLP = Network  # the name of version 1's class; every model is a Network now

@@ -381,12 +381,17 @@ def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTr
       x: inputs ``(m, n_in)``; a handful of rows reads best.
       y: targets ``(m, k)`` (integer classes ``(m,)`` for cross-entropy).
       weights: optional per-sample weights ``(m,)``.
-      key: a ``jax.random`` key for dropout; required when the model has
+      key: one ``jax.random`` key for dropout; required when the model has
         dropout, and both columns see the same masks.
 
     Returns:
       a :class:`BackpropTrace`; ``print(trace)`` shows it step by step and
       ``trace.as_dict()`` gives plain data.
+
+    Raises:
+      ValueError: for params, ``x``, ``y`` or ``weights`` of the wrong shape or values, a model
+        with dropout and no ``key``, or a ``key`` that is not one ``jax.random`` key (an int, a
+        batch of keys from ``jax.random.split``), naming the argument.
 
     Example:
       >>> model, params, x, y = worked_example_network()
@@ -402,6 +407,8 @@ def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTr
     checks.check_inputs(model, x)
     checks.check_targets(model, x, y)
     checks.check_weights(x, weights)
+    if key is not None:
+        checks.check_key(key, "key", "trace_backprop", single=True)
     if model.needs_key and key is None:
         raise ValueError("this model has dropout, so trace_backprop (training mode) needs `key=`, e.g. "
                          "trace_backprop(model, params, x, y, key=jax.random.key(0))")

@@ -462,6 +462,12 @@ ERRORS = [
                  r"check_layer: `batch` must be an integer ≥ 1, got 0", id="zero-batch"),
     pytest.param(lambda: fn.check_layer(fn.dense(2), 2, key="seed"), ValueError,
                  r"`key` must be a jax.random key", id="bad-layer-key"),
+    *[pytest.param(lambda check=check: check(jax.random.split(jax.random.key(0), 2)), ValueError,
+                   rf"`key` must be a single jax.random key .*got a batch of keys of shape \(2,\); fn.{name} uses "
+                   r"one key", id=f"{name}-batch-of-keys")
+      for name, check in [("check_activation", lambda key: fn.check_activation("relu", key=key)),
+                          ("check_loss", lambda key: fn.check_loss("mse", key=key)),
+                          ("check_layer", lambda key: fn.check_layer(fn.dense(2), 2, key=key))]],
     pytest.param(lambda: fn.check_layer(wide_layer(), 3), ValueError,
                  r"layer 'wide': forward maps x of shape \(4, 3\) to shape \(4, 6\), expected "
                  r"\(batch, output_size\(n_in\)\) = \(4, 3\)", id="forward-wrong-width"),

@@ -215,3 +215,23 @@ def test_init_with_a_batch_of_keys_names_stacked_init(keys, shape):
                                          r"model.init makes one set of params: for one per key use "
                                          r"fn.stacked_init\(model, keys\) or jax.vmap\(model.init\)\(keys\)"):
         fn.mlp([2, 1]).init(keys)
+
+
+# ----------------------------------------------------------------------------- training mode takes one key
+@pytest.mark.parametrize("where, call", [
+    ("model.forward", lambda model, params, x, y, key: model.forward(params, x, key=key)),
+    ("model.loss", lambda model, params, x, y, key: model.loss(params, x, y, key=key)),
+    ("model.manual_grad", lambda model, params, x, y, key: model.manual_grad(params, x, y, key=key)),
+], ids=["forward", "loss", "manual_grad"])
+@pytest.mark.parametrize("keys, shape", [
+    (jax.random.split(jax.random.key(0), 2), r"\(2,\)"),
+    (jax.random.split(jax.random.PRNGKey(0), 2), r"\(2, 2\)"),  # raw uint32[2, 2] keys
+], ids=["typed", "raw"])
+def test_training_mode_with_a_batch_of_keys_is_refused_naming_key(where, call, keys, shape):
+    # JAX said "fold_in accepts a single key", naming no argument
+    model = fn.mlp([2, 3, 1], dropout=0.5)
+    params = model.init(jax.random.key(0))
+    x, y = jnp.ones((4, 2)), jnp.ones((4, 1))
+    with pytest.raises(ValueError, match=rf"`key` must be a single jax.random key .*got a batch of keys of shape "
+                                         rf"{shape}; {where} uses one key"):
+        call(model, params, x, y, keys)

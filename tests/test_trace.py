@@ -322,6 +322,26 @@ def test_trace_rejects_bad_arguments_with_a_message(call, message):
         call(*worked_example_network())
 
 
+ONE_KEY = r"`key` must be a single jax.random key \(a typed key of shape \(\) or a raw uint32 array of shape \(2,\)\)"
+
+
+@pytest.mark.parametrize("key, message", [
+    (jax.random.split(jax.random.key(1), 2),
+     ONE_KEY + r", got a batch of keys of shape \(2,\); trace_backprop uses one"),
+    (jax.random.split(jax.random.PRNGKey(1), 2), ONE_KEY + r", got a batch of keys of shape \(2, 2\); trace_backprop"),
+    (1, r"`key` must be a jax.random key, got 1; make one with jax.random.key\(0\) and pass it as trace_backprop"),
+    (np.array([0.0, 1.0]), r"`key` must be a jax.random key, got an array of float64 and shape \(2,\)"),
+], ids=["batch-of-typed-keys", "batch-of-raw-keys", "int", "float-array"])
+@pytest.mark.parametrize("dropout", [0.5, 0.0], ids=["dropout", "no-dropout"])
+def test_trace_refuses_anything_but_one_key_by_name(key, message, dropout):
+    # JAX said "fold_in accepts a single key" or "invalid PRNG key data", naming no argument
+    _, params, x, y = worked_example_network()
+    model = fn.mlp([1, 2, 1], dropout=dropout)
+    params = params[:1] + [{}] + params[1:] if dropout else params
+    with pytest.raises(ValueError, match=message):
+        trace_backprop(model, params, x, y, key=key)
+
+
 def test_trace_example_prints_all_three_parts(capsys):
     import importlib.util
     import os
