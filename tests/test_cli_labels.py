@@ -5,7 +5,7 @@ import json
 import pytest
 
 import funcnet as fn
-from cli_helpers import labelled_csv, regression_csv, run, write_csv
+from cli_helpers import feature_rows, labelled_csv, regression_csv, run, write_csv
 
 CODINGS = [
     # labels, --task, task chosen, what the task line gives as the reason
@@ -101,3 +101,37 @@ def test_explain_checks_target_labels_against_the_saved_classes(tmp_path, capsys
     (tmp_path / "other.csv").write_text("a,b,c,label\n1,2,3,fox\n")
     status, _, err = run(capsys, "explain", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "other.csv")
     assert status == 2 and "line 2, column 'label': 'fox' is not one of the model's classes (cat, dog, emu)" in err
+
+
+# --- issue 21 round 2: a numeric target with a few cells that are not numbers is not 60 classes ---
+
+@pytest.mark.parametrize("cell, why", [
+    ("NA", " (a missing value, as R and spreadsheets write it: remove the row or fill it in)"),
+    ("N/A", " (a missing value, as R and spreadsheets write it: remove the row or fill it in)"),
+    ("1.2.3", ""),
+    ('-4.3"', " (a stray quote?)"),
+    ('"1,5"', " (a decimal comma? write 1.5, not 1,5)"),  # a quoted cell: the csv module unquotes it
+    ("abc", ""),
+])
+@pytest.mark.parametrize("task", [None, "regression"])
+def test_a_numeric_target_with_a_few_non_numbers_is_refused_by_line(tmp_path, capsys, cell, why, task):
+    rows = [[*row, round(0.37 * i - 3, 4)] for i, row in enumerate(feature_rows(40).tolist())]
+    rows[20][3] = cell  # line 22
+    (tmp_path / "d.csv").write_text("a,b,c,y\n" + "\n".join(",".join(map(str, row)) for row in rows) + "\n")
+    status, out, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "y",
+                           *(["--task", task] if task else []))
+    shown = cell.replace('"1,5"', "1,5")
+    assert status == 2 and "epoch" not in out and "Traceback" not in err
+    assert (f"{tmp_path / 'd.csv'}, line 22, column 'y': {shown!r} is not a number{why}; expected a number, as 39 of "
+            "the 40 target values are: fix it, or pass --task multiclass (or binary) if the values are class "
+            "labels") in err, err
+
+
+def test_mixed_numbers_and_text_are_labels_when_the_task_says_so(tmp_path, capsys):
+    labelled_csv(tmp_path / "d.csv", ["0", "1", "NA"])
+    status, out, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "label", "--layers", "4",
+                           "--epochs", "1", "--task", "multiclass", "--quiet")
+    assert status == 0, err
+    assert "classes 0, 1, NA are learned as 0..2" in out
+    status, _, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "label")
+    assert status == 2 and "'NA' is not a number (a missing value" in err

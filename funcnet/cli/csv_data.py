@@ -14,6 +14,9 @@ The task (:func:`choose_task`), when ``--task auto``:
 
 * a target with text labels ("yes"/"no", "cat"/"dog"/...) is a classification:
   binary with two labels, multiclass with more;
+* a target of numbers but for some cells (R's ``NA``, a typo ``1.2.3``, a stray
+  quote) is an error naming the first such cell by its line, also under
+  ``--task regression``; ``--task multiclass`` or ``binary`` takes the values as labels;
 * a numeric target with exactly two distinct values (0/1, 1/2, -1/1, ...) is binary;
 * a numeric target with a value that is not a whole number is a regression;
 * a numeric target of three or more whole numbers is ambiguous (class ids or a
@@ -368,6 +371,8 @@ def choose_task(target: Target, requested: str = "auto") -> Task:
                         f"{target.lines[row]} of {target.path}), which float64 cannot tell apart as class labels; "
                         "pass --task regression to predict them as numbers, or make them text labels (e.g. "
                         "prefix a letter)")
+    if text and requested in ("auto", "regression"):
+        _check_numbers_except_some(target)
     if requested == "auto":
         if len(distinct) < 2:
             raise UserError(f"{quoted} has a single value {_label(distinct[0])!r} in every row; a classifier "
@@ -413,6 +418,34 @@ def choose_task(target: Target, requested: str = "auto") -> Task:
     if task == "binary":
         return Task(task, reason, classes, ids.astype(np.float32).reshape(-1, 1))
     return Task(task, reason, classes, ids)
+
+
+MISSING_MARKS = {"na", "n/a", "#n/a", "null", "none", "nil", "?", "-", "."}  # how other tools write a missing value
+
+
+def _check_numbers_except_some(target: Target) -> None:
+    """A target of numbers but for some cells (R's ``NA``, a typo ``1.2.3``, a stray quote) is an error.
+
+    Read as text labels it would silently become a classification with one
+    class per distinct number.  The first cell that is not a number is named
+    by its line; ``--task multiclass`` (or ``binary``) takes the values as labels.
+    """
+    numbers = sum(is_number(label) for label in target.labels)
+    if numbers == 0:
+        return
+    row = next(i for i, label in enumerate(target.labels) if not is_number(label))
+    cell = target.labels[row]
+    if cell.strip().lower() in MISSING_MARKS:
+        why = " (a missing value, as R and spreadsheets write it: remove the row or fill it in)"
+    elif '"' in cell:
+        why = " (a stray quote?)"
+    elif is_number(cell.replace(",", ".", 1)):
+        why = " (a decimal comma? write 1.5, not 1,5)"
+    else:
+        why = ""
+    raise UserError(f"{target.path}, line {target.lines[row]}, column {target.name!r}: {cell!r} is not a "
+                    f"number{why}; expected a number, as {numbers} of the {len(target.labels)} target values are: "
+                    "fix it, or pass --task multiclass (or binary) if the values are class labels")
 
 
 def is_number(text: str) -> bool:
