@@ -249,6 +249,21 @@ def unbalanced(line_22, later=None):
                                     "save it with ',' as the separator"),
     ("a\tb\tc\ty\n1\t2\t3\t4\n", "line 1: the header is one column named 'a\\tb\\tc\\ty'; expected columns "
                                 "separated by ',', but every line holds '\\t'"),
+    ("a;b;c;y\n0,5;1;-2,25;4\n5;6;7;8\n",  # a European Excel CSV: ';' and decimal commas, no sep= line
+     "line 2: 3 values but the header has 1 columns; the header is one column named 'a;b;c;y'; expected columns "
+     "separated by ',', but the header and this line hold ';' and decimal commas (1,5: a European Excel CSV): save "
+     "it with ',' as the separator and '.' as the decimal mark, or add Excel's first line sep=; to the file and "
+     "write decimals as 1.5, not 1,5"),
+    ("a;b;c;y\n1;2;3;4\n5;6,5;7;8\n",  # whole numbers first: the decimal comma is on line 3
+     "line 3: 2 values but the header has 1 columns; the header is one column named 'a;b;c;y'; expected columns "
+     "separated by ',', but the header and this line hold ';' and decimal commas"),
+    ("a|b|y\n1|2,5|3\n",
+     "line 2: 2 values but the header has 1 columns; the header is one column named 'a|b|y'; expected columns "
+     "separated by ',', but the header and this line hold '|' and decimal commas"),
+    ("a;b;y\n1;2,x;3\n",  # a comma that is no decimal comma: the separator hint alone
+     "line 2: 2 values but the header has 1 columns; the header is one column named 'a;b;y'; expected columns "
+     "separated by ',', but the header and this line hold ';': add Excel's first line sep=; to the file, or save it "
+     "with ',' as the separator"),
     ("a,b,c,y\n".encode("utf-16"), "line 1: the file is UTF-16 (it starts with a UTF-16 byte-order mark); expected "
                                    "UTF-8: save it as UTF-8 (CSV UTF-8 in Excel)"),
 ])

@@ -79,6 +79,9 @@ def read_table(path: str, notify: Callable[[str], None] = note) -> Table:
       other encodings are an error naming the line of the first bad byte;
     * Excel's ``sep=;`` first line sets the separator (any one character) and
       is skipped; line numbers still count it;
+    * a file separated by ``;``, tab or ``|`` without that line reads as one
+      column: an error that names the separator, and the decimal commas
+      (``1,5``) of a European Excel CSV, which split its lines at the commas;
     * ``\\n``, ``\\r\\n`` and ``\\r`` line ends all work; blank lines are skipped;
     * a column without a name in the header (an empty name, or ``Unnamed: N``,
       pandas' name for one) is ignored, with a ``notify`` line, when it has no
@@ -182,13 +185,30 @@ def _separator_line(path: str, line: str) -> str | None:
 
 def _check_separator(path: str, header_line: int, names: list, rows: list, delimiter: str) -> None:
     """A file of one column whose header and every row hold ``;``, tab or ``|`` uses another separator: an error."""
+    other = _other_separator(names, [row[0] for row in rows], delimiter)
+    if other:
+        raise UserError(f"{path}, line {header_line}: {_separator_advice(names, other, delimiter, 'every line holds')}")
+
+
+def _other_separator(names: list, lines: list, delimiter: str) -> str | None:
+    """``;``, tab or ``|`` when the header is one column and it and every one of ``lines`` hold that character."""
     if len(names) != 1:
-        return
+        return None
     for other in (";", "\t", "|"):
-        if other != delimiter and other in names[0] and all(other in row[0] for row in rows):
-            raise UserError(f"{path}, line {header_line}: the header is one column named {names[0]!r}; expected "
-                            f"columns separated by {delimiter!r}, but every line holds {other!r}: add Excel's "
-                            f"first line sep={other} to the file, or save it with {delimiter!r} as the separator")
+        if other != delimiter and other in names[0] and all(other in line for line in lines):
+            return other
+    return None
+
+
+def _separator_advice(names: list, other: str, delimiter: str, holds: str, line: str = "") -> str:
+    """What to do about a file separated by ``other`` rather than ``delimiter`` (with decimal commas in ``line``)."""
+    found = (f"the header is one column named {names[0]!r}; expected columns separated by {delimiter!r}, but "
+             f"{holds} {other!r}")
+    if delimiter == "," and re.search(r"\d,\d", line):
+        return (f"{found} and decimal commas (1,5: a European Excel CSV): save it with ',' as the separator and "
+                f"'.' as the decimal mark, or add Excel's first line sep={other} to the file and write decimals "
+                "as 1.5, not 1,5")
+    return f"{found}: add Excel's first line sep={other} to the file, or save it with {delimiter!r} as the separator"
 
 
 def _unclosed_quote(text: str, delimiter: str) -> bool:
@@ -202,7 +222,12 @@ def _unclosed_quote(text: str, delimiter: str) -> bool:
 
 
 def _count_hint(row: list, names: list, delimiter: str) -> str:
-    """Why a row may have the wrong number of values: a separator at the end of the line or of the header."""
+    """Why a row may have the wrong number of values: another separator (and decimal commas), or a separator
+    at the end of the line or of the header."""
+    line = delimiter.join(row)
+    other = _other_separator(names, [line], delimiter)
+    if other:
+        return "; " + _separator_advice(names, other, delimiter, "the header and this line hold", line)
     if len(row) == len(names) + 1 and not row[-1].strip():
         return f"; the line ends with {delimiter!r} (an empty last value): remove it, or end the header the same way"
     if len(row) == len(names) - 1 and not names[-1]:
