@@ -153,7 +153,8 @@ def test_the_cli_notes_a_constant_column_and_predicts_the_same_for_rows_that_dif
                          "--epochs", "1", "--save", tmp_path / "m.npz", "--quiet")
     assert status == 0, err
     assert ("note: constant feature column in the training rows: 'b' (0.0025 in every row); standardised "
-            "with scale 1 (to about 0), so they add nothing to the model") in err.splitlines()
+            "with scale 1 (to about 0), so the model does not learn from it: a row with another value there gets a "
+            "prediction that extrapolates (predict notes such rows)") in err.splitlines()
     saved = fn.load(tmp_path / "m.npz")
     assert saved.standardizer.scale[1] == 1.0 and saved.standardizer.mean[1] == 0.0025
     # the issue's report: 0.98 for b = 0.0025, -2.77e13 for b = 0.003 (std was a rounding residue of 1e-19)
@@ -166,16 +167,63 @@ def test_the_cli_notes_a_constant_column_and_predicts_the_same_for_rows_that_dif
     assert abs(predictions[2] - predictions[0]) < 1e-2          # 0.003 enters as 0.0005, not as 5e15
 
 
+def test_train_records_constant_columns_and_predict_notes_rows_that_differ_there(tmp_path, capsys):
+    """k = 1e6 in every training row: k = 0 at predict time gave -751297.9 with no word (its weights never trained)."""
+    rows = feature_rows(40)
+    y = np.round(rows[:, 0] * 3 + 1, 4)
+    write_csv(tmp_path / "d.csv", ["k", "a", "b", "c", "j", "y"],
+              [[1e6, *row, 1 if i % 2 else 1.0, t] for i, (row, t) in enumerate(zip(rows.tolist(), y))])
+    status, _, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "y", "--layers", "4",
+                         "--epochs", "1", "--save", tmp_path / "m.npz", "--quiet")
+    assert status == 0, err
+    assert ("constant feature columns in the training rows: 'k' (1000000.0 in every row), 'j' (1.0 in every row); "
+            "standardised with scale 1 (to about 0), so the model does not learn from them") in err
+    assert fn.load(tmp_path / "m.npz").config["constant_features"] == {"k": [1e6, 1e6], "j": [1.0, 1.0]}
+    write_csv(tmp_path / "new.csv", ["c", "b", "a", "j", "k"],
+              [[0.1, 0.2, 0.3, 1, "1e6"], [0.1, 0.2, 0.3, 1, 0], [0.1, 0.2, 0.3, 1, "1000000.0000000001"],
+               [0.1, 0.2, 0.3, 1, 1000001]])
+    status, out, err = run(capsys, "predict", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "new.csv")
+    assert status == 0 and len(out.splitlines()) == 5
+    assert err.splitlines() == [
+        f"note: {tmp_path / 'new.csv'}: column 'k' was 1000000.0 in every training row; 2 rows here differ (first at "
+        "line 3: 0): the model never learned from this column, so their predictions extrapolate"]
+    status, _, err = run(capsys, "explain", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "new.csv",
+                         "--target", "a", "--rows", "2")
+    assert status == 0 and "column 'k' was 1000000.0 in every training row; 1 row here differs (first at line 3: 0)" \
+        ": the model never learned from this column, so its prediction extrapolates" in err
+    write_csv(tmp_path / "same.csv", ["a", "b", "c", "j", "k"], [[0.3, 0.2, 0.1, 1, 1e6]])
+    status, _, err = run(capsys, "predict", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "same.csv")
+    assert status == 0 and err == ""
+
+
+def test_predict_with_a_checkpoint_without_the_constant_record_works(tmp_path, capsys):
+    write_csv(tmp_path / "new.csv", ["a", "b", "c"], [[0.1, 0.2, 0.3]])
+    checkpoint = "tests/fixtures/v1_cli_regression.npz"
+    assert "constant_features" not in fn.load(checkpoint).config
+    status, out, err = run(capsys, "predict", "--checkpoint", checkpoint, "--csv", tmp_path / "new.csv")
+    assert status == 0 and len(out.splitlines()) == 2 and err == ""
+
+
 def test_the_cli_notes_a_column_that_varies_only_by_rounding(tmp_path, capsys):
     rows = feature_rows(40).tolist()
     for i, row in enumerate(rows):
         row[2] = repr(0.1 + 0.2) if i % 2 else "0.3"
     write_csv(tmp_path / "d.csv", ["a", "b", "c", "y"], [[*row, i / 7] for i, row in enumerate(rows)])
     status, _, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "y", "--layers", "4",
-                         "--epochs", "1", "--quiet")
+                         "--epochs", "1", "--quiet", "--save", tmp_path / "m.npz")
     assert status == 0, err
     assert ("note: constant feature column in the training rows: 'c' (0.3 to 0.30000000000000004, varying only "
             "by rounding); standardised with scale 1") in err
+    write_csv(tmp_path / "new.csv", ["a", "b", "c"], [[0.5, 0.5, 0.30000000000000004], [0.5, 0.5, 0.3],
+                                                    [0.5, 0.5, 0.31]])
+    status, out, err = run(capsys, "predict", "--checkpoint", tmp_path / "m.npz", "--csv", tmp_path / "new.csv")
+    assert status == 0, err
+    assert err.splitlines() == [
+        f"note: {tmp_path / 'new.csv'}: column 'c' was 0.3 to 0.30000000000000004, varying only by rounding; 1 row "
+        "here differs (first at line 4: 0.31): the model never learned from this column, so its prediction "
+        "extrapolates"]
+    predictions = [float(line) for line in out.splitlines()[1:]]
+    assert predictions[0] == predictions[1] and abs(predictions[2] - predictions[0]) < 0.1  # 0.31 enters as 0.01
 
 
 # --- case 10: apply never computes narrower than float32 ---

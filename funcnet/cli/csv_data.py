@@ -557,31 +557,67 @@ def row_location(table: Table) -> Callable:
 
 
 def fit_feature_standardizer(x_train, names, notify: Callable[[str], None] = note):
-    """:func:`funcnet.fit_standardizer` of the training rows, with one ``notify`` line naming the constant columns.
+    """:func:`funcnet.fit_standardizer` of the training rows, and the constant columns, named in one ``notify`` line.
 
     A constant column (every training value equal, or varying only by
-    rounding: the rule of :func:`funcnet.data.column_moments`) carries no
-    information; it gets scale 1, so it standardises to about 0 rather than
-    rounding noise divided by a tiny spread.
+    rounding: the rule of :func:`funcnet.data.column_moments`) gets scale 1,
+    so it standardises to about 0 rather than rounding noise divided by a tiny
+    spread.  The model does not learn from it: its first-layer weights never
+    see anything but 0, so a row with another value there gets a prediction
+    that extrapolates.  ``train`` records these columns in the run config
+    (``constant_features``) and :func:`note_unlearned_columns` names such rows.
+
+    Returns:
+      ``(standardizer, constant)`` with ``constant = {name: [min, max]}`` of
+      each constant column's training values (equal when every value is).
     """
     from funcnet.data import column_moments
     import funcnet as fn
 
     standardizer = fn.fit_standardizer(x_train, names=names)
-    constant = column_moments(x_train).constant
-    if constant.any():
-        listed = ", ".join(f"{names[j]!r} ({_constant_value(x_train[:, j])})" for j in constant.nonzero()[0])
-        notify(f"constant feature column{'s' if constant.sum() > 1 else ''} in the training rows: {listed}; "
-               "standardised with scale 1 (to about 0), so they add nothing to the model")
-    return standardizer
+    columns = column_moments(x_train).constant.nonzero()[0]
+    constant = {names[j]: [float(x_train[:, j].min()), float(x_train[:, j].max())] for j in columns}
+    if constant:
+        listed = ", ".join(f"{name!r} ({_constant_value(*extremes)})" for name, extremes in constant.items())
+        them = "them" if len(constant) > 1 else "it"
+        notify(f"constant feature column{'s' if len(constant) > 1 else ''} in the training rows: {listed}; "
+               f"standardised with scale 1 (to about 0), so the model does not learn from {them}: a row with "
+               "another value there gets a prediction that extrapolates (predict notes such rows)")
+    return standardizer, constant
 
 
-def _constant_value(column) -> str:
+def _constant_value(low: float, high: float, rows: str = "row") -> str:
     """``"0.0025 in every row"``, or the range of a column that varies only by rounding."""
-    low, high = column.min(), column.max()
     if low == high:
-        return f"{float(low)!r} in every row"
-    return f"{float(low)!r} to {float(high)!r}, varying only by rounding"
+        return f"{low!r} in every {rows}"
+    return f"{low!r} to {high!r}, varying only by rounding"
+
+
+def note_unlearned_columns(config: dict, table: Table, x, features, notify: Callable[[str], None] = note) -> None:
+    """One ``notify`` line per column that was constant in training and holds another value in ``table``.
+
+    ``config["constant_features"]`` (``{name: [min, max]}``, recorded by
+    ``train``; absent in older checkpoints, which are not checked) gives the
+    training values; a value differs when the column would no longer vary
+    only by rounding with it (:func:`funcnet.data.varies_only_by_rounding`).
+    ``x``: the float64 feature columns ``features`` of ``table``'s rows.
+    """
+    import numpy as np
+
+    from funcnet.data import varies_only_by_rounding
+
+    for name, (low, high) in (config.get("constant_features") or {}).items():
+        if name not in features:
+            continue
+        column = np.asarray(x)[:, features.index(name)]
+        differ = ~varies_only_by_rounding(np.minimum(column, low), np.maximum(column, high), np.float64)
+        if differ.any():
+            row, count = int(differ.argmax()), int(differ.sum())
+            cell = table.rows[row][table.names.index(name)]
+            notify(f"{table.path}: column {name!r} was {_constant_value(low, high, 'training row')}; {count} "
+                   f"row{'s' if count > 1 else ''} here differ{'' if count > 1 else 's'} (first at line "
+                   f"{table.lines[row]}: {cell}): the model never learned from this column, so "
+                   f"{'their predictions extrapolate' if count > 1 else 'its prediction extrapolates'}")
 
 
 def standardize_features(standardizer, x, names=None, where: Callable | None = None) -> np.ndarray:

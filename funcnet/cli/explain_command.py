@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from funcnet.cli.checkpoints import load_checkpoint
-from funcnet.cli.csv_data import is_number, numeric_columns, read_table
+from funcnet.cli.csv_data import is_number, note_unlearned_columns, numeric_columns, read_table
 from funcnet.cli.errors import UserError
 from funcnet.cli.interrupts import SIGNALS
 
@@ -108,6 +108,7 @@ def _checkpoint_problem(args):
     rows = args.rows or 5
     table = table._replace(rows=table.rows[:rows], lines=table.lines[:rows])
     x = numeric_columns(table, features)
+    note_unlearned_columns(saved.config, table, x, features)
     if saved.standardizer is not None:
         x = np.asarray(saved.standardizer.apply(x))
     model = saved.model

@@ -7,7 +7,8 @@ import io
 import sys
 
 from funcnet.cli.checkpoints import load_checkpoint
-from funcnet.cli.csv_data import numeric_columns, read_table, row_location, standardize_features
+from funcnet.cli.csv_data import (note_unlearned_columns, numeric_columns, read_table, row_location,
+                                  standardize_features)
 from funcnet.cli.errors import UserError
 from funcnet.cli.interrupts import SIGNALS
 from funcnet.cli.output_paths import check_distinct_paths, check_output_path
@@ -24,7 +25,9 @@ def run_predict(args) -> int:
     Features are found by column name and standardised as in training
     (:func:`~funcnet.cli.csv_data.standardize_features`); classifiers write the
     label, in the training data's own labels (the checkpoint's ``classes``),
-    and the probabilities; regressions the outputs.
+    and the probabilities; regressions the outputs.  A column that was constant
+    in training and differs here gets one note on stderr
+    (:func:`~funcnet.cli.csv_data.note_unlearned_columns`).
 
     The whole CSV is formatted first and written with one call, after a last
     look for a signal (:mod:`~funcnet.cli.interrupts`): a Ctrl-C or SIGTERM
@@ -47,7 +50,9 @@ def run_predict(args) -> int:
     if missing:
         raise UserError(f"{args.csv} lacks the feature columns {missing} that the model was trained on "
                         f"(it needs {features})")
-    x = standardize_features(saved.standardizer, numeric_columns(table, features), features, row_location(table))
+    x = numeric_columns(table, features)
+    note_unlearned_columns(saved.config, table, x, features)
+    x = standardize_features(saved.standardizer, x, features, row_location(table))
     try:
         outputs = np.asarray(fn.predict(saved.model, saved.params, x))
     except ValueError as error:

@@ -372,15 +372,16 @@ def _train(args, interrupt: SignalRecorder) -> int:
     else:
         x_train, x_test, y_train, y_test = x, None, y, None
     split_count(len(x_train), config["validation_split"], "--validation-split")
-    standardizer = None
+    standardizer, constant_features = None, {}
     if config["data"] != "xor":
-        standardizer = fit_feature_standardizer(x_train, dataset.feature_names)
+        standardizer, constant_features = fit_feature_standardizer(x_train, dataset.feature_names)
         # every row in file order, so that a value standardising beyond float32 is reported by its CSV line
         standardize_features(standardizer, dataset.x, dataset.feature_names, dataset.where)
     x_train = standardize_features(standardizer, x_train)
     x_test = standardize_features(standardizer, x_test) if x_test is not None else None
     config.update(features=dataset.feature_names, task=task, task_reason=dataset.reason,
-                  classes=dataset.classes, data_fingerprint=dataset.fingerprint)
+                  classes=dataset.classes, data_fingerprint=dataset.fingerprint,
+                  constant_features=constant_features)  # {name: [min, max]}: predict notes other values
     csv_file = os.path.abspath(data_path) if data_path else None
 
     def config_for(path):
