@@ -95,10 +95,113 @@ def optimizer_update(optimizer, grads, opt_state, params, value, value_fn):
     on the same batch), as optax documents for ``optax.lbfgs``; transformations
     that do not use them ignore them.  A plain ``GradientTransformation`` gets
     the three positional arguments only.
+
+    Raises:
+      ArgumentTypeError: (a ``TypeError`` and a ``ValueError``) naming ``optimizer`` when its update
+        fails with a ``TypeError``, ``AttributeError`` or ``ValueError`` from inside optax: an optimizer
+        funcnet cannot drive this way (``optax.lookahead``, which trains ``optax.LookaheadParams``;
+        ``optax.contrib.sam``; ``optax.MultiSteps`` around one that needs ``value``).  The message says
+        what funcnet passed and quotes the original error, which is chained.  Errors of funcnet's own
+        objective, which a line search calls, pass unchanged.  (Runs while the step is traced: free.)
     """
-    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
-        return optimizer.update(grads, opt_state, params, value=value, grad=grads, value_fn=value_fn)
-    return optimizer.update(grads, opt_state, params)
+    takes_extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
+    from_objective = []  # errors raised by funcnet's objective inside the optimizer: not the optimizer's fault
+
+    def objective(candidate):
+        try:
+            return value_fn(candidate)
+        except Exception as error:
+            from_objective.append(error)
+            raise
+
+    try:
+        if takes_extra_args:
+            return optimizer.update(grads, opt_state, params, value=value, grad=grads, value_fn=objective)
+        return optimizer.update(grads, opt_state, params)
+    except (TypeError, AttributeError, ValueError) as error:
+        if isinstance(error, checks.ArgumentTypeError) or any(error is own for own in from_objective):
+            raise
+        raise checks.ArgumentTypeError(_undrivable(optimizer, opt_state, takes_extra_args, error)) from error
+
+
+def _undrivable(optimizer, opt_state, takes_extra_args: bool, error) -> str:
+    """The message for an ``optimizer`` whose update failed inside optax (:func:`optimizer_update`)."""
+    call = ("optimizer.update(grads, opt_state, params, value=loss, grad=grads, value_fn=objective), as "
+            "optax.GradientTransformationExtraArgs promises" if takes_extra_args else
+            "optimizer.update(grads, opt_state, params) (it is not an optax.GradientTransformationExtraArgs, so "
+            "it gets no value=, grad= or value_fn=)")
+    lookahead = jax.tree.leaves(opt_state, is_leaf=lambda node: isinstance(node, optax.LookaheadState))
+    if any(isinstance(node, optax.LookaheadState) for node in lookahead):
+        hint = (" optax.lookahead needs its params as optax.LookaheadParams (fast and slow copies), but funcnet "
+                "trains plain params (a list of layer dicts): use its fast optimizer alone, or write a loop of "
+                "your own around model.loss.")
+    elif not takes_extra_args and "value" in str(error):
+        hint = (" A wrapper that is not an optax.GradientTransformationExtraArgs (e.g. optax.MultiSteps) cannot "
+                "hand the loss to an optimizer inside it that needs it (reduce_on_plateau, lbfgs): use that "
+                "optimizer unwrapped.")
+    else:
+        hint = ""
+    made_by = getattr(optimizer.update, "__qualname__", type(optimizer).__name__).split(".")[0]  # "sam", "MultiSteps"
+    return (f"`optimizer` ({made_by}) is not one funcnet can drive: every step calls {call}, "
+            f"with params a list of layer dicts and opt_state as optimizer.init(params) makes it, and the update "
+            f"failed inside optax with {type(error).__name__}: {error}.{hint} Optimizers whose update takes these "
+            f"work: e.g. optax.adam(1e-3), optax.chain(...), optax.lbfgs()")
+
+
+def _state_names(state) -> str:
+    """The kinds of an optax state, e.g. ``"ScaleByAdamState, EmptyState"``: its named tuples, outermost first."""
+    names = []
+
+    def visit(node):
+        if hasattr(node, "_fields"):
+            names.append(type(node).__name__)
+        if isinstance(node, (tuple, list)):
+            for child in node:
+                visit(child)
+
+    visit(state)
+    return ", ".join(names) or type(state).__name__
+
+
+def check_opt_state(optimizer, params, opt_state, num_models: int | None = None, name: str = "opt_state") -> None:
+    """``opt_state`` must be what ``optimizer.init(params)`` makes for ``params``, one model's (``fit``,
+    ``fit_state``), or, with ``num_models``, that stacked ``num_models`` times (``fit_many``).
+
+    Compared with ``jax.eval_shape(optimizer.init, params)`` (nothing is computed; ``params`` may be
+    ``jax.ShapeDtypeStruct``): the same tree of states, and every leaf of one model's shape, or of shape
+    ``(num_models, *one model's shape)``.
+
+    Raises:
+      ValueError: naming ``name`` (or its first wrong leaf, e.g. ``opt_state[0].mu[0]['W']``), what
+        ``optimizer.init`` makes and what was found: another optimizer's state, another model's, a stacked
+        one for one model or one model's for ``fit_many``.
+    """
+    stacked = num_models is not None
+    hint = ("make it with jax.vmap(optimizer.init)(params), from the stacked params" if stacked else
+            "pass opt_state=optimizer.init(params), or leave it out")
+    single = jax.eval_shape(optimizer.init, params)
+    if jax.tree.structure(opt_state) != jax.tree.structure(single):
+        found, expected = _state_names(opt_state), _state_names(single)
+        inside = "" if found != expected else " (the same kinds, with another tree inside: another model's params?)"
+        raise ValueError(f"`{name}` is not a state of this `optimizer`: it holds {found}, but optimizer.init "
+                         f"makes {expected}{inside}; {hint}")
+    paths = jax.tree_util.tree_leaves_with_path(opt_state)
+    shapes = [jnp.shape(leaf) for _, leaf in paths]
+    one_shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves(single)]
+    if stacked and shapes and shapes == one_shapes:
+        raise ValueError(f"`{name}` is one model's optimizer state (the shapes optimizer.init(params) makes "
+                         f"for one model); fit_many needs one state per model, {num_models} stacked: {hint}")
+    leading = {shape[:1] for shape in shapes}
+    if not stacked and len(leading) == 1 and shapes != one_shapes and \
+            shapes == [(*next(iter(leading)), *one) for one in one_shapes]:
+        raise ValueError(f"`{name}` holds {next(iter(leading))[0]} models' optimizer states, stacked (as "
+                         f"fit_many makes them), but this trains one model: {hint}")
+    for (path, _), shape, one_shape in zip(paths, shapes, one_shapes):
+        expected = (num_models, *one_shape) if stacked else one_shape
+        if shape != expected:
+            wanted = "one state per model" if stacked else "the shape optimizer.init(params) makes"
+            raise ValueError(f"`{name}{jax.tree_util.keystr(path)}` has shape {shape}; expected {wanted}, "
+                             f"{expected}: {hint}")
 
 
 def check_optimizer(optimizer) -> None:
@@ -317,7 +420,7 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
     check_grad(grad)
     batch_size = checks.check_count(batch_size, "batch_size")
     if mesh is not None:
-        sharding.check_mesh(mesh, batch_size)
+        sharding.check_mesh(mesh, batch_size, or_none=True)
     return _compiled_epoch(model, optimizer, grad, batch_size, mesh)
 
 

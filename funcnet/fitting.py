@@ -16,7 +16,7 @@ from funcnet import checks, sharding
 from funcnet.data import split_count
 from funcnet.divergence import diagnose, optimizer_breaks_in_dtype, optimizer_dtype_advice
 from funcnet.early_stopping import EarlyStopping, replay
-from funcnet.engine import as_arrays, make_train_epoch, prepare, step_key
+from funcnet.engine import as_arrays, check_opt_state, make_train_epoch, prepare, step_key
 from funcnet.layer_stats import check_track, layer_stats, stats_key, stats_rows
 
 
@@ -56,6 +56,13 @@ def row_weights(model, y, sample_weight=None, class_weight=None):
     ``k`` labels present.  With both, row ``i`` weighs
     ``sample_weight[i] · class_weight[y_i]``.  The loss is then
     ``Σ w_i ℓ_i / Σ w_i`` per batch.
+
+    Raises:
+      TypeError: (:class:`funcnet.checks.ArgumentTypeError`) for a ``sample_weight`` that is not
+        real numbers (complex, text, object: :func:`funcnet.checks.check_real_dtype`) or a
+        ``class_weight`` value that is not a real number (``class_weight[label]`` named).
+      ValueError: for a wrong shape, negative or non-finite weights, labels not in ``y``, or
+        weights that give every row 0.
     """
     import numpy as np
 
@@ -64,6 +71,7 @@ def row_weights(model, y, sample_weight=None, class_weight=None):
     num_rows = np.shape(y)[0]
     weights = np.ones(num_rows)
     if sample_weight is not None:
+        checks.check_real_dtype("sample_weight", sample_weight)
         weights = np.asarray(sample_weight, dtype=np.float64)
         if weights.shape != (num_rows,):
             raise ValueError(f"`sample_weight` has shape {weights.shape}; expected one weight per row, ({num_rows},)")
@@ -81,10 +89,8 @@ def row_weights(model, y, sample_weight=None, class_weight=None):
             if unknown:
                 raise ValueError(f"`class_weight` names labels {unknown} that are not in `y` (labels: "
                                  f"{present.tolist()})")
-            table = {label: float(class_weight.get(label, 1.0)) for label in present.tolist()}
-            bad = {label: weight for label, weight in table.items() if not (math.isfinite(weight) and weight >= 0)}
-            if bad:
-                raise ValueError(f"`class_weight` must give finite, non-negative weights, got {bad}")
+            table = {label: checks.check_real(class_weight.get(label, 1.0), f"class_weight[{label!r}]", low=0.0)
+                     for label in present.tolist()}
         else:
             raise ValueError(f"`class_weight` must be a dict {{label: weight}} or 'balanced', got "
                              f"{type(class_weight).__name__}")
@@ -152,6 +158,10 @@ def fit(
       optimizer: any ``optax.GradientTransformation``.
       x: inputs ``(n, sizes[0])``.  y: targets (see ``model.loss``).
       epochs: the epoch to stop before: epochs ``initial_epoch … epochs-1`` run.
+        Resuming (``initial_epoch > 0``, or a ``history`` that holds epochs),
+        it must be greater than ``initial_epoch``: it is not a count of epochs
+        to add, and a run that would train nothing is refused.  ``epochs=0``
+        from the start returns the params as given.
       batch_size: rows per step; the last batch of an epoch holds the
         ``n % batch_size`` leftover rows (a smaller step, not padding).
         ``epochs``, ``batch_size``, ``initial_epoch`` and ``patience`` take
@@ -170,7 +180,9 @@ def fit(
         :func:`funcnet.engine.optimizer_update`.  With float16 params, an
         optimizer whose first update is NaN/inf in float16 but not in float32
         (Adam's default ``eps=1e-8`` is 0 in float16) is refused before training.
-      opt_state: optimizer state to continue from (default ``optimizer.init(params)``).
+      opt_state: optimizer state to continue from (default ``optimizer.init(params)``); another
+        optimizer's state, another model's or ``fit_many``'s stacked states are refused
+        (:func:`funcnet.engine.check_opt_state`).
       verbose: print one line per epoch.
       callback: optional ``callback(epoch, params, opt_state, history)`` called
         after every epoch (progress bars, checkpoints, timing); returning
@@ -180,7 +192,9 @@ def fit(
         a run resumed from a checkpoint matches an uninterrupted one.  Default:
         the number of epochs in ``history`` (``len(history["train_loss"])``),
         0 without one; given with a ``history``, it must equal that number.
-      history: a history to continue (copied, not modified): a dict whose
+      history: a history to continue (copied, not modified): a dict, as
+        ``fit`` returns it, with keys among ``"train_loss"``, ``"val_loss"``,
+        ``"layer_stats"`` and ``"best_epoch"`` (another key is refused); its
         ``"train_loss"`` lists the epochs run so far, ``"val_loss"`` one per
         epoch too (empty when they ran without validation, and then this run
         must have none either, and the other way round), ``"layer_stats"`` at
@@ -222,7 +236,8 @@ def fit(
       its ``"layer_stats"`` and new epochs are appended.
 
     Raises:
-      ValueError: for bad data or arguments (see :mod:`funcnet.checks`).
+      ValueError: for bad data or arguments (see :mod:`funcnet.checks`), e.g. ``epochs`` not
+        past the epochs a ``history`` holds, or a ``history`` with keys ``fit`` does not write.
       TypeError: for arguments of the wrong type (``model`` not a Network,
         ``optimizer`` not an optax transformation, ``mesh`` not a Mesh, ...);
         funcnet's are also ValueErrors (:class:`funcnet.checks.ArgumentTypeError`).
@@ -256,13 +271,17 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     if patience is not None and not has_validation:
         raise ValueError("`patience` needs validation data: pass validation_split > 0 or validation_data")
     history_in, initial_epoch = _checked_history(history, initial_epoch, has_validation)
+    _check_epochs_after(epochs, initial_epoch, history_in)
     checks.check_key(key, "key", "fit", single=True)
     tracking = check_track(track)
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
     checks.check_params(model, params)
     checks.check_has_params(model, params, "fit")
     if opt_state is not None:
+        check_opt_state(optimizer, params, opt_state)
         checks.check_param_values(opt_state, "opt_state")
+    if best is not None and best[1] is not None:
+        check_opt_state(optimizer, params, best[1], name="best[1]")
     dtype = jax.tree.leaves(params)[0].dtype
     if optimizer_breaks_in_dtype(optimizer, params):
         raise ValueError(f"`optimizer` cannot train {jax.numpy.dtype(dtype).name} params: "
@@ -360,16 +379,35 @@ def _check_callables_and_pairs(callback, validation_data, best) -> None:
             raise checks.ArgumentTypeError(f"`{name}` must be a pair {pair} or None, got {got}")
 
 
+HISTORY_KEYS = ("train_loss", "val_loss", "layer_stats", "best_epoch")  # what fit writes into a history
+
+
+def _check_epochs_after(epochs, initial_epoch, history) -> None:
+    """Resuming (``initial_epoch > 0``), ``epochs`` must be greater: it is the epoch to stop before, not a count
+    of epochs to add, and a run of epochs ``initial_epoch … epochs-1`` that holds none would train nothing."""
+    if initial_epoch and epochs <= initial_epoch:
+        done = (f"the history already holds {initial_epoch} epochs" if history.get("train_loss") else
+                f"`initial_epoch` is {initial_epoch}")
+        more = f" (epochs={initial_epoch + epochs} for {epochs} more)" if epochs else ""
+        raise ValueError(f"`epochs` is the epoch to stop before: {done}, so epochs={epochs} would train nothing; "
+                         f"pass epochs > {initial_epoch}{more}")
+
+
 def _checked_history(history, initial_epoch, has_validation):
     """``(history, initial_epoch)``: a history to continue (``{}`` for none) and the epoch to start from.
 
-    ``initial_epoch`` defaults to the number of epochs in ``history``; given, it must equal it.
+    ``initial_epoch`` defaults to the number of epochs in ``history``; given, it must equal it.  The
+    history's keys must be among :data:`HISTORY_KEYS`, what :func:`fit` writes.
     """
     if history is None:
         return {}, 0 if initial_epoch is None else checks.check_count(initial_epoch, "initial_epoch", 0)
     if not isinstance(history, dict):
         raise checks.ArgumentTypeError(f"`history` must be a dict of lists ({{'train_loss': [...], 'val_loss': "
                                        f"[...]}}, as fit returns it) or None, got {type(history).__name__}")
+    unknown = sorted(set(history) - set(HISTORY_KEYS), key=repr)
+    if unknown:
+        raise ValueError(f"`history` has unknown keys {', '.join(map(repr, unknown))}; expected a history as fit "
+                         f"returns it, with keys among {', '.join(map(repr, HISTORY_KEYS))}")
     lengths = {}
     for name in ("train_loss", "val_loss", "layer_stats"):
         entries = history.get(name, [])

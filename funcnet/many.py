@@ -25,18 +25,30 @@ import numpy as np
 
 from funcnet import checks
 from funcnet.data import split_count
-from funcnet.engine import as_arrays, make_train_epoch, prepare
+from funcnet.engine import as_arrays, check_opt_state, make_train_epoch, prepare
 
 
 def stacked_init(model, keys: jax.Array, dtype=jnp.float32) -> list[dict]:
     """``model.init`` for each key, stacked: every leaf gets a leading axis of ``len(keys)``.
 
-    ``keys`` is a batch of ``jax.random`` keys, e.g. ``jax.random.split(jax.random.key(0), 8)``.
+    ``keys`` is one batch of ``jax.random`` keys, one per model: typed keys of shape ``(N,)`` or raw
+    ``uint32`` ones of shape ``(N, 2)``, e.g. ``jax.random.split(jax.random.key(0), 8)``.
+
+    Raises:
+      ValueError: naming ``keys`` for a single key or a batch with more than one axis
+        (``jax.random.split(key, (2, 2))``: flatten it with ``keys.reshape(-1)``, or ``(-1, 2)`` for raw keys).
     """
     checks.check_key(keys, "keys", "stacked_init")
-    if not np.shape(keys)[: -1 if _raw_keys(keys) else None]:
+    batch_shape = np.shape(keys)[: -1 if _raw_keys(keys) else None]
+    if not batch_shape:
         raise ValueError(f"`keys` must be a batch of jax.random keys, one per model, got a single key; make "
                          f"them with jax.random.split(jax.random.key(0), num_models)")
+    if len(batch_shape) > 1:
+        expected, flat = ("(N, 2) (raw uint32 keys)", "keys.reshape(-1, 2)") if _raw_keys(keys) else \
+            ("(N,) (typed keys)", "keys.reshape(-1)")
+        raise ValueError(f"`keys` must be one batch of jax.random keys, one per model, of shape {expected}, got "
+                         f"shape {np.shape(keys)}: a batch of {len(batch_shape)} axes; for "
+                         f"{int(np.prod(batch_shape))} models pass {flat}")
     return jax.vmap(lambda key: model.init(key, dtype))(keys)
 
 
@@ -130,46 +142,6 @@ def _one_model_shapes(model, params):
     return sizes[0], one
 
 
-def _state_names(state) -> str:
-    """The kinds of an optax state, e.g. ``"ScaleByAdamState, EmptyState"``: its named tuples, outermost first."""
-    names = []
-
-    def visit(node):
-        if hasattr(node, "_fields"):
-            names.append(type(node).__name__)
-        if isinstance(node, (tuple, list)):
-            for child in node:
-                visit(child)
-
-    visit(state)
-    return ", ".join(names) or type(state).__name__
-
-
-def _check_opt_state(optimizer, one, opt_state, num_models: int) -> None:
-    """``opt_state`` must be ``optimizer``'s state for each of ``num_models`` models, stacked.
-
-    Compared with ``jax.eval_shape(optimizer.init, one)`` (no computation): the same tree, and every
-    leaf with a leading axis of ``num_models`` before one model's shape.
-    """
-    hint = "make it with jax.vmap(optimizer.init)(params), from the stacked params"
-    single = jax.eval_shape(optimizer.init, one)
-    if jax.tree.structure(opt_state) != jax.tree.structure(single):
-        found, expected = _state_names(opt_state), _state_names(single)
-        inside = "" if found != expected else " (the same kinds, with another tree inside: another model's params?)"
-        raise ValueError(f"`opt_state` is not a state of this `optimizer`: it holds {found}, but optimizer.init "
-                         f"makes {expected}{inside}; {hint}")
-    paths = jax.tree_util.tree_leaves_with_path(opt_state)
-    shapes = [np.shape(leaf) for _, leaf in paths]
-    one_shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves(single)]
-    if shapes and shapes == one_shapes:
-        raise ValueError(f"`opt_state` is one model's optimizer state (the shapes optimizer.init(params) makes "
-                         f"for one model); fit_many needs one state per model, {num_models} stacked: {hint}")
-    for (path, _), shape, one_shape in zip(paths, shapes, one_shapes):
-        if shape != (num_models, *one_shape):
-            raise ValueError(f"`opt_state{jax.tree_util.keystr(path)}` has shape {shape}; expected one state per "
-                             f"model, {(num_models, *one_shape)}: {hint}")
-
-
 def _key_axis(count: int, keys, key):
     """0 for one key per model (``keys``), None for one key shared by all (``key``)."""
     if (keys is None) == (key is None):
@@ -249,7 +221,7 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
     # built first: it checks `optimizer`, `grad` and `batch_size`, before anything calls the optimizer
     run_epoch = _many_epoch(model, optimizer, grad, batch_size, train_axis, val_axis, key_axis)
     if opt_state is not None:
-        _check_opt_state(optimizer, first, opt_state, num_models)
+        check_opt_state(optimizer, first, opt_state, num_models)
         checks.check_param_values(opt_state, "opt_state")
     prepare = _many_prepare(optimizer, held_out, opt_state is None, key_axis)
     params, opt_state, train, validation = prepare(params, opt_state, x, y, keys)

@@ -35,21 +35,25 @@ def auto_axes(mesh) -> Mesh:
     return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
-def check_mesh_type(mesh) -> None:
-    """``mesh`` must be a ``jax.sharding.Mesh`` (a ``TypeError`` naming it otherwise)."""
+def check_mesh_type(mesh, or_none: bool = False) -> None:
+    """``mesh`` must be a ``jax.sharding.Mesh`` (a ``TypeError`` naming it otherwise).
+
+    ``or_none``: the caller also takes ``None`` (``fit(mesh=None)``: one device), and the message says so.
+    """
     if not isinstance(mesh, Mesh):
         raise ArgumentTypeError(f"`mesh` must be a jax.sharding.Mesh with a {DATA_AXIS!r} axis (e.g. "
-                                f"jax.make_mesh((jax.device_count(),), ('data',))) or None, got "
-                                f"{type(mesh).__name__}")
+                                f"jax.make_mesh((jax.device_count(),), ('data',))){' or None' if or_none else ''}, "
+                                f"got {type(mesh).__name__}")
 
 
-def check_mesh(mesh, batch_size: int | None = None) -> int:
+def check_mesh(mesh, batch_size: int | None = None, or_none: bool = False) -> int:
     """The number of devices along the mesh's ``"data"`` axis; errors for unusable meshes.
 
-    ``mesh`` must be a ``jax.sharding.Mesh`` (``TypeError`` otherwise) with a ``"data"`` axis;
-    ``batch_size``, any integral type, a multiple of that axis's device count.
+    ``mesh`` must be a ``jax.sharding.Mesh`` (``TypeError`` otherwise; ``or_none`` as in
+    :func:`check_mesh_type`) with a ``"data"`` axis; ``batch_size``, any integral type, a multiple
+    of that axis's device count.
     """
-    check_mesh_type(mesh)
+    check_mesh_type(mesh, or_none)
     if DATA_AXIS not in mesh.axis_names:
         raise ValueError(f"`mesh` needs an axis named {DATA_AXIS!r} to split batches over, it has "
                          f"{list(mesh.axis_names)}; e.g. jax.make_mesh((n,), ('data',))")
@@ -72,13 +76,41 @@ def row_sharding(mesh, rank: int, row_axis: int = 0) -> NamedSharding:
     return NamedSharding(auto_axes(mesh), PartitionSpec(*spec))
 
 
+def _check_mesh_first(mesh, other, call: str) -> None:
+    """``mesh`` must be a Mesh; when it is not and ``other`` is, the arguments came swapped: say so."""
+    if not isinstance(mesh, Mesh) and isinstance(other, Mesh):
+        raise ArgumentTypeError(f"`mesh` must be a jax.sharding.Mesh, got {type(mesh).__name__}, and the mesh "
+                                f"was passed second: the mesh comes first, {call}")
+    check_mesh_type(mesh)
+
+
 def shard_rows(mesh, array, row_axis: int = 0):
-    """``array`` with its rows (axis ``row_axis``) split across the mesh's ``"data"`` devices."""
+    """``array`` with its rows (axis ``row_axis``) split across the mesh's ``"data"`` devices.
+
+    ``mesh`` is a ``jax.sharding.Mesh`` with a ``"data"`` axis (:func:`check_mesh`); ``array`` has at
+    least one axis; ``row_axis`` is one of its axes (any integral type).
+
+    Raises:
+      TypeError: (:class:`~funcnet.checks.ArgumentTypeError`) for a ``mesh`` that is not a Mesh, naming
+        the order ``shard_rows(mesh, array)`` when the two came swapped.
+      ValueError: for a mesh without a ``"data"`` axis, a 0-d ``array`` or a ``row_axis`` it does not have.
+    """
+    _check_mesh_first(mesh, array, "shard_rows(mesh, array)")
+    check_mesh(mesh)
+    if np.ndim(array) == 0:
+        raise ValueError(f"`array` must have an axis of rows to split over the mesh's {DATA_AXIS!r} devices, got "
+                         f"a 0-d array (a scalar); replicate(mesh, value) puts a copy on every device instead")
     return jax.device_put(array, row_sharding(mesh, np.ndim(array), row_axis))
 
 
 def replicate(mesh, tree):
-    """A copy of every leaf of ``tree`` on every device of ``mesh``."""
+    """A copy of every leaf of ``tree`` on every device of ``mesh``.
+
+    Raises:
+      TypeError: (:class:`~funcnet.checks.ArgumentTypeError`) for a ``mesh`` that is not a
+        ``jax.sharding.Mesh``, naming the order ``replicate(mesh, tree)`` when the two came swapped.
+    """
+    _check_mesh_first(mesh, tree, "replicate(mesh, tree)")
     return jax.device_put(tree, NamedSharding(auto_axes(mesh), PartitionSpec()))
 
 

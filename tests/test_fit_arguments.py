@@ -73,11 +73,31 @@ def test_a_history_without_initial_epoch_continues_its_numbering():
     assert len(history["train_loss"]) == 2  # the history passed in is not modified
 
 
-def test_a_history_that_already_holds_every_epoch_runs_none():
-    first, history = fit(epochs=2)
-    again, again_history = fit(params=first, history=history, epochs=2)
-    assert again_history == history
-    jax.tree.map(np.testing.assert_array_equal, again, first)
+THREE_EPOCHS = {"train_loss": [1.0, 0.9, 0.8], "val_loss": []}
+
+
+@pytest.mark.parametrize("call, message", [
+    pytest.param(lambda: fit(history=THREE_EPOCHS, epochs=2),
+                 r"^`epochs` is the epoch to stop before: the history already holds 3 epochs, so epochs=2 would "
+                 r"train nothing; pass epochs > 3 \(epochs=5 for 2 more\)$", id="history-fewer"),
+    pytest.param(lambda: fit(history=THREE_EPOCHS, initial_epoch=3, epochs=np.int64(3)),
+                 r"the history already holds 3 epochs, so epochs=3 would train nothing; pass epochs > 3 "
+                 r"\(epochs=6 for 3 more\)", id="history-as-many"),
+    pytest.param(lambda: fit(initial_epoch=3, epochs=2),
+                 r"^`epochs` is the epoch to stop before: `initial_epoch` is 3, so epochs=2 would train nothing; "
+                 r"pass epochs > 3 \(epochs=5 for 2 more\)$", id="initial_epoch"),
+    pytest.param(lambda: fn.fit_state(MODEL, params_of(), SGD, X, Y, epochs=0, key=KEY, initial_epoch=np.uint8(1)),
+                 r"`initial_epoch` is 1, so epochs=0 would train nothing; pass epochs > 1$", id="fit_state-zero"),
+])
+def test_resuming_with_epochs_that_would_train_nothing_is_refused(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_zero_epochs_from_the_start_return_the_params_as_given():
+    params, history = fit(epochs=0)
+    assert history == {"train_loss": [], "val_loss": []}
+    jax.tree.map(np.testing.assert_array_equal, params, params_of())
 
 
 @pytest.mark.parametrize("history, kwargs, message", [
@@ -93,6 +113,10 @@ def test_a_history_that_already_holds_every_epoch_runs_none():
      r"`history` holds 2 epochs without val_loss, but this run has validation data"),
     ({"train_loss": [1.0, 0.5], "val_loss": [0.9, 0.8]}, {},
      r"`history` holds 2 epochs with val_loss, but this run has none"),
+    ({"loss": [1.0, 0.5, 0.4]}, dict(initial_epoch=3),
+     r"^`history` has unknown keys 'loss'; expected a history as fit returns it, with keys among 'train_loss', "
+     r"'val_loss', 'layer_stats', 'best_epoch'$"),
+    ({"train_loss": [1.0], "val_loss": [], "lr": [0.1], 0: []}, {}, r"`history` has unknown keys 'lr', 0; expected"),
 ])
 def test_a_history_that_disagrees_with_itself_or_the_run_is_refused(history, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -320,3 +344,99 @@ def test_a_hand_written_gradient_far_from_autodiff_is_named_and_a_right_one_is_n
     suspect = divergence.manual_derivative_suspect(wrong, params_of(wrong), X, Y)
     assert suspect is not None and "layer 0 (dense, activation 'doubled_tanh_slope') differs from jax.grad's" in suspect
     assert divergence.manual_derivative_suspect(MODEL, params_of(), X, Y) is None
+
+
+# ----------------------------------------------------------------------------- weights: real numbers only
+CLASSIFIER = fn.mlp([3, 2], output="softmax", loss="cross_entropy")
+LABELS = (X[:, 0] > 0).astype(jnp.int32)
+
+
+@pytest.mark.parametrize("weights, message", [
+    pytest.param(np.ones(64) + 1j, r"`sample_weight` has dtype complex128: complex numbers.*would drop the "
+                                   r"imaginary part", id="complex"),
+    pytest.param([1j] * 64, r"`sample_weight` has dtype complex128", id="complex-list"),
+    pytest.param(np.array(["1"] * 64), r"`sample_weight` has dtype <U1; expected real numbers", id="text"),
+    pytest.param(np.array([None] * 64), r"`sample_weight` has dtype object; expected real numbers", id="object"),
+])
+def test_sample_weight_must_be_real_numbers(weights, message):
+    with pytest.raises(TypeError, match=message):
+        fit(sample_weight=weights)
+
+
+@pytest.mark.parametrize("class_weight, error, message", [
+    pytest.param({0: 1 + 1j, 1: 1}, TypeError, r"^`class_weight\[0\]` must be a real number, got \(1\+1j\) \(complex\)$",
+                 id="complex"),
+    pytest.param({0: 1, 1: "2"}, TypeError, r"`class_weight\[1\]` must be a real number, got '2' \(str\)", id="text"),
+    pytest.param({1: np.float32(-1)}, ValueError, r"`class_weight\[1\]` must be in \[0, inf\], got -1.0", id="negative"),
+    pytest.param({0: float("nan")}, ValueError, r"`class_weight\[0\]` must be finite, got nan", id="nan"),
+])
+def test_class_weight_values_must_be_real_numbers_naming_the_label(class_weight, error, message):
+    with pytest.raises(error, match=message):
+        fit(model=CLASSIFIER, params=params_of(CLASSIFIER), y=LABELS, class_weight=class_weight)
+
+
+def test_class_weight_takes_every_real_number_type():
+    weights = fn.fitting.row_weights(CLASSIFIER, np.array([0, 1, 1]), class_weight={0: np.float32(2), 1: np.int64(3)})
+    np.testing.assert_array_equal(weights, [2.0, 3.0, 3.0])
+
+
+# ----------------------------------------------------------------------------- optimizers funcnet cannot drive
+def _update_calling_the_objective_with_a_layer_missing(updates, state, params=None, *, value_fn, **extra_args):
+    value_fn(params[:1])
+    return updates, state
+
+
+@pytest.mark.parametrize("optimizer, message", [
+    pytest.param(optax.MultiSteps(optax.chain(optax.adam(1e-3), optax.contrib.reduce_on_plateau()), 2),
+                 r"`optimizer` \(MultiSteps\) is not one funcnet can drive: every step calls "
+                 r"optimizer.update\(grads, opt_state, params\) \(it is not an optax.GradientTransformationExtraArgs"
+                 r".*failed inside optax with TypeError: .*missing 1 required keyword-only argument: 'value'\. A "
+                 r"wrapper that is not an optax.GradientTransformationExtraArgs \(e.g. optax.MultiSteps\) cannot "
+                 r"hand the loss", id="MultiSteps-reduce_on_plateau"),
+    pytest.param(optax.contrib.sam(optax.sgd(0.01), optax.sgd(0.01)),
+                 r"`optimizer` \(sam\) is not one funcnet can drive: every step calls optimizer.update\(grads, "
+                 r"opt_state, params, value=loss, grad=grads, value_fn=objective\).*failed inside optax with "
+                 r"TypeError: .*unexpected keyword argument 'value'", id="sam"),
+    pytest.param(optax.lookahead(optax.adam(1e-3), 5, 0.5),
+                 r"`optimizer` \(lookahead\) is not one funcnet can drive.*AttributeError: 'list' object has no "
+                 r"attribute 'fast'\. optax.lookahead needs its params as optax.LookaheadParams .* funcnet trains "
+                 r"plain params", id="lookahead"),
+])
+@pytest.mark.filterwarnings("ignore")
+def test_an_optimizer_funcnet_cannot_drive_is_named_with_what_funcnet_passes(optimizer, message):
+    with pytest.raises(TypeError, match=message) as error:
+        fit(optimizer=optimizer)
+    assert isinstance(error.value.__cause__, (TypeError, AttributeError))  # the original error, chained
+    with pytest.raises(ValueError, match=message):  # an ArgumentTypeError: the train step says the same
+        fn.make_train_step(MODEL, optimizer)(params_of(), optimizer.init(params_of()), X, Y)
+
+
+def test_funcnets_own_errors_inside_an_optimizer_pass_unchanged():
+    optimizer = optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(),
+                                                      _update_calling_the_objective_with_a_layer_missing)
+    with pytest.raises(ValueError, match=r"^`params` must be a list of 2 layer dicts") as error:
+        fit(optimizer=optimizer)
+    assert not isinstance(error.value, TypeError)
+
+
+# ----------------------------------------------------------------------------- fit's opt_state
+@pytest.mark.parametrize("kwargs, message", [
+    pytest.param(dict(optimizer=optax.adam(1e-2), opt_state=optax.sgd(0.1, momentum=0.9).init(params_of())),
+                 r"^`opt_state` is not a state of this `optimizer`: it holds TraceState, EmptyState, but "
+                 r"optimizer.init makes ScaleByAdamState, EmptyState; pass opt_state=optimizer.init\(params\), or "
+                 r"leave it out$", id="another-optimizer's"),
+    pytest.param(dict(optimizer=optax.adam(1e-2), opt_state=jax.vmap(optax.adam(1e-2).init)(
+        fn.stacked_init(MODEL, jax.random.split(KEY, 3)))),
+                 r"^`opt_state` holds 3 models' optimizer states, stacked \(as fit_many makes them\), but this "
+                 r"trains one model: pass opt_state=optimizer.init\(params\)", id="stacked"),
+    pytest.param(dict(optimizer=optax.adam(1e-2), opt_state=optax.adam(1e-2).init(fn.mlp([3, 5, 1]).init(KEY))),
+                 r"^`opt_state\[0\].mu\[0\]\['W'\]` has shape \(3, 5\); expected the shape optimizer.init\(params\) "
+                 r"makes, \(3, 4\): pass opt_state=optimizer.init\(params\)", id="another-model's"),
+    pytest.param(dict(optimizer=SGD, opt_state=SGD.init(params_of()), validation_split=0.25, patience=1,
+                      best=(params_of(), optax.adam(1e-2).init(params_of()))),
+                 r"^`best\[1\]` is not a state of this `optimizer`: it holds ScaleByAdamState, EmptyState, but "
+                 r"optimizer.init makes EmptyState, EmptyState", id="best's"),
+])
+def test_fit_says_what_opt_state_it_needs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fit(**kwargs)

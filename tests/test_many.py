@@ -173,3 +173,18 @@ def test_vmapped_models_with_dropout_get_the_masks_fit_gives_them(grad):
     # params[::2] drops the dropout layer's empty {}: the same dense params without dropout
     no_dropout = fn.fit_many(fn.mlp([3, 6, 1]), params[::2], ADAM, x, y, keys=keys, **arguments)[0]
     assert not np.allclose(many[0]["W"], no_dropout[0]["W"])
+
+
+@pytest.mark.parametrize("keys, message", [
+    pytest.param(jax.random.split(jax.random.key(0), (2, 2)),
+                 r"^`keys` must be one batch of jax.random keys, one per model, of shape \(N,\) \(typed keys\), got "
+                 r"shape \(2, 2\): a batch of 2 axes; for 4 models pass keys.reshape\(-1\)$", id="typed"),
+    pytest.param(jax.random.split(jax.random.PRNGKey(0), (2, 3)),
+                 r"of shape \(N, 2\) \(raw uint32 keys\), got shape \(2, 3, 2\): a batch of 2 axes; for 6 models "
+                 r"pass keys.reshape\(-1, 2\)$", id="raw"),
+    pytest.param(jax.random.key(0), r"^`keys` must be a batch of jax.random keys, one per model, got a single key",
+                 id="single"),
+])
+def test_stacked_init_needs_one_batch_axis_of_keys_and_names_keys(keys, message):
+    with pytest.raises(ValueError, match=message):
+        fn.stacked_init(MODEL, keys)

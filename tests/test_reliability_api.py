@@ -159,7 +159,7 @@ def test_data_that_overflows_float16_params_is_an_error_before_training(argument
 
 def test_a_non_finite_class_weight_is_an_error_naming_it():
     classifier = fn.mlp([3, 3], output="softmax", loss="cross_entropy")
-    with pytest.raises(ValueError, match=r"`class_weight` must give finite, non-negative weights, got \{1: inf\}"):
+    with pytest.raises(ValueError, match=r"`class_weight\[1\]` must be finite, got inf"):
         fn.fit(classifier, classifier.init(jax.random.key(0)), SGD, np.ones((3, 3)), np.arange(3), epochs=1,
                key=jax.random.key(0), class_weight={1: float("inf")})
 

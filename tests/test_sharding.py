@@ -67,3 +67,40 @@ def test_shard_rows_splits_the_row_axis_and_replicate_copies_everything():
     np.testing.assert_array_equal(rows, x)
     replicated = fn.replicate(mesh, {"W": x})["W"]
     assert replicated.sharding.spec == PartitionSpec() and replicated.sharding.mesh.axis_names == ("data",)
+
+
+def test_shard_rows_and_replicate_name_the_mesh_and_the_argument_order():
+    import jax
+    import numpy as np
+
+    import funcnet as fn
+
+    mesh = jax.make_mesh((1,), ("data",))
+    x = np.ones((4, 2), np.float32)
+    with pytest.raises(TypeError, match=r"^`mesh` must be a jax.sharding.Mesh, got ndarray, and the mesh was passed "
+                                        r"second: the mesh comes first, shard_rows\(mesh, array\)$"):
+        fn.shard_rows(x, mesh)
+    with pytest.raises(TypeError, match=r"the mesh comes first, replicate\(mesh, tree\)$"):
+        fn.replicate({"W": x}, mesh)
+    for call in (fn.shard_rows, fn.replicate):  # None is no mesh here: the message must not offer it
+        with pytest.raises(TypeError, match=r"^`mesh` must be a jax.sharding.Mesh with a 'data' axis \(e.g. "
+                                            r"jax.make_mesh\(\(jax.device_count\(\),\), \('data',\)\)\), got NoneType$"):
+            call(None, x)
+    with pytest.raises(ValueError, match=r"^`array` must have an axis of rows to split over the mesh's 'data' "
+                                         r"devices, got a 0-d array \(a scalar\); replicate\(mesh, value\)"):
+        fn.shard_rows(mesh, np.float32(1.0))
+    with pytest.raises(ValueError, match=r"`mesh` needs an axis named 'data' .* it has \['model'\]"):
+        fn.shard_rows(jax.make_mesh((1,), ("model",)), x)
+
+
+def test_fit_offers_none_as_a_mesh():
+    import jax
+    import numpy as np
+    import optax
+
+    import funcnet as fn
+
+    model = fn.mlp([2, 1])
+    with pytest.raises(TypeError, match=r"`mesh` must be a jax.sharding.Mesh .*\) or None, got int$"):
+        fn.fit(model, model.init(jax.random.key(0)), optax.sgd(0.1), np.ones((4, 2)), np.ones((4, 1)), epochs=1,
+               key=jax.random.key(0), mesh=3)
