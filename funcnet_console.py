@@ -1,11 +1,12 @@
 """The ``funcnet`` console script's entry point (``python -m funcnet`` runs it too).
 
-Its first act is to make SIGINT and SIGTERM only *record* themselves
+Its first act is to make SIGINT, SIGTERM and SIGHUP only *record* themselves
 (:mod:`funcnet.cli.interrupts`), before anything slow is imported: from then
-on, a Ctrl-C or SIGTERM at any moment, during the imports of JAX included,
-ends the command at its next safe point with status 130 or 143 and one line
-on stderr.  ``import funcnet`` and ``funcnet.cli`` import no JAX, so that takes
-a few milliseconds; a Ctrl-C within them (before the handler is in place)
+on, a Ctrl-C, SIGTERM or SIGHUP at any moment, during the imports of JAX
+included, ends the command at its next safe point with status 130, 143 or 129
+and one line on stderr (SIGHUP where it is not ignored, as ``nohup`` does).
+``import funcnet`` and ``funcnet.cli`` import no JAX, so that takes a few
+milliseconds; a Ctrl-C within them (before the handler is in place)
 still exits 130 with one line.
 """
 

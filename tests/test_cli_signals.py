@@ -1,4 +1,5 @@
-"""Ctrl-C (SIGINT) and SIGTERM in every command, at start-up and mid-work; ``predict | head``; no JAX for --help.
+"""Ctrl-C (SIGINT), SIGTERM and SIGHUP in every command, at start-up and mid-work; ``predict | head``; no JAX
+for --help.
 
 The real-process tests run ``python -m funcnet`` (the console script's entry
 point) through a launcher that resets SIGINT to its default before ``exec``:
@@ -25,14 +26,14 @@ import pytest
 
 import funcnet as fn
 from cli_helpers import regression_csv, write_csv
-from funcnet.cli import interrupts
+from funcnet.cli import EXIT_HANGUP, interrupts
 from funcnet.cli.interrupts import SIGNALS, Interrupted, SignalRecorder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT = os.path.join(ROOT, "tests", "fixtures", "v1_cli_regression.npz")  # features a, b, c
 LAUNCH = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
           "os.execv(sys.executable, [sys.executable, '-m', 'funcnet', *sys.argv[1:]])")
-NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
+NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 NOTICE = "{}: stopping when the epoch in progress has finished (the first one compiles), then saving\n"
 on_linux = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="the start-up marker reads /proc")
 
@@ -148,6 +149,7 @@ def test_every_public_name_resolves_and_an_unknown_one_is_an_attribute_error():
     ("train", signal.SIGINT, 0.0),
     ("train", signal.SIGTERM, 0.2),
     ("explain", signal.SIGTERM, 0.0),
+    ("train", signal.SIGHUP, 0.1),
 ])
 def test_a_signal_during_start_up_exits_with_one_line(tmp_path, command, signum, delay):
     argv = (["train", "--data", "xor", "--epochs", "3", "--save", "m.npz", "--no-cache"] if command == "train"
@@ -196,18 +198,19 @@ def test_ctrl_c_while_the_first_epoch_compiles_saves_that_epoch(tmp_path):
     assert len(fn.load(tmp_path / "m.npz").history["train_loss"]) == 1
 
 
-def test_sigterm_mid_training_saves_the_last_whole_epoch_and_exits_143(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_mid_training_saves_the_last_whole_epoch_and_exits_143_or_129(tmp_path, signum):
     process = start(tmp_path, "train", "--data", "xor", "--epochs", "100000", "--save", "m.npz", "--no-cache")
     try:
         line = ""
         while not line.startswith("epoch 3/"):
             line = process.stdout.readline()
             assert line, process.stderr.read()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
     finally:
         status, out, err = finish(process)
-    assert_one_clean_line(status, err, signal.SIGTERM)
-    assert err == NOTICE.format("SIGTERM")
+    assert_one_clean_line(status, err, signum)
+    assert err == NOTICE.format(NAMES[signum])
     epochs = int(out.split("saved the state after epoch ")[1].split()[0])
     assert epochs >= 3 and f"continue with: funcnet train --resume m.npz" in out
     saved = fn.load(tmp_path / "m.npz")
@@ -380,3 +383,73 @@ def test_the_recorder_raises_only_at_safe_points_or_inside_at_once():
     with pytest.raises(Interrupted, match=r"^interrupted by Ctrl-C \(SIGINT\)$"), waiting.at_once():
         waiting._handler(signal.SIGINT, None)
     assert interrupts.exit_status(signal.SIGINT) == 130 and interrupts.signal_name(signal.SIGHUP) == "SIGHUP"
+    assert interrupts.exit_status(signal.SIGHUP) == EXIT_HANGUP == 129
+
+
+# ----------------------------------------------------------------------------- SIGHUP: a terminal that closes
+
+
+@on_linux
+def test_closing_the_terminal_mid_training_saves_the_last_whole_epoch_and_exits_129(tmp_path):
+    """What ssh or a terminal window does on closing: the pty hangs up (writes to it fail with EIO from then
+    on) and the kernel sends SIGHUP to the session leader, here funcnet itself."""
+    import pty
+
+    master, terminal = pty.openpty()
+    env = dict(os.environ, JAX_PLATFORMS="cpu", FUNCNET_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    take_terminal = ("import os; os.setsid(); os.close(os.open(os.ttyname(1), os.O_RDWR)); "  # the controlling tty
+                     "exec(compile(" + repr(LAUNCH) + ", 'launch', 'exec'))")
+    process = subprocess.Popen([sys.executable, "-c", take_terminal, "train", "--data", "xor", "--epochs", "100000",
+                                "--save", "m.npz", "--no-cache"], env=env, cwd=tmp_path, stdin=terminal,
+                               stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    try:
+        shown = b""
+        while b"epoch 3/" not in shown:
+            chunk = os.read(master, 4096)
+            assert chunk, shown
+            shown += chunk
+    finally:
+        os.close(master)  # the hang-up: the kernel sends SIGHUP to the child, the session leader
+        try:
+            status = process.wait(timeout=180)
+        finally:
+            process.kill()
+    assert status == 129  # without pointing the hung-up terminal at /dev/null: 1, an OSError (EIO), nothing saved
+    assert len(fn.load(tmp_path / "m.npz").history["train_loss"]) >= 3
+
+
+def test_an_ignored_sighup_is_left_alone_as_nohup_sets_it():
+    saved = signal.getsignal(signal.SIGHUP)
+    recorder = SignalRecorder()
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup
+        with recorder.recording():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == recorder._handler
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        with recorder.recording():
+            assert signal.getsignal(signal.SIGHUP) == recorder._handler
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, saved)
+
+
+def test_sighup_points_only_a_hung_up_terminal_at_dev_null(tmp_path):
+    """The recorder's SIGHUP handler, in a child whose stdout is a pty that has hung up and stderr a file."""
+    script = ("import os, pty, signal, sys\n"
+              "from funcnet.cli.interrupts import SignalRecorder\n"
+              "master, terminal = pty.openpty()\n"
+              "os.dup2(terminal, 1)\n"
+              "os.close(master)\n"  # the hang-up
+              "recorder = SignalRecorder()\n"
+              "recorder._handler(signal.SIGHUP, None)\n"
+              "print('lost with the terminal', flush=True)\n"  # it raised OSError EIO before
+              "sys.stderr.write('still written to the file\\n')\n"
+              "assert recorder.received == signal.SIGHUP\n")
+    with open(tmp_path / "err.txt", "w") as err:
+        completed = subprocess.run([sys.executable, "-c", script], stderr=err, cwd=ROOT, timeout=120,
+                                   env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert completed.returncode == 0, (tmp_path / "err.txt").read_text()
+    assert (tmp_path / "err.txt").read_text() == "still written to the file\n"

@@ -8,7 +8,8 @@
 
 Exit codes: 0 done, 2 bad arguments or data (or an output that could not be
 written), 3 training diverged (NaN/inf), 130 interrupted with Ctrl-C (SIGINT),
-143 stopped by SIGTERM, 141 the reader of the output went away
+143 stopped by SIGTERM, 129 by SIGHUP (the terminal or ssh session closed;
+left alone under ``nohup``), 141 the reader of the output went away
 (``funcnet predict ... | head``), quietly.  A signal is acted on at the next
 safe point (:mod:`~funcnet.cli.interrupts`): ``train`` saves its last whole
 epoch with ``--save``; no command leaves an output half-written.
@@ -27,12 +28,12 @@ from __future__ import annotations
 import os
 import sys
 
-from funcnet.cli.errors import (EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED,
-                                UserError)
+from funcnet.cli.errors import (EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_DIVERGED, EXIT_HANGUP, EXIT_INTERRUPTED,
+                                EXIT_TERMINATED, UserError)
 from funcnet.cli.interrupts import SIGNALS, Interrupted, signal_name
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_BROKEN_PIPE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
-           "UserError", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_BROKEN_PIPE", "EXIT_DIVERGED", "EXIT_HANGUP", "EXIT_INTERRUPTED",
+           "EXIT_TERMINATED", "UserError", "main"]
 
 # The end of the one-line message of a signal acted on before a command's work was done.
 INTERRUPTED_BEFORE = {"train": " before training started; nothing saved",
@@ -45,10 +46,10 @@ def main(argv=None) -> int:
     """Entry point of the ``funcnet`` console script and ``python -m funcnet``; returns the exit status.
 
     Usage errors return argparse's status 2 (and ``--help`` 0) instead of
-    raising ``SystemExit``, so ``main`` can be called in-process.  SIGINT and
-    SIGTERM are recorded while it runs (:data:`~funcnet.cli.interrupts.SIGNALS`)
-    and end the command at its next safe point with status 130 or 143 and one
-    line on stderr; one that comes after the command's work is done still
+    raising ``SystemExit``, so ``main`` can be called in-process.  SIGINT,
+    SIGTERM and SIGHUP are recorded while it runs (:data:`~funcnet.cli.interrupts.SIGNALS`)
+    and end the command at its next safe point with status 130, 143 or 129 and
+    one line on stderr; one that comes after the command's work is done still
     ends it with that status.
     """
     from funcnet.cli.parser import build_parser

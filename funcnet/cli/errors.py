@@ -2,6 +2,7 @@
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 3, 130, 141
 EXIT_TERMINATED = 143  # SIGTERM; a signal's status is 128 + its number (funcnet.cli.interrupts)
+EXIT_HANGUP = 129  # SIGHUP: the terminal or ssh session was closed
 
 
 class UserError(Exception):

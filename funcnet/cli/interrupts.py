@@ -1,4 +1,4 @@
-"""Ctrl-C (SIGINT) and SIGTERM in the ``funcnet`` command: recorded when they come, acted on at safe points.
+"""Ctrl-C (SIGINT), SIGTERM and SIGHUP in the ``funcnet`` command: recorded when they come, acted on at safe points.
 
 A signal handler that raises can fire between any two Python operations.
 Python's default for SIGINT raises KeyboardInterrupt there: inside JAX's
@@ -8,18 +8,23 @@ during its first compile); inside a garbage-collection callback it is printed
 as "Exception ignored in ..." and lost, so the run went on to the end and
 exited 0; inside an import it left a half-initialised module and a raw
 ImportError traceback.  SIGTERM's default (sent by schedulers, ``timeout`` and
-container runtimes) ends the process at once, losing every finished epoch.
+container runtimes) ends the process at once, losing every finished epoch, and
+so does SIGHUP's (sent when the terminal or the ssh session is closed).
 
 So from the console script's first line (``funcnet_console.main``, also
-behind ``python -m funcnet``) until the process ends, both signals only
+behind ``python -m funcnet``) until the process ends, these signals only
 *record* themselves in :data:`SIGNALS` (:meth:`SignalRecorder.install`;
 ``funcnet.cli.main`` installs it for the duration of a command when called
 in-process).  The commands look at the record at safe points: after their
 imports, between phases, before writing any output (:meth:`SignalRecorder.check`
 raises :class:`Interrupted` there), and ``funcnet train`` between epochs,
 where it stops and saves the last whole epoch.  The command then exits with
-``128 + the signal's number`` (130 for SIGINT, 143 for SIGTERM) and one line on
-stderr that names the signal.  Nothing is interrupted half-way and no output
+``128 + the signal's number`` (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP)
+and one line on stderr that names the signal.  A signal whose handler is not
+Python's default is left alone: SIGINT in a background job, SIGHUP under
+``nohup`` (both ignored), or one a host program handles.  After SIGHUP, standard
+output and error that went to the terminal that hung up (a write there fails
+with ``EIO``) are pointed at ``/dev/null``, so the run can still save.  Nothing is interrupted half-way and no output
 is half-written.  The cost: a signal takes effect at the next safe point
 (during training: when the epoch in progress, with its compilation the first
 time, has finished).
@@ -36,25 +41,47 @@ installed before anything slow is imported.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
 import threading
 
 # The signals recorded, each with the handler that must be in place for us to take it over: Python's
-# own default.  A signal ignored (SIGINT in a background job) or handled by a host program is left alone.
-RECORDED = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+# own default.  A signal ignored (SIGINT in a background job, SIGHUP under nohup) or handled by a host
+# program is left alone.  SIGHUP does not exist on Windows.
+RECORDED = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL,
+            **({signal.SIGHUP: signal.SIG_DFL} if hasattr(signal, "SIGHUP") else {})}
 SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
 
 def signal_name(signum: int) -> str:
-    """How messages name a signal: ``"Ctrl-C (SIGINT)"``, ``"SIGTERM"``."""
+    """How messages name a signal: ``"Ctrl-C (SIGINT)"``, ``"SIGTERM"``, ``"SIGHUP"``."""
     return SIGNAL_NAMES.get(signum) or signal.Signals(signum).name
 
 
 def exit_status(signum: int) -> int:
-    """The shell's convention for a process ended by a signal: ``128 + signum`` (130 SIGINT, 143 SIGTERM)."""
+    """The shell's convention for a process ended by a signal: ``128 + signum`` (130 SIGINT, 143 SIGTERM,
+    129 SIGHUP)."""
     return 128 + signum
+
+
+def silence_hung_up_outputs() -> None:
+    """Point standard output and error at ``/dev/null`` where they went to a terminal that has hung up.
+
+    After a hang-up every write to that terminal fails with ``EIO`` (which a
+    zero-length write shows without writing anything); an epoch's report line
+    would then raise and end the run before it saved.  Other outputs (files,
+    pipes, a terminal still open) are left as they are.
+    """
+    for descriptor in (1, 2):
+        try:
+            os.write(descriptor, b"")
+        except OSError as error:
+            if error.errno == errno.EIO:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, descriptor)
+                os.close(devnull)
 
 
 class Interrupted(Exception):
@@ -81,12 +108,12 @@ def _say(text: str) -> None:
 
 
 class SignalRecorder:
-    """SIGINT and SIGTERM handlers that record the first signal in ``received`` and never raise.
+    """SIGINT, SIGTERM and SIGHUP handlers that record the first signal in ``received`` and never raise.
 
     ``notify`` (a format string with ``{signal}``), when set, is printed to
     stderr at the first signal, so that the user knows it was heard;
     ``notified`` says whether it was.  Inside :meth:`at_once` a signal raises
-    :class:`Interrupted` instead.
+    :class:`Interrupted` instead.  SIGHUP also calls :func:`silence_hung_up_outputs`.
     """
 
     def __init__(self):
@@ -102,6 +129,8 @@ class SignalRecorder:
         return self.received is not None
 
     def _handler(self, signum, frame) -> None:
+        if signum == getattr(signal, "SIGHUP", None):
+            silence_hung_up_outputs()
         if self.received is None:
             self.received = signum
             if self.notify and not self._raise_at_once:
@@ -112,7 +141,7 @@ class SignalRecorder:
             raise Interrupted(self.received)
 
     def install(self) -> bool:
-        """Take over SIGINT and SIGTERM where Python's defaults are in place; True when this call did.
+        """Take over SIGINT, SIGTERM and SIGHUP where Python's defaults are in place; True when this call did.
 
         Nothing happens outside the main thread (Python runs handlers only
         there), or when this recorder is installed already.  A fresh install
