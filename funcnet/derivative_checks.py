@@ -21,10 +21,12 @@ difference is
 (divided by the step actually taken, ``(θᵢ + ε) − (θᵢ − ε)`` in floating
 point).  Its error is ``ε²/6 · |φ'''| + u |φ| / ε ≈ 1e-12 + 2e-10 |φ|`` in
 float64 (``u ≈ 2.2e-16``), as long as no kink of ``f`` lies within ``ε`` of a
-point.  An activation is checked over the whole real line, 0 and its
-kinks included (``ACTIVATION_GRID``): where a kink lies within ``ε`` the
-one-sided differences differ, and the derivative must lie between them
-(see :func:`check_activation`); a loss's residuals keep away from its kinks.
+point.  An activation is checked on a dense deterministic cover of the real
+line, 0 and its kinks included (step 0.05 on ``[-20, 20]``, 50 points a
+decade from ``1e-8`` to ``1e4``, finiteness only beyond, up to ``1e300``):
+where a kink lies within ``ε`` the one-sided differences differ, and the
+derivative must lie between them (see :func:`check_activation`); a loss's
+residuals keep away from its kinks.
 A part with more than ``MAX_COORDINATES`` coordinates is checked by finite
 differences on a random sample of that many.
 
@@ -92,10 +94,18 @@ MAX_COORDINATES = 512
 """Parts larger than this are checked by finite differences on a random sample of this many coordinates."""
 KINK_MARGIN = 0.05
 """A loss's random residuals keep at least this far (relative to ``δ``) from its kinks."""
-ACTIVATION_GRID = (0.0, 1e-8, 1e-6, 1e-3, 0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 100.0, 1e3, 1e4)
-"""The magnitudes where :func:`check_activation` always looks, with both signs: 0 and both sides of it closely
-(``±1e-8`` lies within ``ε`` of 0, ``±1e-6`` at ``ε``), ``±1``, moderate and large magnitudes up to ``±1e4``
-(beyond, float64's rounding of ``g(z ± ε)`` exceeds the finite-difference tolerance for ``g(z) ≈ z``)."""
+UNIFORM_STEP = 0.05
+""":func:`check_activation`'s default points include every multiple of this step in ``[-20, 20]`` (801 points,
+0 and ±1 exactly among them), where activations bend."""
+LOG_POINTS_PER_DECADE = 50
+"""... and ``±10^(k/50)`` from ``1e-8`` to ``1e4`` (1202 points, 4.7 % apart): both sides of 0 closely (``|z|`` below
+``ε`` straddles a kink at 0), and moderate to large magnitudes."""
+COMPARED_UP_TO = 1e4
+"""Beyond ``|z| = 1e4`` float64's rounding of ``g(z ± ε)`` exceeds the finite-difference tolerance for
+``g(z) ≈ z``: there :func:`check_activation` checks only that the hand-written derivative is finite wherever
+``g`` and ``jax``'s derivative are."""
+FAR_POINTS_PER_DECADE = 20
+"""The default points beyond ``COMPARED_UP_TO``: ``±10^(4 + k/20)`` up to ``1e300`` (11840 points, 12 % apart)."""
 
 
 class PartDifference(NamedTuple):
@@ -137,7 +147,8 @@ class DerivativeReport:
       epsilon: the central-difference step.
       kinks: for :func:`check_activation`, the points ``z`` within ``ε`` of a
         kink, where the one-sided differences ``(g(z) − g(z − ε))/ε`` and
-        ``(g(z + ε) − g(z))/ε`` differ (relu's 0 and ``±1e-8``): there a
+        ``(g(z + ε) − g(z))/ε`` differ (relu's 0 and the default points with
+        ``|z| < 1e-6``; ``str(report)`` groups them): there a
         hand-written derivative passes when it lies between them (any
         one-sided derivative or value between is a valid convention); ``()`` elsewhere.
     """
@@ -182,7 +193,7 @@ class DerivativeReport:
             cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:5], widths[1:])]
             lines.append("  ".join(cells + [row[5]]).rstrip())
         if self.kinks:
-            lines.append(f"kinks within ε of z = {', '.join(f'{z:g}' for z in self.kinks)}: the one-sided differences "
+            lines.append(f"kinks within ε of z = {_kink_groups(self.kinks, self.epsilon)}: the one-sided differences "
                          "differ there, and the derivative must lie between them")
         lines.append(f"(float64; a part passes when max rel ≤ {self.autodiff_rtol:g} vs jax and "
                      f"≤ {self.finite_difference_rtol:g} vs central differences with ε = {self.epsilon:g})")
@@ -191,6 +202,18 @@ class DerivativeReport:
 
 def _number(value) -> str:
     return "—" if value is None else f"{value:.1e}"
+
+
+def _kink_groups(kinks, epsilon: float) -> str:
+    """``"-9.5e-07 … 9.5e-07 (201 points), 3"``: sorted points within ``2ε`` of each other printed as one range."""
+    groups = [[kinks[0]]]
+    for z in kinks[1:]:
+        if z - groups[-1][-1] <= 2 * epsilon:
+            groups[-1].append(z)
+        else:
+            groups.append([z])
+    return ", ".join(f"{group[0]:g}" if len(group) == 1 else f"{group[0]:g} … {group[-1]:g} ({len(group)} points)"
+                     for group in groups)
 
 
 # ----------------------------------------------------------------------------- comparisons
@@ -220,18 +243,21 @@ def _passes(max_abs, max_rel, rtol: float, atol: float) -> bool:
 
 
 def _compare(part: str, hand_written, autodiff, finite_differences, rtol: tuple[float, float],
-             points=None) -> PartDifference:
+             points=None, finite_reference=None) -> PartDifference:
     """One row: ``hand_written`` against ``jax`` and (when given) finite differences.
 
     Where ``jax`` is finite and the hand-written part is not, the row's note
-    says how often, and with ``points`` (an array of its shape) where first.
+    says how often, and with ``points`` (an array of its shape) where first,
+    and the part fails.  ``finite_reference`` (default ``autodiff``) is the
+    reference for that test alone: :func:`check_activation` passes ``jax``'s
+    derivative at points where it compares no numbers (beyond ``COMPARED_UP_TO``).
     """
     if np.shape(hand_written) != np.shape(autodiff):
         return PartDifference(part, math.nan, math.nan, None, None, False,
                               f"shape {tuple(np.shape(hand_written))}, expected {tuple(np.shape(autodiff))}")
     abs_jax, rel_jax = _difference(hand_written, autodiff)
-    ok = _passes(abs_jax, rel_jax, rtol[0], AUTODIFF_ATOL)
-    note = _non_finite_note(hand_written, autodiff, points)
+    note = _non_finite_note(hand_written, autodiff if finite_reference is None else finite_reference, points)
+    ok = _passes(abs_jax, rel_jax, rtol[0], AUTODIFF_ATOL) and not note
     if finite_differences is None:
         return PartDifference(part, abs_jax, rel_jax, None, None, ok, note)
     abs_fd, rel_fd = _difference(hand_written, finite_differences)
@@ -352,7 +378,18 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
 
     Wherever ``jax``'s derivative is finite, the hand-written one must be
     finite too (a NaN at ``z = 0`` fails); where ``jax``'s is NaN or ±inf
-    (``g`` overflows) nothing is compared.
+    (``g`` overflows) nothing is compared.  Beyond ``|z| = 1e4``
+    (``COMPARED_UP_TO``) no numbers are compared, since the central
+    differences round away there: the hand-written parts must only be finite
+    wherever ``g`` and ``jax``'s derivative are.
+
+    Resolution: the default points are a deterministic grid, so a mistake
+    confined to an interval narrower than the grid's step there can be
+    missed: step 0.05 on ``[-20, 20]``, 4.7 % of ``|z|`` from ``1e-8`` to
+    ``1e4``; beyond, only finiteness, every 12 % of ``|z|`` up to ``1e300``.
+    Pass ``points`` to look closer.  Cost: 13840 points in one compiled
+    call, a few milliseconds once compiled on a CPU (softmax's 512 finite
+    differences are taken row by row); compiling is most of a first call.
 
     Kinks: at a point ``z`` within ``ε`` of a kink (relu at 0) the one-sided
     differences ``l = (g(z) − g(z − ε))/ε`` and ``r = (g(z + ε) − g(z))/ε``
@@ -368,12 +405,13 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
     Args:
       act: a name from ``fn.ACTIVATION_NAMES`` or your own :func:`funcnet.activation`.
       points: where to check: any real array (a scalar counts as one point;
-        softmax works along the last axis).  Default: a ``(16, 4)`` array
-        covering the real line: ``0`` and ``±z`` for every ``z`` in
-        ``ACTIVATION_GRID`` (``1e-8, 1e-6, 1e-3, 0.1, 0.5, 1, 2, 3, 5, 10, 20,
-        30, 100, 1e3, 1e4``), 17 random points with ``0.05 ≤ |z| ≤ 5`` where
-        activations bend, and 16 with ``|z|`` log-uniform in ``[1e-4, 1e4]``.
-      key: one ``jax.random`` key for the random points and ``dA`` (default ``key(0)``).
+        softmax works along the last axis).  Default: a sorted ``(3460, 4)``
+        array covering the real line: every multiple of 0.05 in ``[-20, 20]``
+        (``UNIFORM_STEP``; 0 and ±1 exactly), ``±10^(k/50)`` from ``1e-8`` to
+        ``1e4`` (``LOG_POINTS_PER_DECADE``), ``±10^(4 + k/20)`` up to
+        ``1e300`` (finiteness only), and ``-0.0``, ``±1e-300``.
+      key: one ``jax.random`` key for ``dA`` and softmax's sample of
+        coordinates for finite differences (default ``key(0)``).
       autodiff_rtol, finite_difference_rtol: the relative tolerances (see the module docstring).
 
     Returns:
@@ -386,7 +424,7 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
     act = _as_activation(act)
     rng = _seed(_default_key(key, "fn.check_activation"))
     if points is None:
-        points = _default_points(rng)
+        points = _default_points()
     else:
         try:
             points = np.array(points, dtype=np.float64, ndmin=1)
@@ -397,34 +435,54 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
             raise ValueError(f"check_activation: `points` must be a non-empty array of finite numbers, "
                              f"got {points!r}")
     upstream = rng.normal(size=points.shape)
-    coordinates = _coordinates(points.size, rng)
+    far = np.abs(points) > COMPARED_UP_TO  # finiteness only
+    near = np.flatnonzero(~far)
+    coordinates = near[_coordinates(near.size, rng)]
     with jax.enable_x64(True):
         arrays = jax.device_get(_activation_arrays(act, jnp.asarray(points, jnp.float64),
                                                    jnp.asarray(upstream, jnp.float64), jnp.asarray(coordinates)))
+    g_finite = np.isfinite(arrays["value"])
     if "derivative" not in arrays:  # softmax: a Jacobian, no kinks
         hand_written, autodiff, numeric = arrays["backward"]
-        part = _compare("backward", hand_written, autodiff, _scatter(numeric, coordinates, points.shape), tolerances)
+        part = _compare("backward", hand_written, _near(autodiff, far), _scatter(numeric, coordinates, points.shape),
+                        tolerances, points, _finiteness_reference(autodiff, autodiff, far, g_finite))
         return DerivativeReport(f"activation {act.name!r}", (part,), *tolerances, EPSILON)
     derivative, autodiff, central = arrays["derivative"]
-    left, right = arrays["one_sided"]
+    left, right = (_near(values, far) for values in arrays["one_sided"])
+    central = _near(central, far)
     kinks = _kinks(central, left, right, tolerances[1])
     low, high = np.minimum(left, right), np.maximum(left, right)
-    parts = [_compare("derivative", derivative, _at_kinks(autodiff, derivative, kinks, low, high),
-                      _at_kinks(central, derivative, kinks, low, high), tolerances, points)]
+    reference = _at_kinks(_near(autodiff, far), derivative, kinks, low, high)
+    parts = [_compare("derivative", derivative, reference, _at_kinks(central, derivative, kinks, low, high),
+                      tolerances, points, _finiteness_reference(reference, autodiff, far, g_finite))]
     backward, autodiff_backward = arrays["backward"]
     low, high = np.minimum(upstream * left, upstream * right), np.maximum(upstream * left, upstream * right)
-    parts.append(_compare("backward", backward, _at_kinks(autodiff_backward, backward, kinks, low, high),
-                          _at_kinks(upstream * central, backward, kinks, low, high), tolerances, points))
+    reference = _at_kinks(_near(autodiff_backward, far), backward, kinks, low, high)
+    parts.append(_compare("backward", backward, reference, _at_kinks(upstream * central, backward, kinks, low, high),
+                          tolerances, points, _finiteness_reference(reference, autodiff_backward, far, g_finite)))
     kink_points = tuple(sorted({float(z) for z in points[kinks]}))
     return DerivativeReport(f"activation {act.name!r}", tuple(parts), *tolerances, EPSILON, kink_points)
 
 
-def _default_points(rng: np.random.Generator) -> np.ndarray:
-    """``(16, 4)`` points over the whole real line: the grid with both signs, then random ones (see above)."""
-    grid = np.array(ACTIVATION_GRID[:1] + tuple(sign * z for z in ACTIVATION_GRID[1:] for sign in (1.0, -1.0)))
-    bending = _away_from_zero(rng, 17, KINK_MARGIN, 5.0)
-    wide = rng.choice([-1.0, 1.0], size=16) * 10.0 ** rng.uniform(-4.0, 4.0, size=16)
-    return np.concatenate([grid, bending, wide]).reshape(16, 4)
+def _near(values, far) -> np.ndarray:
+    """``values`` with NaN at the ``far`` points (beyond ``COMPARED_UP_TO``): a NaN reference is not compared."""
+    return np.where(far, np.nan, values)
+
+
+def _finiteness_reference(compared, autodiff, far, g_finite) -> np.ndarray:
+    """Where the hand-written part must be finite: where ``compared`` is, and at the ``far`` points where
+    ``jax``'s derivative and ``g`` itself are finite."""
+    return np.where(far, np.where(g_finite, autodiff, np.nan), compared)
+
+
+def _default_points() -> np.ndarray:
+    """``(3460, 4)`` points, sorted, covering the real line deterministically (see :func:`check_activation`)."""
+    per_unit = round(1 / UNIFORM_STEP)
+    uniform = np.arange(-20 * per_unit, 20 * per_unit + 1) / per_unit  # exact multiples: 0, ±1 among them
+    magnitudes = 10.0 ** (np.arange(-8 * LOG_POINTS_PER_DECADE, 4 * LOG_POINTS_PER_DECADE + 1) / LOG_POINTS_PER_DECADE)
+    far = 10.0 ** (4 + np.arange(1, 296 * FAR_POINTS_PER_DECADE + 1) / FAR_POINTS_PER_DECADE)
+    points = np.unique(np.concatenate([uniform, magnitudes, -magnitudes, far, -far, [1e-300, -1e-300]]))
+    return np.sort(np.append(points, -0.0)).reshape(-1, 4)  # -0.0 too (np.unique took it for 0.0)
 
 
 def _kinks(central, left, right, rtol: float) -> np.ndarray:
@@ -448,20 +506,28 @@ def _at_kinks(reference, hand_written, kinks, low, high) -> np.ndarray:
 def _activation_arrays(act: Activation, z, upstream, coordinates) -> dict:
     """What :func:`check_activation` compares (compiled per activation).
 
-    Elementwise: ``{"derivative": (g', jax, central), "one_sided": (left, right),
-    "backward": (backward, jax)}``; softmax: ``{"backward": (backward, jax, central at coordinates)}``.
+    Elementwise: ``{"value": g, "derivative": (g', jax, central), "one_sided": (left, right),
+    "backward": (backward, jax)}``; softmax: ``{"value": g, "backward": (backward, jax, central at coordinates)}``.
     """
     outputs = act.apply(z)
     if outputs.shape != z.shape:
         raise ValueError(f"activation {act.name!r}: `function` maps points of shape {z.shape} to "
                          f"shape {outputs.shape}; an activation must keep the shape")
     autodiff_backward = jax.vjp(act.apply, z)[1](upstream)[0]
-    if act.derivative is None:
-        numeric = _central_differences(lambda z: jnp.sum(upstream * act.apply(z)), [z], [coordinates])[0]
-        return {"backward": (act.backward(z, upstream), autodiff_backward, numeric)}
+    if act.derivative is None:  # softmax, row by row: a coordinate moves only its own row of the last axis
+        width = z.shape[-1]
+        rows, upstream_rows = z.reshape(-1, width), upstream.reshape(-1, width)
+
+        def row_difference(coordinate):
+            row = coordinate // width
+            return _central_differences(lambda values: jnp.sum(upstream_rows[row] * act.apply(values)), [rows[row]],
+                                        [(coordinate % width)[None]])[0][0]
+
+        numeric = jax.vmap(row_difference)(coordinates) if coordinates.size else jnp.zeros((0,), z.dtype)
+        return {"value": outputs, "backward": (act.backward(z, upstream), autodiff_backward, numeric)}
     above, below = z + EPSILON, z - EPSILON
     value, value_above, value_below = outputs, act.apply(above), act.apply(below)
-    return {"derivative": (act.derivative(z), jax.jvp(act.apply, (z,), (jnp.ones_like(z),))[1],
+    return {"value": value, "derivative": (act.derivative(z), jax.jvp(act.apply, (z,), (jnp.ones_like(z),))[1],
                            (value_above - value_below) / (above - below)),
             "one_sided": ((value - value_below) / (z - below), (value_above - value) / (above - z)),
             "backward": (act.backward(z, upstream), autodiff_backward)}
