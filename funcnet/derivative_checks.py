@@ -2,8 +2,8 @@
 
 Manual backprop trusts three kinds of hand-written code: an activation's
 ``g'``, a loss's ``output_delta`` and a layer's ``backward``.  Each check here
-compares one piece's hand-written part with two references, at random points
-in float64:
+compares one piece's hand-written part with two references in float64, at
+points that cover the real line (activations) or random ones (losses, layers):
 
 * **jax**: ``jax.vjp`` (or ``jax.jvp``/``jax.grad``) of the piece's *forward*
   function, the derivative ``grad="autodiff"`` uses;
