@@ -107,7 +107,8 @@ def test_a_failed_final_save_prints_the_summary_first_and_saves_to_a_fallback(tm
                                   "predict out = csv"])
 def test_an_output_that_would_replace_another_output_or_an_input_is_refused_before_any_work(tmp_path, capsys, case):
     labelled_csv(tmp_path / "d.csv", [0, 1])
-    os.link(tmp_path / "d.csv", tmp_path / "linked.csv")
+    if case == "save = csv (hard link)":  # only here: --save refuses any file with other hard links
+        os.link(tmp_path / "d.csv", tmp_path / "linked.csv")
     status, _, err = run(capsys, "train", "--csv", tmp_path / "d.csv", "--target", "label", "--layers", "4",
                          "--epochs", "1", "--save", tmp_path / "m.npz")
     assert status == 0
