@@ -103,6 +103,7 @@ def optimizer_update(optimizer, grads, opt_state, params, value, value_fn):
         ``optax.contrib.sam``; ``optax.MultiSteps`` around one that needs ``value``).  The message says
         what funcnet passed and quotes the original error, which is chained.  Errors of funcnet's own
         objective, which a line search calls, pass unchanged.  (Runs while the step is traced: free.)
+        :func:`optimizer_init` does the same for ``optimizer.init``.
     """
     takes_extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
     from_objective = []  # errors raised by funcnet's objective inside the optimizer: not the optimizer's fault
@@ -121,31 +122,45 @@ def optimizer_update(optimizer, grads, opt_state, params, value, value_fn):
     except (TypeError, AttributeError, ValueError) as error:
         if isinstance(error, checks.ArgumentTypeError) or any(error is own for own in from_objective):
             raise
-        raise checks.ArgumentTypeError(_undrivable(optimizer, opt_state, takes_extra_args, error)) from error
+        call = ("optimizer.update(grads, opt_state, params, value=loss, grad=grads, value_fn=objective) in every "
+                "step, as optax.GradientTransformationExtraArgs promises" if takes_extra_args else
+                "optimizer.update(grads, opt_state, params) in every step (it is not an "
+                "optax.GradientTransformationExtraArgs, so it gets no value=, grad= or value_fn=)")
+        if any(isinstance(node, optax.LookaheadState) for node in jax.tree.leaves(
+                opt_state, is_leaf=lambda node: isinstance(node, optax.LookaheadState))):
+            hint = (" optax.lookahead needs its params as optax.LookaheadParams (fast and slow copies), but "
+                    "funcnet trains plain params (a list of layer dicts): use its fast optimizer alone, or write "
+                    "a loop of your own around model.loss.")
+        elif not takes_extra_args and "value" in str(error):
+            hint = (" A wrapper that is not an optax.GradientTransformationExtraArgs (e.g. optax.MultiSteps) "
+                    "cannot hand the loss to an optimizer inside it that needs it (reduce_on_plateau, lbfgs): use "
+                    "that optimizer unwrapped.")
+        else:
+            hint = ""
+        raise checks.ArgumentTypeError(_undrivable(optimizer, f"{call}, opt_state as optimizer.init(params) makes it",
+                                                   error, hint)) from error
 
 
-def _undrivable(optimizer, opt_state, takes_extra_args: bool, error) -> str:
-    """The message for an ``optimizer`` whose update failed inside optax (:func:`optimizer_update`)."""
-    call = ("optimizer.update(grads, opt_state, params, value=loss, grad=grads, value_fn=objective), as "
-            "optax.GradientTransformationExtraArgs promises" if takes_extra_args else
-            "optimizer.update(grads, opt_state, params) (it is not an optax.GradientTransformationExtraArgs, so "
-            "it gets no value=, grad= or value_fn=)")
-    lookahead = jax.tree.leaves(opt_state, is_leaf=lambda node: isinstance(node, optax.LookaheadState))
-    if any(isinstance(node, optax.LookaheadState) for node in lookahead):
-        hint = (" optax.lookahead needs its params as optax.LookaheadParams (fast and slow copies), but funcnet "
-                "trains plain params (a list of layer dicts): use its fast optimizer alone, or write a loop of "
-                "your own around model.loss.")
-    elif not takes_extra_args and "value" in str(error):
-        hint = (" A wrapper that is not an optax.GradientTransformationExtraArgs (e.g. optax.MultiSteps) cannot "
-                "hand the loss to an optimizer inside it that needs it (reduce_on_plateau, lbfgs): use that "
-                "optimizer unwrapped.")
-    else:
-        hint = ""
+def optimizer_init(optimizer, params):
+    """``optimizer.init(params)``; a ``TypeError``, ``AttributeError`` or ``ValueError`` from inside optax is an
+    :class:`~funcnet.checks.ArgumentTypeError` naming ``optimizer`` (as in :func:`optimizer_update`), e.g. an
+    ``optax.masked`` mask or ``optax.multi_transform`` label tree without the structure of ``params``."""
+    try:
+        return optimizer.init(params)
+    except (TypeError, AttributeError, ValueError) as error:
+        if isinstance(error, checks.ArgumentTypeError):
+            raise
+        hint = (" A mask or label tree (optax.masked, optax.multi_transform) must have the structure of the "
+                "params: a list with one dict per layer, as model.init(key) makes them.")
+        raise checks.ArgumentTypeError(_undrivable(optimizer, "optimizer.init(params)", error, hint)) from error
+
+
+def _undrivable(optimizer, call: str, error, hint: str) -> str:
+    """The message for an ``optimizer`` that failed inside optax when funcnet made ``call``."""
     made_by = getattr(optimizer.update, "__qualname__", type(optimizer).__name__).split(".")[0]  # "sam", "MultiSteps"
-    return (f"`optimizer` ({made_by}) is not one funcnet can drive: every step calls {call}, "
-            f"with params a list of layer dicts and opt_state as optimizer.init(params) makes it, and the update "
-            f"failed inside optax with {type(error).__name__}: {error}.{hint} Optimizers whose update takes these "
-            f"work: e.g. optax.adam(1e-3), optax.chain(...), optax.lbfgs()")
+    return (f"`optimizer` ({made_by}) is not one funcnet can drive: funcnet calls {call}, params being a list of "
+            f"layer dicts, and that failed inside optax with {type(error).__name__}: {error}.{hint} Optimizers whose "
+            f"init and update take these work: e.g. optax.adam(1e-3), optax.chain(...), optax.lbfgs()")
 
 
 def _state_names(state) -> str:
@@ -179,7 +194,7 @@ def check_opt_state(optimizer, params, opt_state, num_models: int | None = None,
     stacked = num_models is not None
     hint = ("make it with jax.vmap(optimizer.init)(params), from the stacked params" if stacked else
             "pass opt_state=optimizer.init(params), or leave it out")
-    single = jax.eval_shape(optimizer.init, params)
+    single = jax.eval_shape(functools.partial(optimizer_init, optimizer), params)
     if jax.tree.structure(opt_state) != jax.tree.structure(single):
         found, expected = _state_names(opt_state), _state_names(single)
         inside = "" if found != expected else " (the same kinds, with another tree inside: another model's params?)"
@@ -511,7 +526,7 @@ def prepare(optimizer, held_out: int, params, opt_state, x, y, key, sample_weigh
       the held-out rows or ``None``.
     """
     params = jax.tree.map(jnp.copy, params)
-    opt_state = optimizer.init(params) if opt_state is None else opt_state
+    opt_state = optimizer_init(optimizer, params) if opt_state is None else opt_state
     weights = () if sample_weight is None else (sample_weight,)
     if held_out == 0:
         return params, opt_state, (x, y, *weights), None

@@ -176,12 +176,15 @@ def test_the_distributed_helpers_refuse_a_process_id_out_of_range():
     (dict(epochs=2.0), TypeError, r"`epochs` must be an integer ≥ 0, got 2.0 \(float\)"),
     (dict(epochs=True), TypeError, r"`epochs` must be an integer ≥ 0, got the bool True"),
     (dict(epochs=np.int64(-1)), ValueError, r"`epochs` must be an integer ≥ 0, got -1"),
-    (dict(batch_size=np.float64(16)), TypeError, r"`batch_size` must be an integer ≥ 1, got np.float64\(16.0\) \(float64\)"),
+    (dict(batch_size=np.float64(16)), TypeError,
+     r"`batch_size` must be an integer ≥ 1, got np.float64\(16.0\) \(float64\)"),
     (dict(batch_size=np.uint8(0)), ValueError, r"`batch_size` must be an integer ≥ 1, got 0"),
-    (dict(patience=np.bool_(True), validation_split=0.25), TypeError, r"`patience` must be an integer ≥ 1, got the bool"),
+    (dict(patience=np.bool_(True), validation_split=0.25), TypeError,
+     r"`patience` must be an integer ≥ 1, got the bool"),
     (dict(initial_epoch="1"), TypeError, r"`initial_epoch` must be an integer ≥ 0, got '1'"),
     (dict(validation_split=float("nan")), ValueError, r"`validation_split` must be finite, got nan"),
-    (dict(validation_split=np.float32(1.0)), ValueError, r"`validation_split` must be in \[0(\.0)?, 1(\.0)?\), got 1.0"),
+    (dict(validation_split=np.float32(1.0)), ValueError,
+     r"`validation_split` must be in \[0(\.0)?, 1(\.0)?\), got 1.0"),
 ])
 def test_fit_refuses_integer_arguments_that_are_not_integers_naming_them(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -364,10 +367,11 @@ def test_sample_weight_must_be_real_numbers(weights, message):
 
 
 @pytest.mark.parametrize("class_weight, error, message", [
-    pytest.param({0: 1 + 1j, 1: 1}, TypeError, r"^`class_weight\[0\]` must be a real number, got \(1\+1j\) \(complex\)$",
-                 id="complex"),
+    pytest.param({0: 1 + 1j, 1: 1}, TypeError,
+                 r"^`class_weight\[0\]` must be a real number, got \(1\+1j\) \(complex\)$", id="complex"),
     pytest.param({0: 1, 1: "2"}, TypeError, r"`class_weight\[1\]` must be a real number, got '2' \(str\)", id="text"),
-    pytest.param({1: np.float32(-1)}, ValueError, r"`class_weight\[1\]` must be in \[0, inf\], got -1.0", id="negative"),
+    pytest.param({1: np.float32(-1)}, ValueError, r"`class_weight\[1\]` must be in \[0, inf\], got -1.0",
+                 id="negative"),
     pytest.param({0: float("nan")}, ValueError, r"`class_weight\[0\]` must be finite, got nan", id="nan"),
 ])
 def test_class_weight_values_must_be_real_numbers_naming_the_label(class_weight, error, message):
@@ -388,15 +392,15 @@ def _update_calling_the_objective_with_a_layer_missing(updates, state, params=No
 
 @pytest.mark.parametrize("optimizer, message", [
     pytest.param(optax.MultiSteps(optax.chain(optax.adam(1e-3), optax.contrib.reduce_on_plateau()), 2),
-                 r"`optimizer` \(MultiSteps\) is not one funcnet can drive: every step calls "
-                 r"optimizer.update\(grads, opt_state, params\) \(it is not an optax.GradientTransformationExtraArgs"
-                 r".*failed inside optax with TypeError: .*missing 1 required keyword-only argument: 'value'\. A "
+                 r"`optimizer` \(MultiSteps\) is not one funcnet can drive: funcnet calls optimizer.update\(grads, "
+                 r"opt_state, params\) in every step \(it is not an optax.GradientTransformationExtraArgs.*failed "
+                 r"inside optax with TypeError: .*missing 1 required keyword-only argument: 'value'\. A "
                  r"wrapper that is not an optax.GradientTransformationExtraArgs \(e.g. optax.MultiSteps\) cannot "
                  r"hand the loss", id="MultiSteps-reduce_on_plateau"),
     pytest.param(optax.contrib.sam(optax.sgd(0.01), optax.sgd(0.01)),
-                 r"`optimizer` \(sam\) is not one funcnet can drive: every step calls optimizer.update\(grads, "
-                 r"opt_state, params, value=loss, grad=grads, value_fn=objective\).*failed inside optax with "
-                 r"TypeError: .*unexpected keyword argument 'value'", id="sam"),
+                 r"`optimizer` \(sam\) is not one funcnet can drive: funcnet calls optimizer.update\(grads, "
+                 r"opt_state, params, value=loss, grad=grads, value_fn=objective\) in every step.*failed inside "
+                 r"optax with TypeError: .*unexpected keyword argument 'value'", id="sam"),
     pytest.param(optax.lookahead(optax.adam(1e-3), 5, 0.5),
                  r"`optimizer` \(lookahead\) is not one funcnet can drive.*AttributeError: 'list' object has no "
                  r"attribute 'fast'\. optax.lookahead needs its params as optax.LookaheadParams .* funcnet trains "
@@ -409,6 +413,22 @@ def test_an_optimizer_funcnet_cannot_drive_is_named_with_what_funcnet_passes(opt
     assert isinstance(error.value.__cause__, (TypeError, AttributeError))  # the original error, chained
     with pytest.raises(ValueError, match=message):  # an ArgumentTypeError: the train step says the same
         fn.make_train_step(MODEL, optimizer)(params_of(), optimizer.init(params_of()), X, Y)
+
+
+@pytest.mark.parametrize("optimizer, message", [
+    pytest.param(optax.masked(optax.adam(1e-3), {"W": True}), r"ValueError: pytree structure error", id="masked"),
+    pytest.param(optax.multi_transform({"a": optax.adam(1e-3)}, [{"W": "b", "b": "b"}] * 2),
+                 r"ValueError: Some parameters have no corresponding transformation", id="multi_transform"),
+])
+def test_an_optimizer_whose_init_fails_on_funcnets_params_is_named(optimizer, message):
+    pattern = (r"^`optimizer` \((masked|partition)\) is not one funcnet can drive: funcnet calls "
+               r"optimizer.init\(params\), params being a list of layer dicts, and that failed inside optax with "
+               + message + r"(.|\n)*A mask or label tree \(optax.masked, optax.multi_transform\) must have the "
+               r"structure of the params")
+    with pytest.raises(TypeError, match=pattern):
+        fit(optimizer=optimizer)
+    with pytest.raises(TypeError, match=pattern):
+        fit(optimizer=optimizer, opt_state=optax.EmptyState())
 
 
 def test_funcnets_own_errors_inside_an_optimizer_pass_unchanged():

@@ -83,8 +83,8 @@ def test_shard_rows_and_replicate_name_the_mesh_and_the_argument_order():
     with pytest.raises(TypeError, match=r"the mesh comes first, replicate\(mesh, tree\)$"):
         fn.replicate({"W": x}, mesh)
     for call in (fn.shard_rows, fn.replicate):  # None is no mesh here: the message must not offer it
-        with pytest.raises(TypeError, match=r"^`mesh` must be a jax.sharding.Mesh with a 'data' axis \(e.g. "
-                                            r"jax.make_mesh\(\(jax.device_count\(\),\), \('data',\)\)\), got NoneType$"):
+        with pytest.raises(TypeError, match=r"^`mesh` must be a jax.sharding.Mesh with a 'data' axis \(e.g. jax."
+                                            r"make_mesh\(\(jax.device_count\(\),\), \('data',\)\)\), got NoneType$"):
             call(None, x)
     with pytest.raises(ValueError, match=r"^`array` must have an axis of rows to split over the mesh's 'data' "
                                          r"devices, got a 0-d array \(a scalar\); replicate\(mesh, value\)"):
