@@ -324,8 +324,8 @@ def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf, 
 
     value_dtype = getattr(value, "dtype", None)
     real = (isinstance(value, numbers.Real) and not isinstance(value, bool) if value_dtype is None else
-            np.ndim(value) == 0 and (jnp.issubdtype(value_dtype, jnp.integer) or
-                                     jnp.issubdtype(value_dtype, jnp.floating)))
+            np.ndim(value) == 0 and np.dtype(value_dtype).kind not in "mM"  # NumPy files time spans as integers
+            and (jnp.issubdtype(value_dtype, jnp.integer) or jnp.issubdtype(value_dtype, jnp.floating)))
     if not real:
         raise ArgumentTypeError(f"`{name}` must be a real number, got {value!r} ({type(value).__name__})")
     number = float(value)

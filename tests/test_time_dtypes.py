@@ -8,6 +8,7 @@ import optax
 import pytest
 
 import funcnet as fn
+from funcnet import checks
 from test_argument_types import MODEL, PARAMS, X, Y, refuses
 
 TIMES = [  # (a time version of an array, what the message calls it)
@@ -54,3 +55,10 @@ def test_the_message_says_how_to_turn_time_spans_into_numbers():
             lambda: fn.predict(MODEL, PARAMS, X.astype(np.int64).astype("timedelta64[ms]")))
     seconds = X.astype(np.int64).astype("timedelta64[ms]") / np.timedelta64(1, "s")  # the advice works
     assert np.asarray(fn.predict(MODEL, PARAMS, seconds)).shape == (8, 1)
+
+
+@pytest.mark.parametrize("value", [np.timedelta64(5, "s"), np.datetime64("2020-01-01"), np.array(3, "timedelta64[ms]")],
+                         ids=["timedelta", "datetime", "0-d timedelta array"])
+def test_a_time_span_is_not_a_real_parameter(value):
+    with pytest.raises(checks.ArgumentTypeError, match=r"`delta` must be a real number, got .*(timedelta|datetime)64"):
+        fn.huber(value)
