@@ -86,6 +86,11 @@ def objective_fn(model, grad: str = "autodiff"):
     return manual_objective
 
 
+# JAX's own complaints (strict dtype promotion, a traced value used as a Python one) are the user's settings or
+# code speaking, not an optimizer funcnet cannot drive: they pass unchanged.
+JAX_OWN_ERRORS = (jax.dtypes.TypePromotionError, jax.errors.JAXTypeError, jax.errors.JAXIndexError)
+
+
 def optimizer_update(optimizer, grads, opt_state, params, value, value_fn):
     """``optimizer.update(grads, opt_state, params)``, with the loss for optimizers that take it.
 
@@ -102,7 +107,8 @@ def optimizer_update(optimizer, grads, opt_state, params, value, value_fn):
         funcnet cannot drive this way (``optax.lookahead``, which trains ``optax.LookaheadParams``;
         ``optax.contrib.sam``; ``optax.MultiSteps`` around one that needs ``value``).  The message says
         what funcnet passed and quotes the original error, which is chained.  Errors of funcnet's own
-        objective, which a line search calls, pass unchanged.  (Runs while the step is traced: free.)
+        objective, which a line search calls, and JAX's own (:data:`JAX_OWN_ERRORS`) pass unchanged.
+        (Runs while the step is traced: free.)
         :func:`optimizer_init` does the same for ``optimizer.init``.
     """
     takes_extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
@@ -120,7 +126,8 @@ def optimizer_update(optimizer, grads, opt_state, params, value, value_fn):
             return optimizer.update(grads, opt_state, params, value=value, grad=grads, value_fn=objective)
         return optimizer.update(grads, opt_state, params)
     except (TypeError, AttributeError, ValueError) as error:
-        if isinstance(error, checks.ArgumentTypeError) or any(error is own for own in from_objective):
+        own = isinstance(error, (checks.ArgumentTypeError, *JAX_OWN_ERRORS))
+        if own or any(error is raised for raised in from_objective):
             raise
         call = ("optimizer.update(grads, opt_state, params, value=loss, grad=grads, value_fn=objective) in every "
                 "step, as optax.GradientTransformationExtraArgs promises" if takes_extra_args else
@@ -148,7 +155,7 @@ def optimizer_init(optimizer, params):
     try:
         return optimizer.init(params)
     except (TypeError, AttributeError, ValueError) as error:
-        if isinstance(error, checks.ArgumentTypeError):
+        if isinstance(error, (checks.ArgumentTypeError, *JAX_OWN_ERRORS)):
             raise
         hint = (" A mask or label tree (optax.masked, optax.multi_transform) must have the structure of the "
                 "params: a list with one dict per layer, as model.init(key) makes them.")
