@@ -32,14 +32,18 @@ differences on a random sample of that many.
 
 How far apart the hand-written part ``h`` and a reference ``r`` are, over
 the coordinates of one part where the reference is finite, is reported as
+every gradient check in funcnet reports it
+(:func:`funcnet.finite_differences.max_difference`):
 
-    max abs = max |h − r|            max rel = max |h − r| / max |r|
+    max abs = max |h − r|            max rel = max |h − r| / max(max |h|, max |r|, tiny)
 
-The scale is the reference's largest entry (``0/0`` counts as 0), so a
-hand-written part that is ``1.1×`` the truth shows ``max rel = 0.1`` and one
-that is twice the truth ``1.0``, whatever the size of the entries.  A part
-passes a comparison when ``max rel ≤ rtol`` or ``max abs ≤ atol``; the
-absolute floor lets a part whose true value is (near) zero pass on rounding
+Symmetric and measured against the part's scale, so a hand-written part that
+is ``f×`` the truth shows ``max rel = |f − 1| / max(|f|, 1)``: 0.0099 for
+``1.01×``, 0.5 for twice the truth, 1 for zero, 2 for the opposite sign,
+whatever the size of the entries.  A part passes a comparison when
+``max rel ≤ rtol`` or ``max abs ≤ atol``
+(:func:`funcnet.finite_differences.passes`); the absolute floor lets a part
+whose true value is (near) zero pass on rounding
 noise.  The tolerances (keyword arguments, defaults below) are tight because
 everything is float64:
 
@@ -77,6 +81,7 @@ import numpy as np
 
 from funcnet.activations import ACTIVATION_NAMES, Activation, get_activation
 from funcnet.checks import check_count, check_key, check_real
+from funcnet.finite_differences import central_differences, max_difference, passes, sample_coordinates
 from funcnet.layers import Layer
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
 
@@ -114,9 +119,10 @@ class PartDifference(NamedTuple):
     Attributes:
       part: what was checked, e.g. ``"derivative"``, ``"output_delta (output=identity)"``,
         ``"params['W']"``, ``"x"``, ``"predict"``.
-      max_abs_vs_jax, max_rel_vs_jax: ``max|h − r|`` and ``max|h − r| / max|r|``
+      max_abs_vs_jax, max_rel_vs_jax: ``max|h − r|`` and ``max|h − r| / max(max|h|, max|r|)``
         against ``jax`` (for ``"predict"``: ``layer.predict`` against the
-        training forward with no key).
+        training forward with no key); ``None`` where the reference is
+        nowhere finite (nothing compared).
       max_abs_vs_finite_differences, max_rel_vs_finite_differences: the same
         against central finite differences; ``None`` where not applicable.
       ok: whether the part passed both comparisons.
@@ -124,8 +130,8 @@ class PartDifference(NamedTuple):
     """
 
     part: str
-    max_abs_vs_jax: float
-    max_rel_vs_jax: float
+    max_abs_vs_jax: float | None
+    max_rel_vs_jax: float | None
     max_abs_vs_finite_differences: float | None
     max_rel_vs_finite_differences: float | None
     ok: bool
@@ -217,31 +223,6 @@ def _kink_groups(kinks, epsilon: float) -> str:
 
 
 # ----------------------------------------------------------------------------- comparisons
-def _difference(hand_written, reference) -> tuple[float, float]:
-    """``(max|h − r|, max|h − r| / max|r|)`` over the positions where ``reference`` is finite.
-
-    ``0/0`` is 0.  Wherever the reference is finite the hand-written part
-    must be too: a NaN or inf in ``hand_written`` there makes both NaN or
-    inf (and the part fail).  Where the reference is NaN or ±inf (the
-    function or ``jax``'s derivative overflows, a coordinate not sampled)
-    nothing is compared.
-    """
-    hand_written, reference = np.asarray(hand_written, np.float64), np.asarray(reference, np.float64)
-    compared = np.isfinite(reference)
-    if hand_written.size == 0 or not compared.any():
-        return 0.0, 0.0
-    difference = np.abs(hand_written[compared] - reference[compared])
-    max_abs = float(np.max(difference))
-    scale = float(np.max(np.abs(reference[compared])))
-    if max_abs == 0.0:
-        return 0.0, 0.0
-    return max_abs, (max_abs / scale if scale > 0 else math.inf)
-
-
-def _passes(max_abs, max_rel, rtol: float, atol: float) -> bool:
-    return bool(max_rel <= rtol or max_abs <= atol)  # False for NaN
-
-
 def _compare(part: str, hand_written, autodiff, finite_differences, rtol: tuple[float, float],
              points=None, finite_reference=None) -> PartDifference:
     """One row: ``hand_written`` against ``jax`` and (when given) finite differences.
@@ -265,6 +246,26 @@ def _compare(part: str, hand_written, autodiff, finite_differences, rtol: tuple[
     return PartDifference(part, abs_jax, rel_jax, abs_fd, rel_fd, ok, note)
 
 
+def _difference(hand_written, reference) -> tuple[float | None, float | None]:
+    """:func:`funcnet.finite_differences.max_difference` over the positions where ``reference`` is finite.
+
+    Where the reference is NaN or ±inf (the function or ``jax``'s derivative
+    overflows, a coordinate not sampled, a point beyond ``COMPARED_UP_TO``)
+    nothing is compared; ``(None, None)`` when that is everywhere (the row
+    prints "—", and the part is judged on finiteness alone).
+    """
+    hand_written, reference = np.asarray(hand_written, np.float64), np.asarray(reference, np.float64)
+    reference = np.where(np.isfinite(reference), reference, np.nan)
+    if hand_written.size and np.isnan(reference).all():
+        return None, None
+    return max_difference(hand_written, reference)
+
+
+def _passes(max_abs, max_rel, rtol: float, atol: float) -> bool:
+    """:func:`funcnet.finite_differences.passes`; a comparison of nothing (``None``) passes."""
+    return max_rel is None or passes(max_abs, max_rel, rtol, atol)
+
+
 def _non_finite_note(hand_written, reference, points) -> str:
     """``"not finite at 1 of 64 points where jax is finite, first z = 0"``, or ``""``."""
     hand_written, reference = np.asarray(hand_written, np.float64), np.asarray(reference, np.float64)
@@ -276,35 +277,24 @@ def _non_finite_note(hand_written, reference, points) -> str:
 
 
 def _coordinates(size: int, rng: np.random.Generator) -> np.ndarray:
-    """The flat coordinates of a part that finite differences evaluate: all, or a sample of ``MAX_COORDINATES``."""
-    if size <= MAX_COORDINATES:
-        return np.arange(size)
-    return np.sort(rng.choice(size, MAX_COORDINATES, replace=False))
+    """The flat coordinates of a part that finite differences evaluate: all, or a sample of ``MAX_COORDINATES``
+    drawn from ``rng`` (:func:`funcnet.finite_differences.sample_coordinates`)."""
+    return sample_coordinates([size], MAX_COORDINATES, rng)
 
 
 def _central_differences(objective: Callable[..., jax.Array], arguments: Sequence[jax.Array],
                          coordinates: Sequence[jax.Array]) -> list[jax.Array]:
-    """``∂φ/∂a`` by central differences at given flat coordinates of each argument ``a`` of ``φ = objective(*a)``.
+    """``∂φ/∂a`` by central differences (step ``EPSILON``) at given flat coordinates of each argument ``a``.
 
-    Coordinate ``i`` of argument ``a``: ``(φ(a + ε eᵢ) − φ(a − ε eᵢ)) / ((aᵢ + ε) − (aᵢ − ε))``;
-    the coordinates of one argument are vectorised together (``vmap``).
-    Returns one 1-D array per argument, the values at its ``coordinates``.
+    :func:`funcnet.finite_differences.central_differences` over all arguments at once; returns one
+    1-D array per argument, the values at its ``coordinates``.
     """
-    gradients = []
-    for index, (argument, chosen) in enumerate(zip(arguments, coordinates)):
-        flat = jnp.ravel(argument)
-
-        def shifted(coordinate, sign, flat=flat, index=index, shape=jnp.shape(argument)):
-            moved = list(arguments)
-            moved[index] = flat.at[coordinate].add(sign * EPSILON).reshape(shape)
-            return objective(*moved)
-
-        def difference(coordinate, flat=flat):
-            step = (flat[coordinate] + EPSILON) - (flat[coordinate] - EPSILON)
-            return (shifted(coordinate, 1.0) - shifted(coordinate, -1.0)) / step
-
-        gradients.append(jax.vmap(difference)(chosen) if chosen.size else jnp.zeros((0,), flat.dtype))
-    return gradients
+    offsets = np.cumsum([0] + [int(np.size(argument)) for argument in arguments])
+    flat = jnp.concatenate([int(offset) + jnp.asarray(chosen, jnp.int32)
+                            for offset, chosen in zip(offsets, coordinates)])
+    values = central_differences(objective, arguments, flat, EPSILON)
+    counts = np.cumsum([0] + [int(np.shape(chosen)[0]) for chosen in coordinates])
+    return [values[start:stop] for start, stop in zip(counts[:-1], counts[1:])]
 
 
 def _scatter(values, coordinates: np.ndarray, shape) -> np.ndarray:

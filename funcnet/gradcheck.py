@@ -1,17 +1,20 @@
 """Checking gradients three ways: hand-written backprop, ``jax.grad``, finite differences.
 
-The relative difference of two gradients ``g₁, g₂`` of one leaf is measured
-against the leaf's scale,
+Two gradients of one leaf are compared by
+:func:`funcnet.finite_differences.max_difference`, the definition every
+gradient check in funcnet uses,
 
-    rel = max|g₁ - g₂| / max(max|g₁|, max|g₂|, tiny)
+    max rel = max|g₁ - g₂| / max(max|g₁|, max|g₂|, tiny)
 
-so that entries that are (near) zero, as behind a dead ReLU, do not turn
-rounding noise into huge ratios.
+symmetric, and measured against the leaf's scale, so that entries that are
+(near) zero, as behind a dead ReLU, do not turn rounding noise into huge
+ratios.
 
 Finite differences cost two loss evaluations per coordinate, so for a large
 network :func:`finite_difference_grad` evaluates a random sample of
-coordinates and leaves the rest ``NaN``; :func:`compare_grad_trees` compares
-only where its second tree is not ``NaN``.
+coordinates (:func:`funcnet.finite_differences.sample_coordinates`) and
+leaves the rest ``NaN``; :func:`compare_grad_trees` compares only where its
+second tree is not ``NaN``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from funcnet import checks
+from funcnet.finite_differences import central_differences, max_difference, sample_coordinates
 
 DEFAULT_MAX_COORDINATES = 4096
 """Coordinates :func:`finite_difference_grad` evaluates when ``max_coordinates`` is not given."""
@@ -32,12 +36,8 @@ DEFAULT_MAX_COORDINATES = 4096
 DEFAULT_CHUNK_SIZE = 32
 """Coordinates perturbed together in one vectorised step of :func:`finite_difference_grad`.
 
-A chunk holds about ``3 · chunk_size · P`` numbers; on CPU, chunks of 8 to 64 are about equally
-fast (a 5-256-256-1 network at 32: 4096 coordinates in ~3 s with compilation, ~100 MB above the
-interpreter).
+A chunk holds about ``3 · chunk_size · P`` numbers (``P`` parameters).
 """
-
-_MIN_COORDINATES_PER_LEAF = 4  # a sample gives every leaf min(leaf size, this) coordinates, budget allowing
 
 
 class LeafDifference(NamedTuple):
@@ -53,39 +53,17 @@ class LeafDifference(NamedTuple):
     max_rel: float
 
 
-def leaf_difference(first, second) -> tuple[float, float]:
-    """``(max|g₁ - g₂|, max|g₁ - g₂| / scale)`` for two arrays of the same shape.
-
-    Only the positions where ``second`` is not ``NaN`` are compared, so that
-    ``second`` may be a sampled :func:`finite_difference_grad` (``NaN`` where
-    a coordinate was not evaluated).  ``first`` is never masked: a ``NaN`` in
-    ``first`` at a compared position makes both numbers ``NaN``, and so does
-    an ``inf`` on either side.  If ``second`` is ``NaN`` everywhere (nothing
-    could be compared) both numbers are ``NaN`` too; two empty arrays give
-    ``(0.0, 0.0)``.  ``scale = max(max|g₁|, max|g₂|, tiny)`` over the compared
-    positions.
-    """
-    first, second = np.asarray(first), np.asarray(second)
-    if first.shape != second.shape:
-        raise ValueError(f"`first` has shape {first.shape} but `second` has shape {second.shape}; "
-                         "compare gradients of the same parameter")
-    if first.size == 0:
-        return 0.0, 0.0
-    compared = ~np.isnan(second)
-    if not compared.any():
-        return float("nan"), float("nan")
-    first, second = first[compared], second[compared]
-    max_abs = np.max(np.abs(first - second))
-    tiny = np.finfo(np.result_type(first.dtype, second.dtype, np.float32)).tiny
-    # np.max propagates NaN, unlike Python's max(), whose answer would depend on argument order
-    scale = np.max([np.max(np.abs(first)), np.max(np.abs(second)), tiny])
-    return float(max_abs), float(max_abs / scale)
+leaf_difference = max_difference
+"""``(max abs, max rel)`` of two gradients of one leaf: :func:`funcnet.finite_differences.max_difference`."""
 
 
 def finite_difference_grad(model, params, x, y, epsilon: float | None = None, *, weights=None, key=None,
                            max_coordinates: int | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                            sample_seed: int = 0):
     """Central differences ``(L(θ + εeᵢ) - L(θ - εeᵢ)) / 2ε`` for all or a sample of coordinates ``i``.
+
+    Computed by :func:`funcnet.finite_differences.central_differences`, which
+    divides by the step actually taken, ``(θᵢ + ε) − (θᵢ − ε)``, rather than ``2ε``.
 
     ``L(θ) = model.loss(θ, x, y, weights)`` (with ``key=key`` when a key is
     given, so that a dropout mask is the same on both sides of every
@@ -156,11 +134,11 @@ def finite_difference_grad(model, params, x, y, epsilon: float | None = None, *,
     epsilon = _check_epsilon(epsilon)
     x, y, weights = _batch_arrays(x, y, weights)
     sizes = [int(np.size(leaf)) for leaf in leaves]
-    indices = _sample_coordinates(sizes, max_coordinates, sample_seed)
+    indices = sample_coordinates(sizes, max_coordinates, sample_seed)
     if indices.size == 0:  # no parameters at all
         return jax.tree.map(lambda leaf: jnp.full_like(leaf, jnp.nan), params)
-    return _central_differences(model, min(chunk_size, indices.size), params, x, y, weights, key,
-                                jnp.asarray(indices), epsilon)
+    return _finite_difference_values(model, min(chunk_size, indices.size), params, x, y, weights, key,
+                                     jnp.asarray(indices), epsilon)
 
 
 def _check_epsilon(epsilon) -> float:
@@ -179,54 +157,18 @@ def _batch_arrays(x, y, weights):
             checks.as_real_array("weights", weights))
 
 
-def _sample_coordinates(sizes: list[int], max_coordinates: int, seed: int) -> np.ndarray:
-    """Sorted flat indices (in ``ravel_pytree`` order) of the coordinates to evaluate."""
-    total = sum(sizes)
-    if total <= max_coordinates:
-        return np.arange(total, dtype=np.int32)
-    sizes = np.asarray(sizes, dtype=np.int64)
-    minimum = np.minimum(sizes, _MIN_COORDINATES_PER_LEAF)
-    if minimum.sum() > max_coordinates:
-        minimum = np.minimum(sizes, 1)
-        leaves = int(minimum.sum())
-        if leaves > max_coordinates:
-            raise ValueError(
-                f"`max_coordinates` is {max_coordinates} but params has {leaves} non-empty leaves and "
-                f"every leaf gets at least one coordinate; pass max_coordinates >= {leaves}")
-    # the rest of the budget in proportion to what each leaf has left, by largest remainder
-    # (each share is at most its capacity, because the budget is below the total capacity)
-    capacity = sizes - minimum
-    budget = max_coordinates - int(minimum.sum())
-    shares = budget * capacity / capacity.sum()
-    counts = minimum + np.floor(shares).astype(np.int64)
-    leftover = max_coordinates - int(counts.sum())
-    counts[np.argsort(-(shares - np.floor(shares)), kind="stable")[:leftover]] += 1
-    rng = np.random.default_rng(seed)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    chosen = [offset + rng.choice(size, count, replace=False)
-              for offset, size, count in zip(offsets, sizes, counts)]
-    return np.sort(np.concatenate(chosen)).astype(np.int32)
-
-
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _central_differences(model, chunk_size, params, x, y, weights, key, indices, epsilon):
+def _finite_difference_values(model, chunk_size, params, x, y, weights, key, indices, epsilon):
+    """:func:`funcnet.finite_differences.central_differences` of ``model.loss`` at ``indices``, NaN elsewhere."""
+    leaves, structure = jax.tree.flatten(params)
+
+    def loss(*leaves):
+        arguments = (jax.tree.unflatten(structure, leaves), x, y, weights)
+        return model.loss(*arguments) if key is None else model.loss(*arguments, key=key)
+
+    values = central_differences(loss, leaves, indices, epsilon, chunk_size)
     flat, unravel = ravel_pytree(params)
-    epsilon = jnp.asarray(epsilon, flat.dtype)
-
-    def loss_of_flat(vector):
-        if key is None:
-            return model.loss(unravel(vector), x, y, weights)
-        return model.loss(unravel(vector), x, y, weights, key=key)
-
-    def central_difference(index):
-        # under the chunk's vmap, each of these is (chunk_size, P): one perturbed copy per coordinate
-        plus = flat.at[index].add(epsilon)
-        minus = flat.at[index].add(-epsilon)
-        return (loss_of_flat(plus) - loss_of_flat(minus)) / (2 * epsilon)
-
-    values = jax.lax.map(central_difference, indices, batch_size=chunk_size)
-    evaluated = jnp.full_like(flat, jnp.nan).at[indices].set(values.astype(flat.dtype))
-    return unravel(evaluated)
+    return unravel(jnp.full_like(flat, jnp.nan).at[indices].set(values))
 
 
 def compare_grad_trees(first, second) -> list[LeafDifference]:

@@ -146,9 +146,10 @@ def test_wrong_activation_derivative_fails_and_reports_the_injected_error(factor
     report = fn.check_activation(mish_with_derivative_times(factor))
     assert not report.ok
     assert report.failures[0] == "derivative"
-    # max|f d − d| / max|d| = |f − 1|, against both references
-    assert report["derivative"].max_rel_vs_jax == pytest.approx(abs(factor - 1), rel=1e-9)
-    assert report["derivative"].max_rel_vs_finite_differences == pytest.approx(abs(factor - 1), rel=1e-6)
+    # max|f d − d| / max(max|f d|, max|d|) = |f − 1| / max(|f|, 1), against both references
+    assert report["derivative"].max_rel_vs_jax == pytest.approx(abs(factor - 1) / max(abs(factor), 1), rel=1e-9)
+    assert report["derivative"].max_rel_vs_finite_differences == pytest.approx(abs(factor - 1) / max(abs(factor), 1),
+                                                                               rel=1e-6)
 
 
 def test_right_mish_derivative_passes():
@@ -310,8 +311,8 @@ def test_loss_with_delta_off_by_a_factor_two_fails_for_every_output():
     report = fn.check_loss(twice)
     assert report.failures == ["output_delta (output=identity)", "output_delta (output=sigmoid)",
                                "output_delta (output=softmax)"]
-    for part in report.parts:
-        assert part.max_rel_vs_jax == pytest.approx(1.0, rel=1e-9)
+    for part in report.parts:  # twice the truth: |2δ − δ| / |2δ|
+        assert part.max_rel_vs_jax == pytest.approx(0.5, rel=1e-9)
 
 
 def test_builtin_loss_with_a_doubled_fused_delta_fails():
@@ -319,7 +320,7 @@ def test_builtin_loss_with_a_doubled_fused_delta_fails():
     doubled = logloss._replace(output_delta=lambda z, y, g: 2 * logloss.output_delta(z, y, g))
     report = fn.check_loss(doubled)
     assert report.failures == ["output_delta (output=sigmoid)"]
-    assert report.parts[0].max_rel_vs_finite_differences == pytest.approx(1.0, rel=1e-6)
+    assert report.parts[0].max_rel_vs_finite_differences == pytest.approx(0.5, rel=1e-6)
 
 
 def test_custom_loss_is_checked_with_identity_sigmoid_and_softmax_outputs():
@@ -356,7 +357,7 @@ def test_custom_layer_with_a_wrong_params_leaf_fails_on_that_leaf(leaf):
 
     report = fn.check_layer(scale_layer(backward=backward), 3)
     assert report.failures == [f"params['{leaf}']"]
-    assert report[f"params['{leaf}']"].max_rel_vs_jax == pytest.approx(0.5, rel=1e-9)
+    assert report[f"params['{leaf}']"].max_rel_vs_jax == pytest.approx(0.5 / 1.5, rel=1e-9)
 
 
 @pytest.mark.parametrize("grads, part, note", [
@@ -376,7 +377,7 @@ def test_predict_that_differs_from_the_training_forward_fails_on_predict():
     layer = dense._replace(predict=lambda params, x: 1.001 * dense.predict(params, x))
     report = fn.check_layer(layer, 3)
     assert report.failures == ["predict"]
-    assert report["predict"].max_rel_vs_jax == pytest.approx(1e-3, rel=1e-6)
+    assert report["predict"].max_rel_vs_jax == pytest.approx(1e-3 / 1.001, rel=1e-6)
     assert report["predict"].max_abs_vs_finite_differences is None
 
 
@@ -388,7 +389,7 @@ def test_report_prints_one_row_per_part_and_marks_the_wrong_one():
     assert lines[1].split()[:2] == ["part", "max"]
     derivative_row = lines[2].split()
     assert derivative_row[0] == "derivative" and derivative_row[-1] == "WRONG"
-    assert float(derivative_row[2]) == pytest.approx(0.5, rel=0.05)  # max rel vs jax, printed
+    assert float(derivative_row[2]) == pytest.approx(0.5 / 1.5, rel=0.05)  # max rel vs jax, printed
     assert "1e-06 vs jax" in lines[-1] and "1e-05 vs central differences" in lines[-1]
 
 

@@ -330,3 +330,65 @@ def test_leaf_difference_refuses_arrays_of_different_shapes():
         leaf_difference(np.ones((2, 3)), np.ones(6))
     assert str(raised.value) == ("`first` has shape (2, 3) but `second` has shape (6,); "
                                  "compare gradients of the same parameter")
+
+
+# ----------------------------------------------------------------------------- the one engine and definition
+def test_both_checkers_use_the_one_difference_and_engine():
+    from funcnet import derivative_checks, finite_differences, gradcheck
+
+    assert gradcheck.leaf_difference is finite_differences.max_difference
+    assert derivative_checks.max_difference is finite_differences.max_difference
+    assert derivative_checks.central_differences is gradcheck.central_differences is \
+        finite_differences.central_differences
+    assert not hasattr(gradcheck, "_sample_coordinates") and not hasattr(gradcheck, "_central_differences")
+
+
+@pytest.mark.parametrize("factor, expected", [(1.01, 0.01 / 1.01), (2.0, 0.5), (0.5, 0.5), (0.0, 1.0), (-1.0, 2.0)])
+def test_max_rel_is_symmetric_and_measured_against_the_larger_side(factor, expected):
+    from funcnet.finite_differences import max_difference
+
+    truth = np.array([0.5, -2.0, 1e-9, 0.0])
+    assert max_difference(factor * truth, truth)[1] == pytest.approx(expected, rel=1e-12)
+    if factor:
+        assert max_difference(truth, factor * truth)[1] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_wrong_small_entry_is_measured_against_the_leafs_scale():
+    from funcnet.finite_differences import max_difference
+
+    # entry 1 is 50% off, but the leaf's scale is 100: the floor of the definition
+    assert max_difference(np.array([100.0, 1.5]), np.array([100.0, 1.0])) == (0.5, 0.005)
+
+
+@pytest.mark.parametrize("max_abs, max_rel, ok", [(1e-3, 1e-7, True), (1e-13, 0.5, True), (1e-3, 1e-3, False),
+                                                  (float("nan"), float("nan"), False), (0.0, float("nan"), True)])
+def test_a_difference_passes_when_within_rtol_or_atol(max_abs, max_rel, ok):
+    from funcnet.finite_differences import passes
+
+    assert passes(max_abs, max_rel, rtol=1e-6, atol=1e-12) is ok
+
+
+def test_the_sampler_takes_an_explicit_seed_or_generator_and_spreads_over_every_array():
+    from funcnet.finite_differences import sample_coordinates
+
+    first, again = sample_coordinates([3, 500, 2], 20, 7), sample_coordinates([3, 500, 2], 20, 7)
+    np.testing.assert_array_equal(first, again)
+    assert len(first) == 20 and len(set(first.tolist())) == 20 and np.all(np.diff(first) > 0)
+    assert {0, 1, 2} <= set(first.tolist()) and {503, 504} <= set(first.tolist())  # small arrays whole
+    assert not np.array_equal(first, sample_coordinates([3, 500, 2], 20, 8))
+    np.testing.assert_array_equal(sample_coordinates([3, 500, 2], 20, np.random.default_rng(7)), first)
+    np.testing.assert_array_equal(sample_coordinates([4, 5], 9, 0), np.arange(9))
+
+
+def test_central_differences_divide_by_the_step_actually_taken():
+    from funcnet.finite_differences import central_differences
+
+    theta = [to_device(np.array([1.0, 3.0])), to_device(np.array([[2.0]]))]
+    # φ = θ₀² + θ₀θ₁ + 5·θ₂: exact for a quadratic, whatever the step's rounding
+    values = central_differences(lambda a, b: a[0] ** 2 + a[0] * a[1] + 5 * b[0, 0], theta,
+                                 jnp.array([0, 1, 2]), 0.25, chunk_size=2)
+    np.testing.assert_allclose(np.asarray(values), [2 * 1.0 + 3.0, 1.0, 5.0], rtol=1e-14)
+    theta, epsilon = 0.3, 1e-10
+    assert ((theta + epsilon) - (theta - epsilon)) / (2 * epsilon) != 1.0  # 2ε is not the step taken
+    (slope,) = central_differences(lambda a: a[0], [to_device(np.array([theta]))], jnp.array([0]), epsilon)
+    assert float(slope) == 1.0  # φ(θ) = θ: the step taken over itself
