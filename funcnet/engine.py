@@ -334,7 +334,9 @@ def step_key(key, epoch, step):
     ``S`` is a fixed stream constant that keeps these keys apart from the
     shuffle's use of ``key``.  ``fit`` gives step ``s`` of epoch ``e`` exactly
     this key, so a loop of your own around ``train_step`` can reproduce it.
-    ``key`` is one key; ``epoch`` and ``step`` are integers ≥ 0 of any integral type (or traced).
+    ``key`` is one key; ``epoch`` and ``step`` are integers ≥ 0 of any integral type, checked, or
+    JAX integer scalars (concrete or traced, e.g. inside ``jax.jit`` or ``lax.scan``), taken as
+    they are: their value is not read.
     """
     checks.check_key(key, "key", "step_key", single=True)
     epoch, step = _index(epoch, "epoch"), _index(step, "step")
@@ -342,8 +344,22 @@ def step_key(key, epoch, step):
 
 
 def _index(value, name: str):
-    """A concrete ``value`` as a Python ``int`` ≥ 0 (:func:`funcnet.checks.check_count`); a traced one as it is."""
-    return value if isinstance(value, jax.core.Tracer) else checks.check_count(value, name, 0)
+    """An epoch or step number: a Python or NumPy integer as a Python ``int`` ≥ 0
+    (:func:`funcnet.checks.check_count`); a JAX integer scalar as it is.
+
+    A JAX array, concrete or traced alike, is checked by its dtype and shape only (static
+    facts), never by its value, so a traced ``fit`` epoch and a user's own jitted loop pass it
+    through and the program depends only on the arguments.
+
+    Raises:
+      ArgumentTypeError: naming ``name``, for a JAX array that is not an integer scalar.
+    """
+    if isinstance(value, jax.Array):
+        if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
+            raise checks.ArgumentTypeError(f"`{name}` must be an integer ≥ 0 (a JAX array is taken when it is an "
+                                           f"integer scalar), got a {value.dtype} array of shape {value.shape}")
+        return value
+    return checks.check_count(value, name, 0)
 
 
 def shuffled_batch_rows(key, num_samples: int, batch_size: int, epoch=0):
@@ -353,7 +369,8 @@ def shuffled_batch_rows(key, num_samples: int, batch_size: int, epoch=0):
     fused swap-or-not shuffle, 20x faster on CPU than ``jax.random.permutation``):
     one key gives a different, reproducible order for every ``epoch``.
     ``remainder`` holds the last ``n % batch_size`` indices, or is ``None``
-    when ``batch_size`` divides ``n``.  ``key`` is one key; the counts are any integral type.
+    when ``batch_size`` divides ``n``.  ``key`` is one key; the counts are any integral type;
+    ``epoch`` is taken as by :func:`step_key`.
     """
     checks.check_key(key, "key", "shuffled_batch_rows", single=True)
     num_samples, batch_size = checks.check_count(num_samples, "num_samples"), checks.check_count(batch_size,
