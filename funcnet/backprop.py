@@ -1,14 +1,16 @@
-"""Hand-written backpropagation: one forward fold over the layers, one reversed fold over their backwards.
+"""Hand-written backpropagation: the reversed fold over the layers' backwards.
 
 This is the only hand-written backward pass in funcnet.  ``model.manual_grad``,
 ``make_train_step(grad="manual")``, ``fit``, ``fit_many``, ``compare_grads``
 and ``funcnet gradcheck`` all run :func:`manual_value_and_grad`.
-``grad="autodiff"`` is ``jax.value_and_grad(model.loss)``, and ``model.loss``
-runs the same :func:`forward` (its caches unused), so the two modes differ
-only in who writes the backward: the layers' ``backward`` functions here,
-``jax.grad`` there.
+``grad="autodiff"`` is ``jax.value_and_grad(model.loss)``, and both run the
+same forward, :func:`funcnet.forward.forward` (``model.loss`` leaves its
+caches unused), so the two modes differ only in who writes the backward: the
+layers' ``backward`` functions here, ``jax.grad`` there.  The autodiff path
+never runs this module.
 
-For a network of layers ``f₁ … f_L`` with params ``θ₁ … θ_L`` (shapes batch-first):
+For a network of layers ``f₁ … f_L`` with params ``θ₁ … θ_L`` (shapes batch-first;
+the forward and the loss are :mod:`funcnet.forward`'s):
 
     forward     X⁽⁰⁾ = X,   X⁽ˡ⁾, cacheˡ = f_l.forward(θ_l, X⁽ˡ⁻¹⁾, keyˡ)       Z = X⁽ᴸ⁾  (m, k)
     loss        L = (1/m) Σ_i ℓ(Z_i, Y_i) + (λ/2) Σ_W ‖W‖²
@@ -48,44 +50,18 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from funcnet.forward import forward_steps, l2_penalty, weighted_mean
+
 Array = jax.Array
 
 
-def layer_keys(layers, key) -> list:
-    """The key each layer's forward gets: ``fold_in(key, l)`` for layers that need one, else ``None``.
-
-    ``key=None`` (inference) gives ``None`` to every layer.  Both gradient
-    modes derive the keys here, so the same key means the same dropout masks.
-    """
-    return [None if key is None or not layer.needs_key else jax.random.fold_in(key, index)
-            for index, layer in enumerate(layers)]
-
-
-def forward_steps(layers, params, x: Array, key=None):
-    """Run ``x`` through every layer: ``([X⁽¹⁾ … X⁽ᴸ⁾], [cache¹ … cacheᴸ])``; ``X⁽ᴸ⁾ = Z`` is ``(m, k)``."""
-    outputs, caches = [], []
-    for layer, layer_params, layer_key in zip(layers, params, layer_keys(layers, key)):
-        x, cache = layer.forward(layer_params, x, layer_key)
-        outputs.append(x)
-        caches.append(cache)
-    return outputs, caches
-
-
-def forward(layers, params, x: Array, key=None):
-    """``(Z, caches)``: the last layer's output ``(m, k)`` and every layer's cache."""
-    outputs, caches = forward_steps(layers, params, x, key)
-    return outputs[-1], caches
-
-
-def infer(layers, params, x: Array) -> Array:
-    """``Z`` at inference: every layer's ``infer`` (dropout off, no caches), ``(m, k)``."""
-    for layer, layer_params in zip(layers, params):
-        x = layer.infer(layer_params, x)
-    return x
-
-
-def backward_steps(layers, params, caches, dz: Array):
+def backward_steps(layers, params, caches, dz: Array, observe=None):
     """The reversed fold: each layer's hand-written ``backward`` from the output gradient ``dZ`` down.
+
+    ``observe``, if given, ``(index, name, value) -> value``, is passed to the
+    ``backward`` of each layer with ``inner`` quantities (as ``(name, value)``;
+    a dense layer reports ``"dZ"``), as :func:`funcnet.forward.forward_steps`
+    passes it to their ``forward``.
 
     Returns:
       ``(grads, incoming, input_grads)``: gradients with the structure of
@@ -97,21 +73,14 @@ def backward_steps(layers, params, caches, dz: Array):
     grads, incoming, input_grads = [None] * count, [None] * count, [None] * count
     for index in reversed(range(count)):
         incoming[index] = dz
-        grads[index], dz = layers[index].backward(params[index], caches[index], dz)
+        layer = layers[index]
+        if observe is not None and layer.inner:
+            grads[index], dz = layer.backward(params[index], caches[index], dz,
+                                              observe=lambda name, value, index=index: observe(index, name, value))
+        else:
+            grads[index], dz = layer.backward(params[index], caches[index], dz)
         input_grads[index] = dz
     return grads, incoming, input_grads
-
-
-def backward(layers, params, caches, dz: Array) -> list:
-    """The gradients of :func:`backward_steps`, with the structure of ``params``."""
-    return backward_steps(layers, params, caches, dz)[0]
-
-
-def weighted_mean(values: Array, weights: Array | None) -> Array:
-    """``Σ w_i v_i / Σ w_i``, or the plain mean when ``weights`` is ``None``."""
-    if weights is None:
-        return jnp.mean(values)
-    return jnp.sum(weights * values) / jnp.sum(weights)
 
 
 def output_gradient(model, z_out: Array, y: Array, weights=None) -> Array:
@@ -127,18 +96,9 @@ def output_gradient(model, z_out: Array, y: Array, weights=None) -> Array:
     return delta * (weights / jnp.sum(weights))[:, None]
 
 
-def l2_penalty(params, strength: float) -> Array:
-    """``(λ/2) Σ ‖W‖²`` over every leaf named ``"W"`` (weights, not biases or norm scales).
-
-    Each ``‖W‖² = ⟨W, W⟩`` is one ``vdot``: XLA:CPU compiles a 2-D
-    ``sum(W ** 2)`` to a square and a two-stage reduction, which cost 0.2-0.3 ms
-    more per 400-step epoch of the 20-100-1 scikit-learn benchmark (BENCHMARKS.md).
-    """
-    return 0.5 * strength * sum(jnp.vdot(layer["W"], layer["W"]) for layer in params if "W" in layer)
-
-
 def add_l2_gradient(grads, params, strength: float):
-    """``dW + λ W`` for every weight leaf: the hand-written gradient of :func:`l2_penalty`."""
+    """``dW + λ W`` for every weight leaf: the hand-written gradient of
+    :func:`funcnet.forward.l2_penalty`, ``(λ/2) Σ ‖W‖²``."""
     return [{name: grad + strength * layer[name] if name == "W" else grad for name, grad in layer_grads.items()}
             for layer_grads, layer in zip(grads, params)]
 
@@ -163,17 +123,19 @@ class ManualSteps(NamedTuple):
     input_grads: list
 
 
-def manual_steps(model, params, x: Array, y: Array, weights=None, key=None) -> ManualSteps:
+def manual_steps(model, params, x: Array, y: Array, weights=None, key=None, observe=None) -> ManualSteps:
     """One forward fold, the loss, the output gradient, the reversed fold and the L2 gradient, kept step by step.
 
     This is the one hand-written backprop; :func:`manual_value_and_grad` and
-    :func:`funcnet.trace_backprop` both run it.
+    :func:`funcnet.trace_backprop` both run it.  ``observe`` (``None`` in
+    training) goes to both folds: :func:`funcnet.forward.forward_steps` and
+    :func:`backward_steps`.
     """
-    outputs, caches = forward_steps(model.layers, params, x, key)
+    outputs, caches = forward_steps(model.layers, params, x, key, observe)
     z_out = outputs[-1]
     value = weighted_mean(model.loss_fn.per_sample(z_out, y, model.output_fn), weights)
     grads, incoming, input_grads = backward_steps(model.layers, params, caches,
-                                                  output_gradient(model, z_out, y, weights))
+                                                  output_gradient(model, z_out, y, weights), observe)
     if model.l2:
         value = value + l2_penalty(params, model.l2)
         grads = add_l2_gradient(grads, params, model.l2)

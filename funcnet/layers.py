@@ -9,6 +9,13 @@ no state inside.  Arrays are batch-first: ``x`` is ``(m, n_in)``, ``y`` is ``(m,
     dparams, dx    = layer.backward(params, cache, dy)    the vector-Jacobian product
     y              = layer.predict(params, x)             inference: no cache, dropout off
 
+A layer that computes named quantities inside it (:func:`dense`: ``Z``, before
+its activation) lists them in ``layer.inner``; its ``forward`` and ``backward``
+then take ``observe=``, a function ``(name, value) -> value`` they call on each
+one (``"Z"`` in ``forward``, ``"dZ"`` in ``backward``), batch-first, and go on
+with what it returns.  :mod:`funcnet.trace` uses it to show ``Z`` and ``dZ``
+and to differentiate with respect to them; training never passes it.
+
 ``backward`` is the layer's hand-written VJP: given ``dy = ∂L/∂y`` it returns
 ``∂L/∂params`` (the structure of ``params``) and ``dx = ∂L/∂x``.  ``cache`` is
 whatever ``forward`` saved for it and is private to the layer.  A network is
@@ -69,9 +76,11 @@ class Layer(NamedTuple):
       predict: ``(params, x) -> y`` at inference (``model.forward``,
         ``fn.predict``, validation losses); ``None`` means
         ``forward(params, x, None)[0]``.  It may compute the same values in
-        another way (:func:`dense` uses the plain batch-first product there,
-        which is how version 1 predicted, bit for bit); gradients never go
-        through it.
+        another way (:func:`dense` uses the plain batch-first product there);
+        gradients never go through it.
+      inner: the names of quantities inside the layer that ``forward`` reports
+        to an ``observe=`` keyword (and ``backward`` their gradients, ``"d"`` +
+        name); ``()``: ``forward`` and ``backward`` take no ``observe``.
     """
 
     name: str
@@ -83,6 +92,7 @@ class Layer(NamedTuple):
     config: tuple = ()
     builtin: bool = True
     predict: Callable[[dict, Array], Array] | None = None
+    inner: tuple[str, ...] = ()
 
     def infer(self, params: dict, x: Array) -> Array:
         """``y`` at inference: :attr:`predict`, or the training forward with no key."""
@@ -90,40 +100,37 @@ class Layer(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- dense
-def materialise_transposes() -> bool:
-    """Whether :func:`dense` keeps its transposed operands as buffers of their own (on XLA:CPU).
+DENSE_LAYOUTS = ("columns", "rows")
+LAYOUT_VARIABLE = "FUNCNET_DENSE_LAYOUT"
 
-    Inside :func:`dense` the products are written in the first article's
-    column-major form, ``Zᵀ = Wᵀ Xᵀ``, so that the batch is the long,
-    contiguous dimension of every product.  XLA:CPU's small-matrix dot path
-    is faster that way, but only when ``Wᵀ`` and ``Xᵀ`` exist as row-major
-    buffers: left alone, XLA folds the transposes back into the dot as
-    transposed operands.  An optimisation barrier keeps them.  Measured on
-    one core (BENCHMARKS.md, "Dense layout"): a 5-10-10-1 epoch is 1.2-1.5x
-    faster in both gradient modes, and 5-256-256-1 is 1.35x faster with the
-    hand-written backward; ``jax.grad`` on 5-256-256-1 is 1.4x *slower*,
-    because its backward contracts the materialised ``Wᵀ`` on its first
-    axis, which XLA:CPU computes with a generic kernel.  GPUs' matrix
-    libraries read transposed operands natively, so elsewhere the transposes
-    are left for XLA to fold: the plain batch-first product (not measured;
-    no GPU was lent).  The barrier changes no value and has the identity's
-    derivative in forward and reverse mode; both gradient modes run this
-    same forward.  ``FUNCNET_DENSE_LAYOUT=columns|rows`` overrides the
-    choice, and any other value is refused.  It is read when a function is
-    traced, so set it before the first compile (``make_train_epoch`` caches
-    compiled epochs).
+
+def default_dense_layout() -> str:
+    """The layout :func:`dense` takes when it is not given one: ``"columns"`` on a CPU backend, else ``"rows"``.
+
+    ``FUNCNET_DENSE_LAYOUT=columns|rows``, if set, is taken instead; any
+    other value is refused.  It is read here, when a layer is built, never
+    when a function is traced: a built model keeps its layout.
+
+    Raises:
+      ValueError: for a ``FUNCNET_DENSE_LAYOUT`` that is neither (``"ROWS"``, ``"column"``).
     """
-    layout = os.environ.get("FUNCNET_DENSE_LAYOUT", "").strip()
-    if layout not in ("", "columns", "rows"):  # a typo must not pick a layout silently
-        raise ValueError(f"FUNCNET_DENSE_LAYOUT must be 'columns' or 'rows' (or unset), got {layout!r}")
-    return (layout or ("columns" if jax.default_backend() == "cpu" else "rows")) == "columns"
+    layout = os.environ.get(LAYOUT_VARIABLE, "").strip()
+    if layout and layout not in DENSE_LAYOUTS:  # a typo must not pick a layout silently
+        raise ValueError(f"{LAYOUT_VARIABLE} must be 'columns' or 'rows' (or unset), got {layout!r}")
+    return layout or ("columns" if jax.default_backend() == "cpu" else "rows")
+
+
+def materialise_transposes() -> bool:
+    """Whether a :func:`dense` layer built now, without ``layout=``, computes in the ``"columns"`` layout."""
+    return default_dense_layout() == "columns"
 
 
 def _buffer(array: Array, materialise: bool) -> Array:
     return lax.optimization_barrier(array) if materialise else array
 
 
-def dense(units: int, activation="identity", *, bias: bool = True, initializer: str | None = None) -> Layer:
+def dense(units: int, activation="identity", *, bias: bool = True, initializer: str | None = None,
+          layout: str | None = None) -> Layer:
     """A fully connected layer with an elementwise activation: ``Y = g(X W + b)``.
 
     Args:
@@ -134,6 +141,11 @@ def dense(units: int, activation="identity", *, bias: bool = True, initializer: 
       bias: whether the layer has ``b``; without it ``Z = X W``.
       initializer: ``"he"`` or ``"glorot"``; default from the activation
         (He normal for the ReLU family, Glorot uniform otherwise).
+      layout: how the training forward and the hand-written backward lay out
+        their products: ``"columns"``, ``"rows"``, or ``None`` for
+        :func:`default_dense_layout`, decided now, when the layer is built.
+        Both give the same values up to rounding; layers that differ only
+        in layout are different layers (``jax.jit`` compiles each).
 
     Params: ``{"W": (n_in, units), "b": (units,)}`` (no ``"b"`` without bias).
 
@@ -144,10 +156,24 @@ def dense(units: int, activation="identity", *, bias: bool = True, initializer: 
         db = Σ_rows dZ  (units,)   dX = dZ Wᵀ   (m, n_in)
 
     Inside, the products are computed transposed, ``Zᵀ = Wᵀ Xᵀ + b``,
-    ``dW = Xᵀ (dZᵀ)ᵀ``, ``dXᵀ = W dZᵀ``: the article's own column-major layout,
-    faster on CPU (see :func:`materialise_transposes`).  The layer's
-    activation is applied inside that layout, so between two dense layers
-    the transposes cancel and nothing is copied.
+    ``dW = Xᵀ (dZᵀ)ᵀ``, ``dXᵀ = W dZᵀ``: the article's own column-major
+    layout, so that the batch is the long, contiguous dimension of every
+    product, and the activation is applied inside it (between two dense
+    layers the transposes cancel).  In the ``"columns"`` layout ``Wᵀ`` and
+    ``Xᵀ`` are kept as buffers of their own behind an optimisation barrier:
+    left alone, XLA folds the transposes back into the dot as transposed
+    operands, and XLA:CPU's small-matrix dot path is faster with row-major
+    buffers (BENCHMARKS.md, "Dense layout").  In the ``"rows"`` layout the
+    transposes are left for XLA to fold, as GPUs' matrix libraries read
+    transposed operands natively.  The barrier changes no value and has the
+    identity's derivative, and both gradient modes run this same forward.
+    Inference (``predict``) is the plain batch-first ``g(X W + b)`` in both.
+
+    The layer's ``inner`` is ``("Z",)``: its ``forward`` and ``backward``
+    take ``observe=`` and report ``Z`` and ``dZ``, ``(m, units)``.
+
+    Raises:
+      ValueError: for a ``layout`` other than those (and TypeError for a non-string one).
     """
     units = _checked("dense", check_count, units, "units")
     if not isinstance(bias, (bool, np.bool_)):
@@ -156,12 +182,18 @@ def dense(units: int, activation="identity", *, bias: bool = True, initializer: 
     initializer = initializer or act.initializer
     if initializer not in ("he", "glorot"):
         raise ValueError(f"dense `initializer` must be 'he' or 'glorot', got {initializer!r}")
-    return _dense(units, act, bool(bias), initializer)
+    if layout is not None and not isinstance(layout, str):
+        raise TypeError(f"dense `layout` must be 'columns', 'rows' or None, got {layout!r} "
+                        f"({type(layout).__name__})")
+    if layout is not None and layout not in DENSE_LAYOUTS:
+        raise ValueError(f"dense `layout` must be 'columns', 'rows' or None, got {layout!r}")
+    return _dense(units, act, bool(bias), initializer, layout or default_dense_layout())
 
 
 @functools.lru_cache(maxsize=None)
-def _dense(units: int, act: Activation, bias: bool, initializer: str) -> Layer:
-    """:func:`dense` after its arguments are checked and normalised (one object per description)."""
+def _dense(units: int, act: Activation, bias: bool, initializer: str, layout: str) -> Layer:
+    """:func:`dense` after its arguments are checked and normalised (one object per description and layout)."""
+    materialise = layout == "columns"
 
     def init(key, n_in, dtype):
         lowest = jnp.nextafter(jnp.array(-1, dtype), jnp.array(0, dtype))  # keeps erfinv finite
@@ -169,17 +201,20 @@ def _dense(units: int, act: Activation, bias: bool, initializer: str) -> Layer:
         weights = he_normal(uniform, n_in) if initializer == "he" else glorot_uniform(uniform, n_in, units)
         return {"W": weights, "b": jnp.zeros((units,), dtype)} if bias else {"W": weights}
 
-    def forward(params, x, key):
-        materialise = materialise_transposes()
+    def forward(params, x, key, observe=None):
         inputs = _buffer(x.T, materialise)                                    # Xᵀ  (n_in, m)
         z = _buffer(params["W"].T, materialise) @ inputs                      # Zᵀ = Wᵀ Xᵀ  (units, m)
         if bias:
             z = z + params["b"][:, None]
+        if observe is not None:
+            z = observe("Z", z.T).T
         return act.apply(z).T, (inputs, z)
 
-    def backward(params, cache, dy):
+    def backward(params, cache, dy, observe=None):
         inputs, z = cache
         dz = act.backward(z, dy.T)                                            # dZᵀ = dYᵀ ⊙ g'(Zᵀ)
+        if observe is not None:
+            dz = observe("dZ", dz.T).T
         grads = {"W": inputs @ dz.T}                                          # dW = Xᵀ dZ
         if bias:
             grads["b"] = jnp.sum(dz, axis=1)                                  # db = Σ_rows dZ
@@ -191,9 +226,9 @@ def _dense(units: int, act: Activation, bias: bool, initializer: str) -> Layer:
 
     config = (("units", units), ("activation", act.name), ("bias", bias), ("initializer", initializer))
     if act.name in ("leaky_relu", "elu"):
-        config += (("activation_parameter", _activation_parameter(act)),)
+        config += (("activation_parameter", act.parameter),)
     return Layer("dense", init, lambda n_in: units, forward, backward, config=config, builtin=act.builtin,
-                 predict=predict)
+                 predict=predict, inner=("Z",))
 
 
 def _checked(where: str, check, value, name: str, **bounds):
@@ -203,11 +238,6 @@ def _checked(where: str, check, value, name: str, **bounds):
         return check(value, name, **bounds)
     except (TypeError, ValueError) as error:
         raise type(error)(f"{where} {error}") from None
-
-
-def _activation_parameter(act: Activation) -> float:
-    """leaky_relu's slope or elu's α, as given (for checkpoints)."""
-    return act.parameter
 
 
 def _elementwise_activation(activation, where: str) -> Activation:
@@ -240,7 +270,7 @@ def _activation_layer(act: Activation) -> Layer:
 
     config = (("activation", act.name),)
     if act.name in ("leaky_relu", "elu"):
-        config += (("activation_parameter", _activation_parameter(act)),)
+        config += (("activation_parameter", act.parameter),)
     return Layer("activation", _no_params, _same_width, forward, backward, config=config, builtin=act.builtin)
 
 

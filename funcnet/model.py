@@ -16,6 +16,7 @@ computed from ``Z`` (stable log-loss and cross-entropy).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import operator
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funcnet import backprop, checks
+from funcnet import backprop, checks, forward
 from funcnet.activations import PARAMETER_DTYPE, Activation, get_activation
 from funcnet.layers import Layer, as_layer, dense
 from funcnet.layers import dropout as dropout_layer  # mlp's `dropout` argument is the rate
@@ -78,11 +79,6 @@ class Network:
     def n_out(self) -> int:
         """The network's output width ``k``."""
         return self.widths[-1]
-
-    @property
-    def num_layers(self) -> int:
-        """The number of layers (dropout and activation layers included)."""
-        return len(self.layers)
 
     @property
     def output_activation(self) -> str:
@@ -148,16 +144,20 @@ class Network:
         """
         checks.check_key(key, "key", "model.init")
         _check_one_key(key)
-        return _init_params(self, key, jnp.dtype(dtype))
+        # Called with a concrete key, init is a program of its own, compiled with init's options; called
+        # with a traced one (jax.jit, eval_shape, vmap), it is part of the program being traced around it,
+        # where compiler options are refused.  Both compute the same bits (tests/test_model.py).
+        compiled = _init_inside_a_trace if isinstance(key, jax.core.Tracer) else _init_compiled_alone()
+        return compiled(self, key, jnp.dtype(dtype))
 
     def logits(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
         """The last layer's output ``Z``, shape ``(batch, n_out)``; training mode when ``key`` is given."""
         checks.check_param_shapes(self, params)
         checks.check_inputs(self, x)
         if key is None:
-            return backprop.infer(self.layers, params, x)
+            return forward.infer(self.layers, params, x)
         checks.check_key(key, "key", "model.forward", single=True)
-        return backprop.forward(self.layers, params, x, key)[0]
+        return forward.forward(self.layers, params, x, key)[0]
 
     def forward(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
         """The network's output ``A = g(Z)``: ``(batch, n_in) -> (batch, n_out)``.
@@ -188,15 +188,13 @@ class Network:
             raise ValueError("this model has dropout, so model.loss (training mode) needs `key=`, e.g. "
                              "model.loss(params, x, y, key=jax.random.key(0)); for the loss at inference "
                              "(dropout off) use model.eval_loss(params, x, y)")
-        z_out = backprop.forward(self.layers, params, x, key)[0]
-        value = backprop.weighted_mean(self.loss_fn.per_sample(z_out, y, self.output_fn), weights)
-        return value + backprop.l2_penalty(params, self.l2) if self.l2 else value
+        return forward.objective(self, params, forward.forward(self.layers, params, x, key)[0], y, weights)
 
     def eval_loss(self, params: list[dict], x: Array, y: Array, weights: Array | None = None) -> Array:
         """The data loss at inference (dropout off, no L2 term): ``(1/m) Σ_i ℓ_i``; what ``val_loss`` reports."""
         self._check_batch(params, x, y, weights)
-        z_out = backprop.infer(self.layers, params, x)
-        return backprop.weighted_mean(self.loss_fn.per_sample(z_out, y, self.output_fn), weights)
+        z_out = forward.infer(self.layers, params, x)
+        return forward.weighted_mean(self.loss_fn.per_sample(z_out, y, self.output_fn), weights)
 
     def manual_grad(self, params: list[dict], x: Array, y: Array, weights: Array | None = None, *,
                     key: jax.Array | None = None):
@@ -230,13 +228,6 @@ def _init_optimization_level(xla_flags: str) -> int:
     return min(1, int(asked[-1])) if asked else 1
 
 
-# Init runs once per model, so its compile time is what a user waits for: LLVM's level-1
-# optimisation compiles the per-layer threefry draws in half the time (cold model.init of
-# 5-10-10-1: 0.75-0.90 s against 1.75-2.36 s) and gives the same bits (tests/test_model.py).
-# A user (or the test suite) who set a lower level in XLA_FLAGS keeps it.
-INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": _init_optimization_level(os.environ.get("XLA_FLAGS", ""))}
-
-
 def _check_one_key(key) -> None:
     """``key`` is one key: a typed key of shape ``()`` or a raw ``uint32[2]``, not a batch of them."""
     typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key) if hasattr(key, "dtype") else False
@@ -247,18 +238,8 @@ def _check_one_key(key) -> None:
                          "jax.vmap(model.init)(keys)")
 
 
-def _init_params(model: Network, key: jax.Array, dtype) -> list[dict]:
-    """Each layer's init from ``fold_in(key, l)``, compiled once per (model, dtype).
-
-    Eagerly, every op would compile on its own.  Under a trace (``eval_shape``,
-    ``vmap``, a user's ``jit``) compiler options are not allowed, so there the
-    plain jit runs; both give the same bits.
-    """
-    compiled = _init_traced if isinstance(key, jax.core.Tracer) else _init_top_level
-    return compiled(model, key, dtype)
-
-
 def _init_layers(model: Network, key: jax.Array, dtype) -> list[dict]:
+    """Each layer's ``init`` from ``fold_in(key, l)``, on the width the layer before it outputs."""
     params, width = [], model.n_in
     for index, layer in enumerate(model.layers):
         params.append(layer.init(jax.random.fold_in(key, index), width, dtype))
@@ -266,8 +247,25 @@ def _init_layers(model: Network, key: jax.Array, dtype) -> list[dict]:
     return params
 
 
-_init_traced = jax.jit(_init_layers, static_argnums=(0, 2))
-_init_top_level = jax.jit(_init_layers, static_argnums=(0, 2), compiler_options=INIT_COMPILER_OPTIONS)
+_init_inside_a_trace = jax.jit(_init_layers, static_argnums=(0, 2))
+
+
+@functools.cache
+def _init_compiled_alone():
+    """:func:`_init_layers` jitted as a top-level program, with :func:`_init_compiler_options` (read now, once).
+
+    Init runs once per model, so its compile time is what a user waits for:
+    LLVM's level-1 optimisation compiles the per-layer threefry draws in
+    about half the time of XLA's default (a cold ``model.init`` of a
+    5-10-10-1 mlp) and gives the same bits (tests/test_model.py).  A user
+    (or the test suite) who asked for a lower level in ``XLA_FLAGS`` keeps it.
+    """
+    return jax.jit(_init_layers, static_argnums=(0, 2), compiler_options=_init_compiler_options())
+
+
+def _init_compiler_options() -> dict:
+    """``{"xla_backend_optimization_level": level}`` for init, the level from the ``XLA_FLAGS`` of now."""
+    return {"xla_backend_optimization_level": _init_optimization_level(os.environ.get("XLA_FLAGS", ""))}
 
 
 def _positive_int(value, what: str) -> int:

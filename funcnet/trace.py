@@ -9,19 +9,18 @@ funcnet network, and computes every number twice:
   the layers.  Forward, ``Y⁽ˡ⁾, cacheˡ = f_l.forward(θ_l, Y⁽ˡ⁻¹⁾, keyˡ)``;
   then, from the output gradient ``dZ = δ / m``,
   ``dθ_l, dY⁽ˡ⁻¹⁾ = f_l.backward(θ_l, cacheˡ, dY⁽ˡ⁾)`` for ``l = L … 1``,
-  and ``dW += λ W``; nothing is re-derived.
-  A dense layer computes ``g(X W + b)`` in one call, so its ``Z`` and ``dZ``
-  are not passed between layers: the trace gets ``Z`` from the linear part
-  of the same layer (``fn.dense(units)``, the same products), and the
-  hand-written ``dZ = dA ⊙ g'(Z)`` from the layer's activation's ``backward``.
-* **autodiff**: ``jax.grad`` of the model's loss, run through the same
-  forward with a zero perturbation ``ε`` added to every intermediate
-  (``Z + ε_Z``, ``A + ε_A`` for a dense layer, ``Y + ε_Y`` for the others).
-  Since ``∂L/∂ε = ∂L/∂(what ε was added to)``, one ``jax.value_and_grad``
-  over ``(params, x, ε)`` gives every ``dA``, ``dZ``, ``dY``, ``dX`` and
-  parameter gradient at once, as JAX's VJPs of the forward.  Here a dense
-  layer's ``Z = X W + b`` is written batch-first and ``A = g(Z)``; every
-  other layer runs its own ``forward``.
+  and ``dW += λ W``; nothing is re-derived.  A dense layer computes
+  ``g(X W + b)`` in one call; the trace reads its ``Z`` and its hand-written
+  ``dZ = dA ⊙ g'(Z)`` through the layers' ``observe`` hook, as the layer's
+  own ``forward`` and ``backward`` compute them.
+* **autodiff**: ``jax.grad`` through the forward ``grad="autodiff"`` trains
+  with (:func:`funcnet.forward.forward`, each dense layer in its own layout),
+  with a zero perturbation ``ε`` added by the fold's ``observe`` hook to
+  every intermediate (``Z + ε_Z`` inside a dense layer, ``Y + ε_Y`` on every
+  layer's output, ``A`` for a dense layer).  Since ``∂L/∂ε = ∂L/∂(what ε
+  was added to)``, one ``jax.value_and_grad`` over ``(params, x, ε)`` gives
+  every ``dA``, ``dZ``, ``dY``, ``dX`` and parameter gradient at once, as
+  JAX's VJPs of that forward.
 
 When a hand-written ``backward`` (or an activation's ``g'``) is wrong, the two
 columns part at the first quantity it computes, and every quantity after it
@@ -49,10 +48,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funcnet import backprop, checks
-from funcnet.activations import Activation, get_activation, with_parameter
+from funcnet import backprop, checks, forward
 from funcnet.gradcheck import leaf_difference
-from funcnet.layers import dense
 
 Array = jax.Array
 
@@ -365,15 +362,10 @@ def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTr
     ``L = (1/m) Σ ℓ_i + (λ/2) Σ ‖W‖²``.  The manual column is the
     hand-written fold (each layer's ``backward``, in reverse), the autodiff
     column ``jax.grad`` with respect to zero perturbations added to every
-    ``Z``, ``A`` and ``Y``; see :mod:`funcnet.trace`.  Run it in float64
-    (``jax.config.update("jax_enable_x64", True)`` and float64 params and
-    ``x``) for the two columns to agree to ~1e-15; in float32 they agree to ~1e-6.
-
-    A dense layer with your own activation (:func:`funcnet.activation`)
-    keeps that activation inside the layer only; the trace then applies
-    the layer itself to the identity matrix (``X = I_m``, ``W = Z``,
-    ``b = 0``, which gives ``g(Z)`` exactly, and ``dW = dZ``), an ``m × m``
-    array: trace a few rows.
+    ``Z``, ``A`` and ``Y`` of the training forward; see :mod:`funcnet.trace`.
+    Run it in float64 (``jax.config.update("jax_enable_x64", True)`` and
+    float64 params and ``x``) for the two columns to agree to ~1e-15; in
+    float32 they agree to ~1e-6.
 
     Args:
       model: a :class:`funcnet.Network`.
@@ -416,97 +408,54 @@ def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTr
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(jax.tree.leaves(params)[0].dtype if jax.tree.leaves(params) else jnp.float32)
     manual, autodiff = _both_sides(model, params, x, y, weights, key)
-    activations = _dense_activations(model, x.shape[0], x.dtype)
-    layers = [_layer_trace(model, index, manual, autodiff, activations[index], key, weights)
-              for index in range(len(model.layers))]
+    layers = [_layer_trace(model, index, manual, autodiff, key, weights) for index in range(len(model.layers))]
     return BackpropTrace(tuple(layers), float(manual["loss"]), model.describe(), str(manual["loss"].dtype))
 
 
 @functools.partial(jax.jit, static_argnums=0)  # one compiled program per model and shapes, not op by op
 def _both_sides(model, params, x, y, weights, key):
-    activations = _dense_activations(model, x.shape[0], x.dtype)
-    manual = _manual_side(model, params, x, y, weights, key, activations)
-    keys = backprop.layer_keys(model.layers, key)  # the keys manual_steps derives, for the same masks
-    return manual, _autodiff_side(model, params, x, y, weights, keys, activations, manual)
+    manual = _manual_side(model, params, x, y, weights, key)
+    return manual, _autodiff_side(model, params, x, y, weights, key, manual["inner"])
 
 
-def _dense_activations(model, rows: int, dtype) -> list:
-    """The activation of every dense layer (see :func:`_dense_activation`), ``None`` for other layers."""
-    return [_dense_activation(layer, rows, dtype) if layer.name == "dense" else None for layer in model.layers]
+def _manual_side(model, params, x, y, weights, key) -> dict:
+    """The hand-written backprop (:func:`funcnet.backprop.manual_steps`), with what its layers observe inside.
+
+    ``inner[l]`` holds layer ``l``'s output ``"Y"`` and, for a dense layer,
+    its ``"Z"`` and ``"dZ"``, as the layer's own ``forward`` and ``backward``
+    computed them.
+    """
+    inner = [{} for _ in model.layers]
+
+    def record(index, name, value):
+        inner[index][name] = value
+        return value
+
+    steps = backprop.manual_steps(model, params, x, y, weights, key, observe=record)
+    return {"loss": steps.value, "outputs": steps.outputs, "incoming": steps.incoming, "grads": steps.grads,
+            "input_grads": steps.input_grads, "inner": inner, "prediction": model.output_fn.apply(steps.outputs[-1])}
 
 
-def _manual_side(model, params, x, y, weights, key, activations) -> dict:
-    """The hand-written backprop (:func:`funcnet.backprop.manual_steps`), plus each dense layer's Z and dZ."""
-    steps = backprop.manual_steps(model, params, x, y, weights, key)
-    inputs, incoming, count = [x, *steps.outputs[:-1]], steps.incoming, len(model.layers)
-    linear, pre_activation_grads = [None] * count, [None] * count
-    for index, (layer, act) in enumerate(zip(model.layers, activations)):
-        if act is not None:  # Z by the layer's own linear products, dZ by its activation's hand-written VJP
-            config = dict(layer.config)
-            linear_part = dense(config["units"], bias=config["bias"])
-            linear[index] = linear_part.forward(params[index], inputs[index], None)[0]
-            pre_activation_grads[index] = act.backward(linear[index], incoming[index])
-    return {"loss": steps.value, "inputs": inputs, "outputs": steps.outputs, "incoming": incoming,
-            "grads": steps.grads, "input_grads": steps.input_grads, "Z": linear, "dZ": pre_activation_grads,
-            "prediction": model.output_fn.apply(steps.outputs[-1])}
-
-
-def _autodiff_side(model, params, x, y, weights, keys, activations, manual) -> dict:
-    """``jax.value_and_grad`` of the loss with zero perturbations added to every ``Z``, ``A`` and ``Y``."""
+def _autodiff_side(model, params, x, y, weights, key, inner) -> dict:
+    """``jax.value_and_grad`` of the training objective, through :func:`funcnet.forward.forward` with zero
+    perturbations added to every quantity its ``observe`` hook sees (each layer's ``Y``, a dense layer's ``Z``)."""
 
     def perturbed_loss(params, x, perturbations):
-        values = []
-        for layer, layer_params, layer_key, act, epsilon in zip(model.layers, params, keys, activations,
-                                                                perturbations):
-            if act is not None:
-                z = x @ layer_params["W"]                                     # Z = X W + b, batch-first
-                z = (z + layer_params["b"][None, :] if "b" in layer_params else z) + epsilon["Z"]
-                x = act.apply(z) + epsilon["A"]                               # A = g(Z)
-                values.append({"Z": z, "A": x})
-            else:
-                x = layer.forward(layer_params, x, layer_key)[0] + epsilon["Y"]
-                values.append({"Y": x})
-        value = backprop.weighted_mean(model.loss_fn.per_sample(x, y, model.output_fn), weights)
-        if model.l2:
-            value = value + backprop.l2_penalty(params, model.l2)
-        return value, (values, model.output_fn.apply(x))
+        values = [{} for _ in model.layers]
 
-    zeros = [{"Z": jnp.zeros_like(manual["Z"][index]), "A": jnp.zeros_like(manual["outputs"][index])}
-             if act is not None else {"Y": jnp.zeros_like(manual["outputs"][index])}
-             for index, act in enumerate(activations)]
+        def perturb(index, name, value):
+            values[index][name] = value + perturbations[index][name]
+            return values[index][name]
+
+        z_out = forward.forward(model.layers, params, x, key, observe=perturb)[0]
+        return forward.objective(model, params, z_out, y, weights), (values, model.output_fn.apply(z_out))
+
+    zeros = [{name: jnp.zeros_like(inner[index][name]) for name in ("Z", "Y") if name in inner[index]}
+             for index in range(len(model.layers))]
     (loss, (values, prediction)), (grads, input_grad, perturbation_grads) = jax.value_and_grad(
         perturbed_loss, argnums=(0, 1, 2), has_aux=True)(params, x, zeros)
     return {"loss": loss, "values": values, "prediction": prediction, "grads": grads, "input_grad": input_grad,
             "perturbation_grads": perturbation_grads}
-
-
-def _dense_activation(layer, rows: int, dtype) -> Activation:
-    """The activation ``g`` inside a dense layer, as an :class:`Activation`.
-
-    A built-in one is rebuilt from the layer's config.  Your own cannot be
-    (only its name is kept), so it is read off the layer itself: with
-    ``X = I_m``, ``W = Z`` and ``b = 0`` the layer computes ``g(I Z) = g(Z)``
-    exactly, and its hand-written backward returns ``dW = Iᵀ dZ = dZ``.
-    """
-    config = dict(layer.config)
-    if layer.builtin:
-        parameter = config.get("activation_parameter")
-        if parameter is None:
-            return get_activation(config["activation"])
-        return with_parameter(config["activation"], parameter)
-    identity = jnp.eye(rows, dtype=dtype)
-
-    def params_for(z):
-        return {"W": z, "b": jnp.zeros(z.shape[1], z.dtype)} if config["bias"] else {"W": z}
-
-    def apply(z):
-        return layer.forward(params_for(z), identity, None)[0]
-
-    def backward(z, upstream):
-        _, cache = layer.forward(params_for(z), identity, None)
-        return layer.backward(params_for(z), cache, upstream)[0]["W"]
-
-    return Activation(config["activation"], apply, None, backward, builtin=False)
 
 
 # ----------------------------------------------------------------------------- the records
@@ -523,10 +472,11 @@ def _output_name(model, index) -> str:
     return f"{_prefix(model.layers[index])}{index + 1}"
 
 
-def _describe(layer, act) -> str:
+def _describe(layer) -> str:
     config = dict(layer.config)
     if layer.name == "dense":
-        inside = f"{config['units']}" + ("" if act.name == "identity" else f", {act.name}")
+        act = config["activation"]
+        inside = f"{config['units']}" + ("" if act == "identity" else f", {act}")
         return f"dense({inside}{'' if config['bias'] else ', no bias'})"
     if layer.name == "activation":
         return f"activation({config['activation']})"
@@ -559,14 +509,15 @@ def _loss_equations(model, name, weights) -> tuple:
     return loss, f"d{name} = {scale},   δ_i = {delta}   (output gradient)"
 
 
-def _layer_trace(model, index, manual, autodiff, act, key, weights) -> LayerTrace:
+def _layer_trace(model, index, manual, autodiff, key, weights) -> LayerTrace:
     layer, number, last = model.layers[index], index + 1, index == len(model.layers) - 1
     source, output = _output_name(model, index - 1), _output_name(model, index)
     perturbation_grads = autodiff["perturbation_grads"]
-    below = model.layers[index - 1] if index else None  # dX is ∂L/∂(the perturbation of the layer below's output)
-    input_grad = autodiff["input_grad"] if below is None else perturbation_grads[index - 1][_prefix(below)]
+    # dX is ∂L/∂(the perturbation of the output of the layer below), or of x itself
+    input_grad = perturbation_grads[index - 1]["Y"] if index else autodiff["input_grad"]
     l2 = model.l2 != 0
     config = dict(layer.config)
+    dense = layer.name == "dense"
     quantities = []
 
     def add(name, label, equation, phase, manual_value, autodiff_value):
@@ -574,12 +525,12 @@ def _layer_trace(model, index, manual, autodiff, act, key, weights) -> LayerTrac
 
     loss_equation, delta_equation = _loss_equations(model, output, weights)
     incoming_equation = delta_equation if last else f"d{output} = ∂L/∂{output}, from layer {number + 1}"
-    if act is not None:
+    if dense:
         bias = " + b{0}".format(number) if config["bias"] else ""
         add("Z", f"Z{number}", f"Z{number} = {source} W{number}{bias}", "forward",
-            manual["Z"][index], autodiff["values"][index]["Z"])
-        add("A", output, f"{output} = {act.name}(Z{number})", "forward",
-            manual["outputs"][index], autodiff["values"][index]["A"])
+            manual["inner"][index]["Z"], autodiff["values"][index]["Z"])
+        add("A", output, f"{output} = {config['activation']}(Z{number})", "forward",
+            manual["outputs"][index], autodiff["values"][index]["Y"])
     else:
         add("Y", output, f"{output} = {_forward_equation(layer, config, source, number, key)}", "forward",
             manual["outputs"][index], autodiff["values"][index]["Y"])
@@ -588,18 +539,17 @@ def _layer_trace(model, index, manual, autodiff, act, key, weights) -> LayerTrac
         if model.output_fn.name != "identity":
             add("prediction", "ŷ", f"ŷ = {model.output_fn.name}({output})", "loss",
                 manual["prediction"], autodiff["prediction"])
-    incoming_name = "dA" if act is not None else "dY"
-    add(incoming_name, f"d{output}", incoming_equation, "backward",
-        manual["incoming"][index], perturbation_grads[index][incoming_name[1:]])
-    if act is not None:
-        add("dZ", f"dZ{number}", f"dZ{number} = d{output} ⊙ {act.name}'(Z{number})", "backward",
-            manual["dZ"][index], perturbation_grads[index]["Z"])
+    add("dA" if dense else "dY", f"d{output}", incoming_equation, "backward",
+        manual["incoming"][index], perturbation_grads[index]["Y"])
+    if dense:
+        add("dZ", f"dZ{number}", f"dZ{number} = d{output} ⊙ {config['activation']}'(Z{number})", "backward",
+            manual["inner"][index]["dZ"], perturbation_grads[index]["Z"])
     for leaf in manual["grads"][index]:
         add(f"d{leaf}", f"d{leaf}{number}", _leaf_equation(layer, config, leaf, source, number, l2), "backward",
             manual["grads"][index][leaf], autodiff["grads"][index][leaf])
-    add("dX", f"d{source}", _input_equation(layer, config, source, output, number, act, key), "backward",
+    add("dX", f"d{source}", _input_equation(layer, config, source, output, number, key), "backward",
         manual["input_grads"][index], input_grad)
-    return LayerTrace(index, layer.name, _describe(layer, act), tuple(quantities))
+    return LayerTrace(index, layer.name, _describe(layer), tuple(quantities))
 
 
 def _forward_equation(layer, config, source, number, key) -> str:
@@ -630,12 +580,12 @@ def _leaf_equation(layer, config, leaf, source, number, l2) -> str:
 
 
 def _prefix(layer) -> str:
-    """A layer's output letter, also the key of its output perturbation: ``A`` for dense, else ``Y``."""
+    """A layer's output letter as printed: ``A`` for dense, else ``Y``."""
     return "A" if layer.name == "dense" else "Y"
 
 
-def _input_equation(layer, config, source, output, number, act, key) -> str:
-    if act is not None:
+def _input_equation(layer, config, source, output, number, key) -> str:
+    if layer.name == "dense":
         return f"d{source} = dZ{number} W{number}ᵀ"
     if layer.name == "activation":
         return f"d{source} = d{output} ⊙ {config['activation']}'({source})"

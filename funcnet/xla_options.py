@@ -24,9 +24,10 @@ a jit that runs inside another one, so :func:`funcnet.make_train_epoch`,
 which users and ``fit_many`` nest, is compiled with XLA's defaults.
 
 ``FUNCNET_CPU_VECTOR_WIDTH`` (``128``, ``256`` or ``512``) overrides the width.
-``256`` is XLA's default.  It is read when an epoch program is first built,
-like ``FUNCNET_DENSE_LAYOUT``, and those programs are cached, so set it
-before the first fit.
+``256`` is XLA's default.  It is read when an epoch program is built (not
+when anything is traced), and those programs are cached, so set it before
+the first fit.  (``FUNCNET_DENSE_LAYOUT`` is read earlier still, when a
+dense layer is built: :func:`funcnet.layers.default_dense_layout`.)
 """
 
 from __future__ import annotations

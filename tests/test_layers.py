@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import funcnet as fn
-from funcnet.layers import materialise_transposes
+from funcnet.layers import default_dense_layout, materialise_transposes
 
 MOMENTUM = optax.sgd(0.05, momentum=0.9)  # one optimizer object, so fit's compiled epochs are shared
 
@@ -342,10 +342,12 @@ def test_model_init_names_the_key_it_needs():
         fn.mlp([2, 1]).init(0)
 
 
-@pytest.mark.parametrize("value, columns", [("columns", True), ("rows", False), (" rows ", False)])
-def test_the_dense_layout_variable_picks_a_layout(monkeypatch, value, columns):
+@pytest.mark.parametrize("value, layout", [("columns", "columns"), ("rows", "rows"), (" rows ", "rows"),
+                                           ("", "columns")])  # the suite runs on CPU: unset is columns
+def test_the_dense_layout_variable_picks_the_default_layout(monkeypatch, value, layout):
     monkeypatch.setenv("FUNCNET_DENSE_LAYOUT", value)
-    assert materialise_transposes() is columns
+    assert default_dense_layout() == layout
+    assert materialise_transposes() is (layout == "columns")
 
 
 @pytest.mark.parametrize("value", ["column", "ROWS", "batch-first"])
@@ -353,4 +355,37 @@ def test_a_misspelt_dense_layout_is_refused_not_taken_for_rows(monkeypatch, valu
     monkeypatch.setenv("FUNCNET_DENSE_LAYOUT", value)
     with pytest.raises(ValueError, match=rf"FUNCNET_DENSE_LAYOUT must be 'columns' or 'rows' \(or unset\), "
                                          rf"got '{value}'"):
-        materialise_transposes()
+        default_dense_layout()
+    with pytest.raises(ValueError, match=r"FUNCNET_DENSE_LAYOUT must be 'columns' or 'rows'"):
+        fn.dense(3)  # read when the layer is built
+
+
+@pytest.mark.parametrize("layout, error, message", [
+    ("column", ValueError, r"dense `layout` must be 'columns', 'rows' or None, got 'column'"),
+    ("", ValueError, r"dense `layout` must be 'columns', 'rows' or None, got ''"),
+    (1, TypeError, r"dense `layout` must be 'columns', 'rows' or None, got 1 \(int\)"),
+])
+def test_a_bad_dense_layout_argument_is_refused_by_name(layout, error, message):
+    with pytest.raises(error, match=message):
+        fn.dense(3, layout=layout)
+
+
+def test_dense_layers_differing_only_in_layout_are_different_layers_with_the_same_config():
+    columns, rows = fn.dense(4, "tanh", layout="columns"), fn.dense(4, "tanh", layout="rows")
+    assert columns != rows and hash(columns) != hash(rows)
+    assert columns.config == rows.config  # checkpoints describe the layer as before
+    assert columns == fn.dense(4, "tanh", layout="columns")
+    assert fn.sequential(3, [columns]) != fn.sequential(3, [rows])
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_both_dense_layouts_compute_the_same_forward_backward_and_prediction(activation):
+    columns, rows = fn.dense(4, activation, layout="columns"), fn.dense(4, activation, layout="rows")
+    params = columns.init(jax.random.key(0), 3, jnp.float64)
+    x, dy = normal((6, 3), seed=1), normal((6, 4), seed=2)
+    (y_columns, cache_columns), (y_rows, cache_rows) = columns.forward(params, x, None), rows.forward(params, x, None)
+    np.testing.assert_allclose(y_columns, y_rows, rtol=1e-14, atol=1e-14)
+    chex.assert_trees_all_close(columns.backward(params, cache_columns, dy), rows.backward(params, cache_rows, dy),
+                                rtol=1e-14, atol=1e-14)
+    np.testing.assert_array_equal(columns.infer(params, x), rows.infer(params, x))
