@@ -41,8 +41,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from funcnet.data import map_in_chunks
-from funcnet.engine import accumulation_dtype, mean_loss
+from funcnet.row_chunks import MEAN_LOSS_ROWS, accumulation_dtype, map_row_chunks, mean_loss, per_sample_losses
 
 CAUSES = ("float16_overflow", "optimizer_dtype", "manual_derivative", "learning_rate", "loss_at_start")
 MANUAL_MISMATCH = 0.1  # a hand-written gradient this far (relative norm, per layer) from jax.grad's is suspect
@@ -63,15 +62,22 @@ class Diagnosis(NamedTuple):
 
 @functools.partial(jax.jit, static_argnums=0)
 def _losses_at(model, params, x, y):
-    """``(loss in the training dtype, loss in float32, largest per-sample loss, largest |x|, largest |y|)``."""
+    """``(loss in the training dtype, loss in float32, largest per-sample loss, largest |x|, largest |y|)``.
+
+    Both means are :func:`funcnet.row_chunks.mean_loss`; the largest per-sample loss is taken over
+    the same chunks, the padding masked out (``-inf``).
+    """
     wide = accumulation_dtype(x.dtype)
     in_training_dtype = mean_loss(model, params, x, y)
     wide_params = jax.tree.map(lambda leaf: leaf.astype(wide), params)
-    wide_y = y if jnp.issubdtype(y.dtype, jnp.integer) else y.astype(wide)
-    per_sample = map_in_chunks(
-        lambda xc, yc: model.loss_fn.per_sample(model.logits(wide_params, xc), yc, model.output_fn),
-        (x.astype(wide), wide_y), 8192)
-    return (in_training_dtype.astype(wide), jnp.mean(per_sample), jnp.max(per_sample),
+    wide_x, wide_y = x.astype(wide), (y if jnp.issubdtype(y.dtype, jnp.integer) else y.astype(wide))
+
+    def chunk_largest(mask, xc, yc):
+        losses = per_sample_losses(model, wide_params, xc, yc)
+        return jnp.max(jnp.where(mask.reshape(-1, *(1,) * (losses.ndim - 1)), losses, -jnp.inf))
+
+    largest = jnp.max(map_row_chunks(chunk_largest, (wide_x, wide_y), min(MEAN_LOSS_ROWS, x.shape[0])))
+    return (in_training_dtype.astype(wide), mean_loss(model, wide_params, wide_x, wide_y), largest,
             jnp.max(jnp.abs(x)).astype(wide), jnp.max(jnp.abs(wide_y)).astype(wide))
 
 
@@ -205,22 +211,18 @@ def manual_derivative_suspect(model, params, x, y, key=None):
 def _both_gradients(model, params, x, y, key):
     """``(manual grads, jax.grad's)`` of the mean loss over every row, in chunks of :data:`GRADIENT_CHUNK` rows.
 
-    The last chunk is filled up with copies of real rows at weight 0, so no row is
-    seen that is not in the data; each chunk's gradient weighs its share of the rows.
+    The chunks are :func:`funcnet.row_chunks.map_row_chunks`'s: the last is filled up by
+    repeating the last row, at weight 0 (its mask), so no row is seen that is not in the data;
+    each chunk's gradient (of the weighted mean loss) weighs its share of the real rows.
     """
     rows = x.shape[0]
-    chunk = min(rows, GRADIENT_CHUNK)
-    chunks = -(-rows // chunk)
-    index = jnp.arange(chunks * chunk) % rows
-    weights = (jnp.arange(chunks * chunk) < rows).astype(x.dtype)
-    shape = lambda array: array.reshape(chunks, chunk, *array.shape[1:])  # noqa: E731
 
-    def chunk_gradients(data):
-        xc, yc, wc = data
-        manual = model.manual_grad(params, xc, yc, wc, key=key)[1]
-        autodiff = jax.grad(model.loss)(params, xc, yc, wc, key=key)
-        share = jnp.sum(wc.astype(jnp.float32)) / rows
+    def chunk_gradients(mask, xc, yc):
+        weights = mask.astype(xc.dtype)
+        manual = model.manual_grad(params, xc, yc, weights, key=key)[1]
+        autodiff = jax.grad(model.loss)(params, xc, yc, weights, key=key)
+        share = jnp.sum(weights.astype(jnp.float32)) / rows
         return jax.tree.map(lambda g: g.astype(jnp.float32) * share, (manual, autodiff))
 
-    per_chunk = jax.lax.map(chunk_gradients, (shape(x[index]), shape(y[index]), shape(weights)))
+    per_chunk = map_row_chunks(chunk_gradients, (x, y), min(rows, GRADIENT_CHUNK))
     return jax.tree.map(lambda g: jnp.sum(g, axis=0), per_chunk)

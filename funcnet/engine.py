@@ -28,7 +28,7 @@ import optax
 from jax import lax
 
 from funcnet import checks, sharding
-from funcnet.data import map_in_chunks
+from funcnet.row_chunks import accumulation_dtype, mean_loss  # noqa: F401  (mean_loss: engine.mean_loss)
 from funcnet.shuffle import permutation
 
 GRAD_MODES = ("autodiff", "manual")
@@ -402,25 +402,6 @@ def params_are_finite(params) -> jax.Array:
     """A scalar bool: whether every leaf of ``params`` is free of NaN and inf (traceable)."""
     leaves = jax.tree.leaves(params)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])) if leaves else jnp.bool_(True)
-
-
-def accumulation_dtype(dtype):
-    """The dtype sums of losses run in: float32 for 16-bit floats (float16 overflows at 65504), else ``dtype``."""
-    dtype = jnp.dtype(dtype)
-    return jnp.dtype(jnp.float32) if jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize < 4 else dtype
-
-
-def mean_loss(model, params, x, y, chunk_size: int = 8192):
-    """The model's data loss at inference over all of ``(x, y)``, in chunks of rows (traceable).
-
-    The mean is taken in :func:`accumulation_dtype` (float32 for float16 and bfloat16 data).
-    """
-    per_sample = map_in_chunks(
-        lambda xc, yc: model.loss_fn.per_sample(model.logits(params, xc), yc, model.output_fn),
-        (x, y),
-        chunk_size,
-    )
-    return jnp.mean(per_sample.astype(accumulation_dtype(per_sample.dtype)))
 
 
 def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int = 32, mesh=None):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import funcnet as fn
-from funcnet import checks, inference
+from funcnet import checks, inference, row_chunks
 from funcnet.engine import mean_loss
 
 ROW_COUNTS = (1, 2, 3, 5, 17, 33, 100)
@@ -42,7 +42,7 @@ def test_bucket_rows_is_the_next_power_of_two_at_least_64_and_at_most_batch_size
 @pytest.fixture
 def fresh_programs():
     """Empty the inference programs' caches: a test then counts exactly what it compiles, whatever ran before."""
-    for program in (inference._forward_rows, inference._loss_sum):
+    for program in (inference._forward_rows, row_chunks._loss_sum):
         program.clear_cache()
 
 
