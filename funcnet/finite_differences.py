@@ -119,7 +119,7 @@ def sample_coordinates(sizes: Sequence[int], max_coordinates: int, seed) -> np.n
 
 def central_differences(objective: Callable[..., jax.Array], arguments: Sequence[jax.Array], coordinates,
                         epsilon, chunk_size: int | None = None) -> jax.Array:
-    """``∂φ/∂θᵢ`` by central differences, ``φ = objective(*arguments)``, at flat ``coordinates`` ``i`` (traceable).
+    """``∂φ/∂θᵢ`` by central differences, ``φ = objective(*arguments)``, at flat ``coordinates`` (traceable).
 
     ``θ`` is ``arguments`` (a list of arrays) flattened and laid end to end (``ravel_pytree``
     order, the order of :func:`sample_coordinates`'s indices), ``eᵢ`` the ``i``-th unit vector, and
