@@ -31,7 +31,11 @@ Arrays sharded over several processes are read shard by shard on the host
 from __future__ import annotations
 
 import functools
+import numbers
+import operator
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -54,16 +58,12 @@ def host_values(array) -> np.ndarray:
 def checked_on_device(array) -> bool:
     """Whether ``array``'s values are checked on its device: a concrete JAX array of more than
     :data:`DEVICE_CHECK_MIN_SIZE` elements that this process holds whole."""
-    import jax
 
-    return (isinstance(array, jax.Array) and not isinstance(array, jax.core.Tracer)
-            and array.size > DEVICE_CHECK_MIN_SIZE and array.is_fully_addressable)
+    return isinstance(array, jax.Array) and array.size > DEVICE_CHECK_MIN_SIZE and array.is_fully_addressable
 
 
 @functools.lru_cache(maxsize=None)
 def _device_value_summary():
-    import jax
-    import jax.numpy as jnp
 
     @jax.jit
     def summary(values):
@@ -83,8 +83,6 @@ def _passes_on_device(array, dtype) -> bool:
     False means "read it on the host": something is wrong, or its largest
     value needs the exact cast test of :func:`check_fits`.
     """
-    import jax
-    import jax.numpy as jnp
 
     nonfinite, largest = jax.device_get(_device_value_summary()(array))
     if nonfinite:
@@ -109,7 +107,6 @@ def check_real_dtype(name: str, array) -> None:
     Raises:
       ArgumentTypeError: (a ``TypeError`` and a ``ValueError``) naming ``name``, its dtype and what to do.
     """
-    import jax.numpy as jnp
 
     dtype = getattr(array, "dtype", None)
     if dtype is None:  # a list, a tuple, a DataFrame...
@@ -168,7 +165,6 @@ def check_inputs(model, x) -> None:
 @functools.lru_cache(maxsize=256)
 def expected_param_shapes(model) -> tuple:
     """One ``{leaf name: shape}`` per layer, read off ``model.init`` without running it."""
-    import jax
 
     shapes = jax.eval_shape(model.init, jax.random.key(0))
     return tuple({name: tuple(leaf.shape) for name, leaf in layer.items()} for layer in shapes)
@@ -202,7 +198,6 @@ def check_param_dtypes(params, name: str = "params") -> None:
     Raises:
       ArgumentTypeError: naming the first such leaf, e.g. ``params[0]['W']``, and its dtype.
     """
-    import jax
 
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
@@ -215,7 +210,6 @@ def check_param_dtypes(params, name: str = "params") -> None:
 
 def is_complex(dtype) -> bool:
     """Whether ``dtype`` is a complex type (which ``jnp.inexact`` counts as floating)."""
-    import jax.numpy as jnp
 
     return bool(jnp.issubdtype(dtype, jnp.complexfloating))
 
@@ -227,7 +221,6 @@ def check_has_params(model, params, where: str = "fit") -> None:
     Raises:
       ValueError: naming ``params``, the model and ``where``.
     """
-    import jax
 
     if not jax.tree.leaves(params):
         raise ValueError(f"`params` has no leaves: {model.describe()} has no parameters to train, so {where} has "
@@ -237,15 +230,13 @@ def check_has_params(model, params, where: str = "fit") -> None:
 def check_param_values(params, name: str = "params") -> None:
     """Every leaf of ``params`` (or an optimizer state) that holds values must be finite (checked on the host).
 
-    Leaves that are tracers (inside ``jit``/``grad``) or ``jax.ShapeDtypeStruct``
-    have no values to read and are skipped; so are random keys (``noisy_sgd``'s
-    state holds one); integer leaves (step counts) pass.
+    ``jax.ShapeDtypeStruct`` leaves have no values to read and are skipped; so
+    are random keys (``noisy_sgd``'s state holds one); integer leaves (step
+    counts) pass.  Like every value check, it needs concrete values: inside
+    ``jit`` or ``grad`` JAX refuses to read a tracer (``ConcretizationTypeError``).
     """
-    import jax
-    import jax.numpy as jnp
-
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        if isinstance(leaf, (jax.core.Tracer, jax.ShapeDtypeStruct)) or (
+        if isinstance(leaf, jax.ShapeDtypeStruct) or (
                 hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key)):
             continue
         check_finite(f"{name}{jax.tree_util.keystr(path)}", leaf,
@@ -291,8 +282,6 @@ def check_count(value, name: str, minimum: int = 1) -> int:
 
     Returns the ``int``, so callers use a plain Python number (hashable, a static argument for ``jit``).
     """
-    import operator
-
     if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
         raise ArgumentTypeError(f"`{name}` must be an integer ≥ {minimum}, got the bool {value!r}")
     try:
@@ -318,9 +307,6 @@ def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf, 
     ``inf`` in float32), and a value that must be ``> 0`` (``low=0, low_open=True``) must be at least
     ``finfo(dtype).tiny``, the smallest normal number: smaller ones become 0 there (XLA flushes subnormals).
     """
-    import numbers
-
-    import jax.numpy as jnp
 
     value_dtype = getattr(value, "dtype", None)
     real = (isinstance(value, numbers.Real) and not isinstance(value, bool) if value_dtype is None else
@@ -354,8 +340,6 @@ def check_key(key, name: str = "key", where: str = "fit", *, single: bool = Fals
     ``uint32[2]``; a batch of keys (``jax.random.split(k, 2)``) is refused, naming ``name``
     (a function that uses one key would otherwise use the batch as one, a key matching none of them).
     """
-    import jax
-    import jax.numpy as jnp
 
     hint = f"make one with jax.random.key(0) and pass it as {where}(..., {name}=jax.random.key(0))"
     if key is None or isinstance(key, (bool, int, float)):
@@ -419,7 +403,6 @@ def check_weights(x, weights) -> None:
 
 def is_floating(dtype) -> bool:
     """Whether ``dtype`` is a floating type, bfloat16 and float16 included (``np.inexact`` misses bfloat16)."""
-    import jax.numpy as jnp
 
     return bool(jnp.issubdtype(dtype, jnp.inexact))
 
@@ -457,7 +440,6 @@ def check_fits(name: str, values: np.ndarray, dtype, advice: str = "Scale the da
 
     Only a suspicious maximum pays for the cast.  ``advice`` ends the message.
     """
-    import jax.numpy as jnp
 
     dtype = np.dtype(dtype)
     largest = float(jnp.finfo(dtype).max)
@@ -481,7 +463,6 @@ def check_labels(model, y) -> None:
     if model.loss_name not in ("logloss", "cross_entropy"):
         return
     if checked_on_device(y):
-        import jax
 
         if not jax.device_get(_device_labels_wrong(model.loss_name, model.n_out)(y)):
             return
@@ -511,8 +492,6 @@ def check_labels(model, y) -> None:
 @functools.lru_cache(maxsize=None)
 def _device_labels_wrong(loss_name: str, k: int):
     """A compiled ``y -> bool``: whether :func:`check_labels` would raise (it then reads ``y`` on the host)."""
-    import jax
-    import jax.numpy as jnp
 
     @jax.jit
     def wrong(values):
