@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -31,7 +32,10 @@ from funcnet.cli.interrupts import SIGNALS, Interrupted, SignalRecorder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT = os.path.join(ROOT, "tests", "fixtures", "v1_cli_regression.npz")  # features a, b, c
-LAUNCH = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+# A command started from a terminal: every signal the CLI handles at its default disposition, whatever this
+# process inherited (pytest under nohup ignores SIGHUP, and funcnet rightly leaves an ignored SIGHUP alone).
+LAUNCH = ("import os, signal, sys\n"
+          "for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP): signal.signal(signum, signal.SIG_DFL)\n"
           "os.execv(sys.executable, [sys.executable, '-m', 'funcnet', *sys.argv[1:]])")
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 NOTICE = "{}: stopping when the epoch in progress has finished (the first one compiles), then saving\n"
@@ -371,7 +375,7 @@ def test_the_recorder_leaves_an_ignored_sigint_alone_and_restores_what_it_replac
             signal.signal(signum, handler)
 
 
-def test_the_recorder_raises_only_at_safe_points_or_inside_at_once():
+def test_the_recorder_raises_only_at_safe_points_or_while_waiting_for_input():
     recorder = SignalRecorder()
     recorder.check()  # nothing received: nothing raised
     recorder._handler(signal.SIGTERM, None)
@@ -380,10 +384,44 @@ def test_the_recorder_raises_only_at_safe_points_or_inside_at_once():
         recorder.check("; so far")
     assert stopped.value.exit_status == 143
     waiting = SignalRecorder()
-    with pytest.raises(Interrupted, match=r"^interrupted by Ctrl-C \(SIGINT\)$"), waiting.at_once():
-        waiting._handler(signal.SIGINT, None)
+    with pytest.raises(Interrupted, match=r"^interrupted by Ctrl-C \(SIGINT\)$"):
+        waiting.wait_for(waiting._handler, signal.SIGINT, None)
+    with pytest.raises(Interrupted, match=r"^interrupted by Ctrl-C \(SIGINT\)$"):  # one signal, kept
+        waiting.wait_for(int, "42")
+    reading = SignalRecorder()
+    with pytest.raises(ValueError, match="^invalid literal for int"):  # what the reader raises is raised here
+        reading.wait_for(int, "forty-two")
+    assert reading.wait_for(int, "42") == 42
     assert interrupts.exit_status(signal.SIGINT) == 130 and interrupts.signal_name(signal.SIGHUP) == "SIGHUP"
     assert interrupts.exit_status(signal.SIGHUP) == EXIT_HANGUP == 129
+
+
+def test_a_wait_on_input_ends_at_once_whichever_thread_the_kernel_gives_the_signal_to():
+    """The kernel delivers a process's signal to any thread that does not block it (under load, often one of
+    XLA's): a read blocked in the main thread would never see it. Here it goes to the reading thread itself,
+    blocked on a pipe that never delivers, and the wait still ends within a few of its slices."""
+    read_end, write_end = os.pipe()
+    saved = {signum: signal.getsignal(signum) for signum in interrupts.RECORDED}
+    recorder = SignalRecorder()
+
+    def read():
+        threading.Timer(0.2, signal.pthread_kill, (threading.get_ident(), signal.SIGTERM)).start()
+        return os.read(read_end, 1)
+
+    try:
+        for signum, default in interrupts.RECORDED.items():
+            signal.signal(signum, default)
+        with recorder.recording():
+            started = time.monotonic()
+            with pytest.raises(Interrupted, match=r"^interrupted by SIGTERM$") as stopped:
+                recorder.wait_for(read)
+            assert time.monotonic() - started < 0.2 + 50 * interrupts.WAIT_SLICE
+        assert stopped.value.exit_status == 143
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        os.close(write_end)  # the abandoned reader reads end-of-file and ends
+        os.close(read_end)
 
 
 # ----------------------------------------------------------------------------- SIGHUP: a terminal that closes
@@ -421,9 +459,11 @@ def test_closing_the_terminal_mid_training_saves_the_last_whole_epoch_and_exits_
 
 
 def test_an_ignored_sighup_is_left_alone_as_nohup_sets_it():
-    saved = signal.getsignal(signal.SIGHUP)
+    saved = {signum: signal.getsignal(signum) for signum in interrupts.RECORDED}
     recorder = SignalRecorder()
     try:
+        for signum, default in interrupts.RECORDED.items():  # whatever an earlier in-process CLI run left
+            signal.signal(signum, default)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup
         with recorder.recording():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
@@ -433,7 +473,8 @@ def test_an_ignored_sighup_is_left_alone_as_nohup_sets_it():
             assert signal.getsignal(signal.SIGHUP) == recorder._handler
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
     finally:
-        signal.signal(signal.SIGHUP, saved)
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 def test_sighup_points_only_a_hung_up_terminal_at_dev_null(tmp_path):

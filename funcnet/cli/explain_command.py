@@ -91,8 +91,7 @@ def _checkpoint_problem(args):
     import funcnet as fn
 
     saved = load_checkpoint(args.checkpoint, "--checkpoint: ")
-    with SIGNALS.at_once():  # --csv may be a pipe that never delivers
-        table = read_table(args.csv)
+    table = SIGNALS.wait_for(read_table, args.csv)  # --csv may be a pipe that never delivers
     names = table.names
     features = saved.config.get("features") or [f"x{i}" for i in range(saved.model.n_in)]
     missing = [name for name in features if name not in names]

@@ -29,9 +29,9 @@ is half-written.  The cost: a signal takes effect at the next safe point
 (during training: when the epoch in progress, with its compilation the first
 time, has finished).
 
-The one exception is waiting for input: inside :meth:`SignalRecorder.at_once`
+The one exception is waiting for input: during :meth:`SignalRecorder.wait_for`
 (reading a CSV file, which may be a pipe or a FIFO that never delivers) the
-handler raises :class:`Interrupted` at once; that code is plain Python and
+handler raises :class:`Interrupted` at once; the reader is plain Python and
 safe to leave anywhere.
 
 This module imports nothing but the standard library, so that it can be
@@ -46,12 +46,15 @@ import os
 import signal
 import sys
 import threading
+from typing import Callable, TypeVar
 
 # The signals recorded, each with the handler that must be in place for us to take it over: Python's
 # own default.  A signal ignored (SIGINT in a background job, SIGHUP under nohup) or handled by a host
 # program is left alone.  SIGHUP does not exist on Windows.
 RECORDED = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL,
             **({signal.SIGHUP: signal.SIG_DFL} if hasattr(signal, "SIGHUP") else {})}
+T = TypeVar("T")
+WAIT_SLICE = 0.05  # seconds: how soon a signal ends a wait on input, whichever thread the kernel gave it to
 SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
 
@@ -112,7 +115,7 @@ class SignalRecorder:
 
     ``notify`` (a format string with ``{signal}``), when set, is printed to
     stderr at the first signal, so that the user knows it was heard;
-    ``notified`` says whether it was.  Inside :meth:`at_once` a signal raises
+    ``notified`` says whether it was.  During :meth:`wait_for` a signal raises
     :class:`Interrupted` instead.  SIGHUP also calls :func:`silence_hung_up_outputs`.
     """
 
@@ -178,15 +181,37 @@ class SignalRecorder:
             if installed:
                 self.uninstall()
 
-    @contextlib.contextmanager
-    def at_once(self):
-        """Inside the block a signal raises :class:`Interrupted` at once (for waits on input in plain Python)."""
+    def wait_for(self, read: Callable[..., T], *args) -> T:
+        """``read(*args)``, a wait on input (a pipe or FIFO that may never deliver), that a signal ends at once.
+
+        A signal interrupts a blocking read only in the thread the kernel
+        delivers it to, which may be one of XLA's threads rather than the main
+        one: a read in the main thread could then wait forever.  So ``read``
+        runs in a daemon thread, and the main thread waits for it in slices of
+        :data:`WAIT_SLICE` seconds; a pending handler runs at the end of each
+        and raises :class:`Interrupted` (the reader is abandoned: it is plain
+        Python, safe to leave anywhere).  ``read``'s exception is raised here.
+        """
         self.check()
+        outcome: dict = {}
+
+        def run():
+            try:
+                outcome["value"] = read(*args)
+            except BaseException as error:  # raised in the main thread below
+                outcome["error"] = error
+
+        reader = threading.Thread(target=run, name="funcnet-input", daemon=True)
         self._raise_at_once = True
         try:
-            yield
+            reader.start()
+            while reader.is_alive():
+                reader.join(WAIT_SLICE)
         finally:
             self._raise_at_once = False
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
 
     def check(self, detail: str = "") -> None:
         """At a safe point: raise :class:`Interrupted` (with ``detail``) if a signal was received."""

@@ -43,8 +43,7 @@ def run_predict(args) -> int:
         check_output_path("--out", args.out, example="predictions.csv")
     SIGNALS.check()  # a signal during the imports
     saved = load_checkpoint(args.checkpoint)
-    with SIGNALS.at_once():  # --csv may be a pipe that never delivers
-        table = read_table(args.csv)
+    table = SIGNALS.wait_for(read_table, args.csv)  # --csv may be a pipe that never delivers
     features = saved.config.get("features") or [f"x{i}" for i in range(saved.model.sizes[0])]
     missing = [name for name in features if name not in table.names]
     if missing:
