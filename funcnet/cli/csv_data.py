@@ -323,12 +323,6 @@ def numeric_columns(table: Table, names, role: str = "feature") -> np.ndarray:
     return values
 
 
-def read_csv(path: str) -> tuple[list[str], np.ndarray]:
-    """A numeric CSV with a header row: ``(column names, float64 array (rows, columns))``."""
-    table = read_table(path)
-    return table.names, numeric_columns(table, table.names, role="value")
-
-
 class Target(NamedTuple):
     """A target column: float64 ``values`` (numbers) or ``None``, and its text ``labels`` per row."""
 

@@ -42,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
                "  funcnet explain --example article",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (_add_train, _add_predict, _add_gradcheck, _add_explain):
+        add_command(commands)
+    return parser
 
+
+def _add_train(commands) -> None:
+    """``funcnet train``'s flags: the data, the network, the optimizer, and what to write."""
     train = commands.add_parser(
         "train", help="train a network and report its losses",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -109,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-cache", action="store_true",
                        help="do not use JAX's persistent compilation cache (~/.cache/funcnet)")
 
+
+def _add_predict(commands) -> None:
+    """``funcnet predict``'s flags: a checkpoint, a CSV of features, and where to write."""
     predict = commands.add_parser(
         "predict", help="predict with a saved checkpoint",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -119,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--csv", required=True, metavar="FILE")
     predict.add_argument("--out", metavar="FILE", help="output CSV (default: standard output)")
 
+
+def _add_gradcheck(commands) -> None:
+    """``funcnet gradcheck``'s flags: a checkpoint or a built-in model, and the rows to check on."""
     gradcheck = commands.add_parser(
         "gradcheck", help="manual backprop vs jax.grad vs finite differences",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -132,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck.add_argument("--batch", type=int, default=32, help="random rows to check on")
     gradcheck.add_argument("--seed", type=seed, default=0)
 
+
+def _add_explain(commands) -> None:
+    """``funcnet explain``'s flags: an example or a checkpoint with its rows, and how to print them."""
     explain = commands.add_parser(
         "explain", help="print backprop step by step: every Z, A, dZ, dW, db, by hand and by jax.grad",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -155,4 +170,3 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--precision", type=int, default=4, metavar="DIGITS",
                          help="digits after the decimal point (default 4)")
     explain.add_argument("--seed", type=seed, default=0, metavar="N", help="init of --example xor, and dropout masks")
-    return parser

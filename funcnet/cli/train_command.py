@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import time
+from typing import NamedTuple
 
 from funcnet.cli.checkpoints import load_checkpoint
 from funcnet.cli.csv_data import fit_feature_standardizer, load_dataset, standardize_features, task_model_args
@@ -318,37 +319,52 @@ def run_train(args) -> int:
             interrupt.notify = ""
 
 
+class _Run(NamedTuple):
+    """Everything ``funcnet train`` decided before the first epoch."""
+    config: dict            # the run's settings, as the checkpoint records them
+    changes: list           # what --resume changed (``--epochs``, ``--lr``, ``--grad``)
+    notes: list             # lines printed with the resume header
+    data_path: str | None   # the CSV read, if any
+    dataset: object         # :class:`~funcnet.cli.csv_data.Dataset`
+    model: object
+    optimizer: object
+    fit_key: object
+    splits: tuple           # (x_train, x_test, y_train, y_test), standardised; x_test None without --test-split
+    standardizer: object
+    start: tuple            # (params, opt_state, history, initial_epoch, best) to train from
+
+
 def _train(args, interrupt: SignalRecorder) -> int:
+    interrupt.check()  # a signal during the imports (JAX's take a second or two)
+    if not args.no_cache:
+        enable_compilation_cache()
+    check_outputs(args)
+    run = _prepare(args, interrupt)
+    interrupt.check()  # a signal during start-up: exit before any training
+    mode = "jsonl" if args.jsonl else "quiet" if args.quiet else "lines"
+    params, opt_state, history, initial_epoch, best = run.start
+    record = _RunRecord(args, run, interrupt, Reporter(mode, run.config["epochs"], initial_epoch))
+    interrupt.notify = "{signal}: stopping when the epoch in progress has finished (the first one compiles)" + (
+        ", then saving" if args.save else "")
+    if not interrupt.notified:  # a signal that came before the notice was set: stop before training
+        interrupt.check()
+    _announce(args, run, mode)
+    return _fit(args, run, record, mode)
+
+
+def _prepare(args, interrupt: SignalRecorder) -> _Run:
+    """Read the config (fresh or ``--resume``d) and the data, build the model, split and standardise."""
     import jax
     import numpy as np
 
     import funcnet as fn
     from funcnet.data import split_count
 
-    interrupt.check()  # a signal during the imports (JAX's take a second or two)
-
-    if not args.no_cache:
-        enable_compilation_cache()
-    check_outputs(args)
-    notes = []
-    if args.resume:
-        saved = load_checkpoint(args.resume, "--resume: ")
-        if not saved.config.get("data"):
-            raise UserError(f"--resume: {args.resume} was not written by `funcnet train` (no run config)")
-        config, changes = resume_config(args, saved.config)
-        data_path = resume_data_path(args, config) if config["data"] == "csv" else None
-        if data_path and not args.csv:  # the data file the checkpoint records is an input too
-            check_distinct_paths(output_flags(args), [("(the training data that --resume records)", data_path)])
-        config["task"] = config.get("task") or "auto"
-    else:
-        config, changes = train_config(args), []
-        data_path = config["csv"]
-    if data_path:  # reading a file (perhaps a pipe that never delivers) may be left at once
-        with interrupt.at_once():
-            dataset = load_dataset(config, data_path)
-    else:
-        dataset = load_dataset(config, data_path)
+    config, changes, data_path = _run_config(args)
+    # reading a file (perhaps a pipe that never delivers) may be left at once
+    dataset = interrupt.wait_for(load_dataset, config, data_path) if data_path else load_dataset(config, None)
     interrupt.check()
+    notes = []
     if args.resume:
         note = check_fingerprint(args, config, dataset.fingerprint, data_path)
         notes += [note] if note else []
@@ -362,8 +378,7 @@ def _train(args, interrupt: SignalRecorder) -> int:
                    dropout=config.get("dropout", 0.0), l2=config.get("l2", 0.0),
                    output=model_args["output"], loss=model_args["loss"])
     optimizer = make_optimizer(config["optimizer"], config["lr"])
-    key = jax.random.key(config["seed"])
-    data_key, init_key, fit_key = jax.random.split(key, 3)
+    data_key, init_key, fit_key = jax.random.split(jax.random.key(config["seed"]), 3)
     y = dataset.y
     if config["test_split"]:
         split_count(len(x), config["test_split"], "--test-split")
@@ -382,100 +397,133 @@ def _train(args, interrupt: SignalRecorder) -> int:
     config.update(features=dataset.feature_names, task=task, task_reason=dataset.reason,
                   classes=dataset.classes, data_fingerprint=dataset.fingerprint,
                   constant_features=constant_features)  # {name: [min, max]}: predict notes other values
-    csv_file = os.path.abspath(data_path) if data_path else None
+    return _Run(config, changes, notes, data_path, dataset, model, optimizer, fit_key,
+                (x_train, x_test, y_train, y_test), standardizer, _starting_state(args, model, optimizer, init_key))
 
-    def config_for(path):
+
+def _run_config(args) -> tuple[dict, list, str | None]:
+    """``(config, changes, data path)``: from the flags, or from ``--resume``'s checkpoint and the flags."""
+    if not args.resume:
+        config = train_config(args)
+        return config, [], config["csv"]
+    saved = load_checkpoint(args.resume, "--resume: ")
+    if not saved.config.get("data"):
+        raise UserError(f"--resume: {args.resume} was not written by `funcnet train` (no run config)")
+    config, changes = resume_config(args, saved.config)
+    data_path = resume_data_path(args, config) if config["data"] == "csv" else None
+    if data_path and not args.csv:  # the data file the checkpoint records is an input too
+        check_distinct_paths(output_flags(args), [("(the training data that --resume records)", data_path)])
+    config["task"] = config.get("task") or "auto"
+    return config, changes, data_path
+
+
+def _starting_state(args, model, optimizer, init_key) -> tuple:
+    """``(params, opt_state, history, initial_epoch, best)``: fresh, or ``--resume``'s last state.
+
+    With early stopping a checkpoint's params are the best epoch's; the run
+    continues from its ``last_params`` and keeps the best as ``best``.
+    """
+    if not args.resume:
+        return model.init(init_key), None, None, 0, None
+    saved = load_checkpoint(args.resume, "--resume: ", model=model, optimizer=optimizer)
+    history = saved.history
+    initial_epoch = len(history.get("train_loss", []))
+    if saved.last_params is not None:
+        return saved.last_params, saved.last_opt_state, history, initial_epoch, (saved.params, saved.opt_state)
+    return saved.params, saved.opt_state, history, initial_epoch, None
+
+
+class _RunRecord:
+    """The run's latest whole epoch (and best one, with ``--patience``), and how to save them.
+
+    Ctrl-C, SIGTERM, divergence and the end of the run all save what this holds.
+    """
+
+    def __init__(self, args, run: _Run, interrupt: SignalRecorder, reporter: Reporter):
+        params, opt_state, history, _, best = run.start
+        self.args, self.run, self.interrupt, self.reporter = args, run, interrupt, reporter
+        self.latest = {"params": params, "opt_state": opt_state, "history": history or {}}
+        self.best = {} if best is None else {"params": best[0], "opt_state": best[1]}
+        self.warned = False
+
+    def config_for(self, path) -> dict:
         """The config as saved in ``path``: the CSV's path relative to the checkpoint's folder."""
-        saved_config = dict(config)
-        if csv_file:
+        saved_config = dict(self.run.config)
+        if self.run.data_path:
+            csv_file = os.path.abspath(self.run.data_path)
             saved_config["csv"] = os.path.relpath(csv_file, os.path.dirname(os.path.abspath(path)))
         return saved_config
 
-    params, opt_state, history, initial_epoch, best = model.init(init_key), None, None, 0, None
-    if args.resume:
-        saved = load_checkpoint(args.resume, "--resume: ", model=model, optimizer=optimizer)
-        history = saved.history
-        initial_epoch = len(history.get("train_loss", []))
-        if saved.last_params is not None:  # early stopping: params are the best epoch's
-            params, opt_state = saved.last_params, saved.last_opt_state
-            best = (saved.params, saved.opt_state)
-        else:
-            params, opt_state = saved.params, saved.opt_state
-    interrupt.check()  # a signal during start-up: exit before any training
-
-    mode = "jsonl" if args.jsonl else "quiet" if args.quiet else "lines"
-    reporter = Reporter(mode, config["epochs"], initial_epoch)
-    patience = config["patience"]
-    latest = {"params": params, "opt_state": opt_state, "history": history or {}}
-    best_state = {} if best is None else {"params": best[0], "opt_state": best[1]}
-
-    def save(path):
+    def save(self, path) -> None:
         """Write the run to ``path``: with --patience the best epoch's state plus the last one to resume from."""
-        if patience is not None and best_state:
-            fn.save(path, model, best_state["params"], opt_state=best_state["opt_state"],
-                    history=latest["history"], standardizer=standardizer, config=config_for(path),
+        import funcnet as fn
+
+        run, latest = self.run, self.latest
+        if run.config["patience"] is not None and self.best:
+            fn.save(path, run.model, self.best["params"], opt_state=self.best["opt_state"],
+                    history=latest["history"], standardizer=run.standardizer, config=self.config_for(path),
                     last_params=latest["params"], last_opt_state=latest["opt_state"])
         else:
-            fn.save(path, model, latest["params"], opt_state=latest["opt_state"], history=latest["history"],
-                    standardizer=standardizer, config=config_for(path))
+            fn.save(path, run.model, latest["params"], opt_state=latest["opt_state"], history=latest["history"],
+                    standardizer=run.standardizer, config=self.config_for(path))
 
-    def save_or_fallback() -> str | None:
+    def save_or_fallback(self) -> str | None:
         """Save to --save; when that fails, to a fallback path. An error message, or None when saved."""
+        target = self.args.save
         try:
-            save(args.save)
+            self.save(target)
             return None
         except OSError as error:
-            problem = f"could not write the checkpoint to {args.save} ({error.strerror or error})"
-        for path in fallback_paths(args.save):
+            problem = f"could not write the checkpoint to {target} ({error.strerror or error})"
+        for path in fallback_paths(target):
             try:
-                save(path)
+                self.save(path)
                 return f"error: {problem}; saved it to {path} instead"
             except OSError:
                 continue
-        return f"error: {problem}, nor to {' or '.join(fallback_paths(args.save))}; the trained model is lost"
+        return f"error: {problem}, nor to {' or '.join(fallback_paths(target))}; the trained model is lost"
 
-    warned = []
-
-    def on_epoch(epoch, params, opt_state, history):
+    def on_epoch(self, epoch, params, opt_state, history) -> bool:
         """Keep the epoch's state for Ctrl-C and divergence, report it, checkpoint every N; True stops."""
-        latest.update(params=params, opt_state=opt_state, history=json.loads(json.dumps(history)))
-        if patience is not None and history.get("best_epoch") == epoch:
-            best_state.update(params=params, opt_state=opt_state)
-        reporter.epoch(epoch, history)
-        if args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
+        self.latest.update(params=params, opt_state=opt_state, history=json.loads(json.dumps(history)))
+        if self.run.config["patience"] is not None and history.get("best_epoch") == epoch:
+            self.best.update(params=params, opt_state=opt_state)
+        self.reporter.epoch(epoch, history)
+        every = self.args.checkpoint_every
+        if every and (epoch + 1) % every == 0:
             try:
-                save(args.save)
+                self.save(self.args.save)
             except OSError as error:
-                if not warned:
-                    warned.append(True)
-                    reporter.message(f"warning: could not write the checkpoint of epoch {epoch + 1} to "
-                                     f"{args.save} ({error.strerror or error}); training goes on",
-                                     event="warning", error=True)
-        return interrupt.requested
+                if not self.warned:
+                    self.warned = True
+                    self.reporter.message(f"warning: could not write the checkpoint of epoch {epoch + 1} to "
+                                          f"{self.args.save} ({error.strerror or error}); training goes on",
+                                          event="warning", error=True)
+        return self.interrupt.requested
 
-    interrupt.notify = "{signal}: stopping when the epoch in progress has finished (the first one compiles)" + (
-        ", then saving" if args.save else "")
-    if not interrupt.notified:  # a signal that came before the notice was set: stop before training
-        interrupt.check()
+
+def _announce(args, run: _Run, mode: str) -> None:
+    """The lines before the first epoch: the model, the task a CSV implies, what ``--resume`` continues."""
+    config, dataset, initial_epoch = run.config, run.dataset, run.start[3]
     if mode == "lines":
-        print(f"training {model.describe()}, {config['optimizer']} lr {config['lr']}, "
-              f"batch {config['batch_size']}, grad={config['grad']} on {len(x_train)} rows", flush=True)
+        print(f"training {run.model.describe()}, {config['optimizer']} lr {config['lr']}, "
+              f"batch {config['batch_size']}, grad={config['grad']} on {len(run.splits[0])} rows", flush=True)
     if config["data"] == "csv":
         classes = ""
         if dataset.classes:
             shown = ", ".join(map(str, dataset.classes[:6])) + (", ..." if len(dataset.classes) > 6 else "")
             classes = f"; classes {shown} are learned as 0..{len(dataset.classes) - 1}"
-        line = f"task: {task} ({dataset.reason}{classes}; --task overrides)"
+        line = f"task: {dataset.task} ({dataset.reason}{classes}; --task overrides)"
         if mode == "jsonl":
-            print(json.dumps({"event": "task", "task": task, "reason": dataset.reason,
+            print(json.dumps({"event": "task", "task": dataset.task, "reason": dataset.reason,
                               "classes": dataset.classes, "message": line}), flush=True)
         else:
             print(line, flush=True)
     if args.resume:
         line = (f"resuming {args.resume} after epoch {initial_epoch} of {config['epochs']}"
-                + (f", with {', '.join(changes)}" if changes else "")
-                + (f"; data {data_path}" if data_path else ""))
-        for text in [line, *notes]:
+                + (f", with {', '.join(run.changes)}" if run.changes else "")
+                + (f"; data {run.data_path}" if run.data_path else ""))
+        for text in [line, *run.notes]:
             if mode == "jsonl":
                 print(json.dumps({"event": "resume", "message": text}), flush=True)
             else:
@@ -483,49 +531,65 @@ def _train(args, interrupt: SignalRecorder) -> int:
         if initial_epoch >= config["epochs"]:
             raise UserError(f"--resume: {args.resume} already has {initial_epoch} epochs; pass --epochs N "
                             f"with N > {initial_epoch} to train further")
+
+
+def _fit(args, run: _Run, record: _RunRecord, mode: str) -> int:
+    """Train through ``fn.fit_state``; save on divergence or a signal, else summarise, save and plot."""
+    import funcnet as fn
+
+    config, interrupt = run.config, record.interrupt
+    params, opt_state, history, initial_epoch, best = run.start
+    x_train, _, y_train, _ = run.splits
     try:
         params, opt_state, history = fn.fit_state(
-            model, params, optimizer, x_train, y_train, epochs=config["epochs"],
-            batch_size=config["batch_size"], key=fit_key, validation_split=config["validation_split"],
-            grad=config["grad"], opt_state=opt_state, callback=on_epoch, initial_epoch=initial_epoch,
-            history=history, patience=patience, best=best,
+            run.model, params, run.optimizer, x_train, y_train, epochs=config["epochs"],
+            batch_size=config["batch_size"], key=run.fit_key, validation_split=config["validation_split"],
+            grad=config["grad"], opt_state=opt_state, callback=record.on_epoch, initial_epoch=initial_epoch,
+            history=history, patience=config["patience"], best=best,
             track="layers" if args.track_stats or args.plot_stats else None)
     except fn.NonFiniteLossError as error:
-        latest.update(params=error.params, opt_state=error.opt_state, history=error.history)
-        cause = re.sub(r"^epoch \d+:\s*", "", str(error))  # the CLI numbers epochs from 1 itself
-        cause = re.sub(r"\s*The last finite params are in this exception's `\.params`\.", "", cause).rstrip(". ")
-        if args.save:
-            failure = save_or_fallback()
-            state = f"after epoch {error.epoch}" if error.epoch else "before epoch 1 (the initial state)"
-            saved_note = failure or f"; the last finite state ({state}) is saved in {args.save}"
-        else:
-            saved_note = ""
-        reporter.message(f"error: training diverged in epoch {error.epoch + 1}: {cause}{saved_note}",
-                         event="diverged", error=True, epoch=error.epoch + 1)
-        return EXIT_DIVERGED
+        return _diverged(args, record, error)
     interrupt.notify = ""  # a later signal is reported once, at the end (_finish)
     if interrupt.requested:
-        completed = len(latest["history"].get("train_loss", []))
-        if args.save and completed > initial_epoch:
-            failure = save_or_fallback()
-            reporter.message(failure or f"interrupted: saved the state after epoch {completed} to {args.save}; "
-                             f"continue with: funcnet train --resume {args.save}", event="interrupted")
-        elif args.save:
-            reporter.message(f"interrupted before an epoch finished; {args.save} was not written",
-                             event="interrupted")
-        else:
-            reporter.message(f"interrupted after epoch {completed}; nothing saved (no --save)",
-                             event="interrupted")
-        return exit_status(interrupt.received)
-    if patience is None:
-        latest.update(params=params, opt_state=opt_state)
-    latest.update(history=history)
-    return _finish(args, config, model, params, history, x_train, x_test, y_test, dataset, standardizer,
-                   mode, save_or_fallback)
+        return _interrupted(args, record, initial_epoch)
+    if config["patience"] is None:
+        record.latest.update(params=params, opt_state=opt_state)
+    record.latest.update(history=history)
+    return _finish(args, run, params, history, mode, record.save_or_fallback)
 
 
-def _finish(args, config, model, params, history, x_train, x_test, y_test, dataset, standardizer, mode,
-            save_or_fallback) -> int:
+def _diverged(args, record: _RunRecord, error) -> int:
+    """Save the last finite state (with ``--save``) and report the divergence: :data:`EXIT_DIVERGED`."""
+    record.latest.update(params=error.params, opt_state=error.opt_state, history=error.history)
+    cause = re.sub(r"^epoch \d+:\s*", "", str(error))  # the CLI numbers epochs from 1 itself
+    cause = re.sub(r"\s*The last finite params are in this exception's `\.params`\.", "", cause).rstrip(". ")
+    saved_note = ""
+    if args.save:
+        failure = record.save_or_fallback()
+        state = f"after epoch {error.epoch}" if error.epoch else "before epoch 1 (the initial state)"
+        saved_note = failure or f"; the last finite state ({state}) is saved in {args.save}"
+    record.reporter.message(f"error: training diverged in epoch {error.epoch + 1}: {cause}{saved_note}",
+                            event="diverged", error=True, epoch=error.epoch + 1)
+    return EXIT_DIVERGED
+
+
+def _interrupted(args, record: _RunRecord, initial_epoch: int) -> int:
+    """Save the last whole epoch (with ``--save``) after Ctrl-C or SIGTERM; the signal's exit status."""
+    completed = len(record.latest["history"].get("train_loss", []))
+    if args.save and completed > initial_epoch:
+        failure = record.save_or_fallback()
+        record.reporter.message(failure or f"interrupted: saved the state after epoch {completed} to {args.save}; "
+                                f"continue with: funcnet train --resume {args.save}", event="interrupted")
+    elif args.save:
+        record.reporter.message(f"interrupted before an epoch finished; {args.save} was not written",
+                                event="interrupted")
+    else:
+        record.reporter.message(f"interrupted after epoch {completed}; nothing saved (no --save)",
+                                event="interrupted")
+    return exit_status(record.interrupt.received)
+
+
+def _finish(args, run: _Run, params, history, mode: str, save_or_fallback) -> int:
     """Print the summary, then write the checkpoint and plots; a failed write is reported after the summary.
 
     The summary evaluates the test rows; should that fail, the checkpoint is
@@ -537,6 +601,8 @@ def _finish(args, config, model, params, history, x_train, x_test, y_test, datas
 
     import funcnet as fn
 
+    config, model, dataset, standardizer = run.config, run.model, run.dataset, run.standardizer
+    x_train, x_test, _, y_test = run.splits
     try:
         _print_summary(model, params, history, x_train, x_test, y_test, dataset.task, mode)
     except BaseException:
