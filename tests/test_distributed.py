@@ -1,5 +1,6 @@
 """Two processes on 127.0.0.1 (2 CPU devices each, gloo) train what one process trains."""
 
+import importlib
 import os
 import socket
 import subprocess
@@ -8,10 +9,11 @@ import sys
 import jax
 import numpy as np
 import optax
+import pytest
 
 import funcnet as fn
 from conftest import ROOT
-from funcnet.distributed import local_rows, regression_problem
+from funcnet.cli.distributed import local_rows, regression_problem
 
 
 def free_port():
@@ -27,7 +29,7 @@ def test_two_processes_match_a_single_process_run(tmp_path):
     env = dict(os.environ)  # the suite's XLA_FLAGS; the child adds its device count
     env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
     processes = [
-        subprocess.Popen([sys.executable, "-m", "funcnet.distributed", "--coordinator", f"127.0.0.1:{port}",
+        subprocess.Popen([sys.executable, "-m", "funcnet.cli.distributed", "--coordinator", f"127.0.0.1:{port}",
                           "--num-processes", "2", "--process-id", str(rank), "--local-devices", "2",
                           "--grad", grad, *(["--out", str(out)] if rank == 0 else [])],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
@@ -55,3 +57,11 @@ def test_two_processes_match_a_single_process_run(tmp_path):
 def test_each_process_feeds_its_own_block_of_rows():
     blocks = [local_rows(10, 2, rank) for rank in (0, 1)]
     assert blocks == [slice(0, 5), slice(5, 10)]
+
+
+def test_the_old_module_name_works_for_one_release_with_a_deprecation_warning():
+    sys.modules.pop("funcnet.distributed", None)  # a warning is given on import
+    with pytest.warns(DeprecationWarning, match=r"^funcnet\.distributed moved to funcnet\.cli\.distributed "
+                                                r"\(python -m funcnet\.cli\.distributed\)"):
+        old = importlib.import_module("funcnet.distributed")
+    assert old.local_rows is local_rows and old.regression_problem is regression_problem

@@ -9,7 +9,8 @@ import optax
 import pytest
 
 import funcnet as fn
-from funcnet import distributed, divergence, sharding
+from funcnet import divergence, sharding
+from funcnet.cli import distributed
 from funcnet.engine import objective_fn, shuffled_batch_rows
 
 X = jax.random.normal(jax.random.key(1), (64, 3))
