@@ -204,9 +204,9 @@ def softplus(z: Array) -> Array:
 
     Both branches are one expression, ``where(z ≥ 0, z, 0) + log1p(e^{−|z|})``
     with ``−|z|`` written as ``where(z ≥ 0, −z, z)``: one ``exp`` and one
-    ``log1p`` per element, and ``e^{−|z|} ≤ 1`` never overflows.  (Evaluating
-    the two branches separately cost 0.11-0.17 ms more per epoch of the
-    scikit-learn classification benchmark.)  Written from primitives
+    ``log1p`` per element, and ``e^{−|z|} ≤ 1`` never overflows (two separate
+    branches cost two of each: ``BENCHMARKS.md``, "scikit-learn
+    estimators").  Written from primitives
     (``jax.nn.softplus`` goes through ``logaddexp``, a ``custom_jvp``), so
     ``jax.grad`` differentiates it with no rule of its own and gets ``σ(z)``:
     ``1 − σ(−z)`` for ``z ≥ 0``, ``σ(z)`` below, and ``σ(0) = ½`` at 0.

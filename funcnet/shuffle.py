@@ -1,8 +1,8 @@
 """A fast on-device random permutation for shuffling rows every epoch.
 
 ``jax.random.permutation`` shuffles by sorting random keys (two rounds of a
-sort for 80,000 rows), and XLA's CPU sort is slow: 33 ms for 80,000 rows,
-which was 70% of a whole training epoch of the second article's network.
+sort for 80,000 rows), and XLA's CPU sort is slow: most of a whole training
+epoch of the second article's network (``BENCHMARKS.md``, "Seed workload").
 
 This module uses the *swap-or-not* shuffle (Hoang, Morris & Rogaway, 2012),
 a bijection on ``{0, …, n-1}`` for any ``n`` built from ``R`` rounds of
@@ -14,8 +14,8 @@ with a random offset ``K_r`` and a random salt ``s_r`` per round, and ``F_r(m)``
 the top bit of the MurmurHash3 finaliser of ``m ⊕ s_r``.
 ``x`` and its partner see the same ``max``, so they swap together or not at
 all: every round is an involution, hence a permutation.  Each round is a few
-elementwise integer ops that XLA fuses into one kernel (0.13 ns per item and
-round on one core, no sort, no data-dependent loop).
+elementwise integer ops that XLA fuses into one kernel (no sort, no
+data-dependent loop).
 
 How many rounds.  Take two items at positions ``p ≠ q`` that are not each
 other's partner.  Their two swap decisions hash different points, so with
@@ -25,9 +25,10 @@ pair.  Otherwise both move (the offset is negated) or neither does.  After
 ``R`` rounds a given pair was never re-randomised with probability ``2^−R``,
 so over all ``n(n−1)/2`` pairs the expected number still at their starting
 distance is below ``n² 2^−(R+1)``.  ``R = 2·⌈log₂ n⌉ + 8`` makes that
-``≤ 2⁻⁹``: 42 rounds and 0.44 ms for 80,000 rows, 0.25 ms compiled for 512-bit
-vectors (:mod:`funcnet.xla_options`); ``jax.random.permutation`` sorts twice:
-33 ms.  Any round that moves an item puts it at ``K_r − x``, a uniform position.  The tests check uniform positions, decorrelated
+``≤ 2⁻⁹``: 42 rounds for 80,000 rows (their cost, with and without 512-bit
+vectors, :mod:`funcnet.xla_options`: ``BENCHMARKS.md``, "scikit-learn
+estimators").  Any round that moves an item puts it at ``K_r − x``, a
+uniform position.  The tests check uniform positions, decorrelated
 neighbours, and uniform offsets between initially adjacent items.
 
 It is a statistically good shuffle for SGD, not a cryptographic one, and for
@@ -78,8 +79,8 @@ def random_words(key: jax.Array, count: int, stream=0) -> jax.Array:
 
     A counter-mode hash: word ``i`` is ``hash(hash(seed ⊕ stream) + i·φ)`` with
     ``seed`` hashed from the key's words.  Unlike ``jax.random.bits`` it
-    compiles to a handful of integer ops: threefry added 0.4 s of compile
-    time to every program that drew from it.  Different streams (epochs) of one
+    compiles to a handful of integer ops, where threefry adds much compile
+    time to every program that draws from it.  Different streams (epochs) of one
     key give unrelated words.
     """
     seed = jnp.uint32(0x243F6A88)
@@ -122,6 +123,6 @@ def permutation(key: jax.Array, num_items: int, stream=0) -> jax.Array:
         swap = _hash_bit(jnp.maximum(positions, partners) ^ salts[round_index]) == 1
         return jnp.where(swap, partners, positions)
 
-    # a rolled loop: unrolling the rounds compiled 2.2 s slower and ran no faster
+    # a rolled loop: unrolled rounds compile slower and run no faster (BENCHMARKS.md, "Version 1 history")
     positions = lax.fori_loop(0, rounds, swap_or_not, jnp.arange(num_items, dtype=jnp.uint32))
     return positions.astype(jnp.int32)

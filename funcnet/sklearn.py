@@ -222,14 +222,12 @@ def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: in
     Why the rows are *scattered* to ``π(i)`` rather than gathered from
     ``π⁻¹(j)`` (the same shuffle, inverted): the scatter reads the rows in
     order and writes them at random once per epoch, and a CPU retires random
-    writes without waiting on them; a gather waits on every random read.  On
-    the 80,000 x 20 benchmark the random order cost 0.2-0.3 ms per epoch more
-    than copying the rows in order, against 0.85-1.1 ms for a per-step gather
-    and +0.9 ms for a whole-epoch gather (``BENCHMARKS.md``).  In all,
-    shuffling adds about 1 ms per epoch: the 0.25 ms permutation, zeroing
-    the copy and writing the rows, which is bound by memory traffic.  The
-    price is one shuffled copy of ``x``, ``y`` and the weights on the device
-    during the epoch.
+    writes without waiting on them; a gather waits on every random read
+    (the scatter, a per-step gather and a whole-epoch gather are measured in
+    ``BENCHMARKS.md``, "scikit-learn estimators").  The shuffle's cost is the
+    permutation, zeroing the copy and writing the rows, bound by memory
+    traffic.  The price is one shuffled copy of ``x``, ``y`` and the weights
+    on the device during the epoch.
     """
     objective = _objective_fn(network, grad, loss_scale)
     optimizer = _optimizer(solver, nesterov)
