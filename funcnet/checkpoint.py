@@ -85,6 +85,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet.activations import get_activation
+from funcnet.checks import ArgumentTypeError, check_count, check_param_shapes
 from funcnet.data import Standardizer
 from funcnet.layers import layer_from_config
 from funcnet.losses import get_loss
@@ -227,8 +228,6 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
         would leave with the old checkpoint), or the file cannot be written
         (named by ``path``, never the temporary file).
     """
-    from funcnet.checks import check_param_shapes
-
     path = checkpoint_path(path, "a checkpoint is written by renaming a new file over the old one, which needs "
                                  "a name: save to a file, then read its bytes")
     check_param_shapes(model, params)  # before anything is written: a wrong tree is never saved
@@ -269,8 +268,6 @@ def checkpoint_path(path, advice: str) -> str:
       TypeError: anything else (an open file, ``io.BytesIO``, a file descriptor,
         ``None``), naming ``path``; ``advice`` ends the message.
     """
-    from funcnet.checks import ArgumentTypeError
-
     if isinstance(path, (str, bytes, os.PathLike)):
         try:
             return os.fsdecode(path)
@@ -283,8 +280,6 @@ def checkpoint_path(path, advice: str) -> str:
 def _standardizer_arrays(standardizer, n_in: int) -> dict:
     """``standardizer/mean`` and ``/scale``, real floating point (bfloat16 widened exactly to float32),
     checked by :func:`standardizer_fault`."""
-    from funcnet.checks import ArgumentTypeError
-
     stored = {}
     for field in ("mean", "scale"):
         value = getattr(standardizer, field)
@@ -341,8 +336,6 @@ REAL_FLOATING = "real floating point (float16, bfloat16, float32 or float64)"
 
 def _check_real_floating(params, name: str) -> None:
     """Every leaf of ``params`` must be real floating point: integer weights predict 0.0, complex ones are not real."""
-    from funcnet.checks import ArgumentTypeError
-
     for where, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         if not _is_real_floating(leaf):
             raise ArgumentTypeError(
@@ -374,8 +367,6 @@ def _store_leaves(tree, prefix: str, arrays: dict, leaf_types: dict) -> int:
     A typed PRNG key is stored as its ``key_data`` (``"key<impl>"``), a bfloat16
     array as its bits (``"bfloat16"``).  Returns the number of leaves.
     """
-    from funcnet.checks import ArgumentTypeError
-
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     for index, (where, leaf) in enumerate(leaves):
         name = f"{prefix}/{index}"
@@ -399,8 +390,6 @@ JSON_TYPES = "strings, numbers, booleans, None, and lists and string-keyed dicts
 
 def _json_document(value, name: str) -> dict:
     """``history``, ``config`` or ``metadata`` (``None``: ``{}``) as JSON-able values; see :func:`_json_value`."""
-    from funcnet.checks import ArgumentTypeError
-
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -416,8 +405,6 @@ def _json_value(value, where: str, containing: tuple):
     number, bytes, a PRNG key, any other object; ``ValueError`` for a container
     that holds itself.
     """
-    from funcnet.checks import ArgumentTypeError
-
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):  # np.str_ too
@@ -589,7 +576,12 @@ def _read(path) -> tuple[dict, dict]:
 
 
 def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """Whether a header value is a count, an integer ≥ 0 (:func:`funcnet.checks.check_count`)."""
+    try:
+        check_count(value, "count", 0)
+    except ValueError:
+        return False
+    return True
 
 
 # field: (required, is it valid?, what it must be)

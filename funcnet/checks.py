@@ -30,6 +30,7 @@ Arrays sharded over several processes are read shard by shard on the host
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import operator
@@ -276,22 +277,43 @@ class ArgumentTypeError(ValueError, TypeError):
     ``InvalidParameterError`` is."""
 
 
-def check_count(value, name: str, minimum: int = 1) -> int:
+def check_count(value, name: str, minimum: int = 1, *, integral_floats: bool = False) -> int:
     """``value`` as a Python ``int`` ≥ ``minimum``: any integral type (``int``, ``np.int64``, a 0-d integer
-    array, anything with ``__index__``), never a ``bool`` or a float such as ``2.0``.
+    array, anything with ``__index__``), never a ``bool``, a string, or (unless ``integral_floats``) a float.
 
-    Returns the ``int``, so callers use a plain Python number (hashable, a static argument for ``jit``).
+    With ``integral_floats=True`` a finite real with an integer value (``10.0``, ``np.float64(10)``) counts
+    too, as a layer width does in :func:`funcnet.mlp`.  Returns the ``int``, so callers use a plain Python
+    number (hashable, a static argument for ``jit``).
+
+    Raises:
+      ArgumentTypeError: (a ``TypeError`` and a ``ValueError``) naming ``name``, for a value of the wrong type.
+      ValueError: naming ``name``, for an integer below ``minimum``.
     """
+    expected = f"`{name}` must be an integer ≥ {minimum}"
     if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
-        raise ArgumentTypeError(f"`{name}` must be an integer ≥ {minimum}, got the bool {value!r}")
+        raise ArgumentTypeError(f"{expected}, got the bool {value!r}")
     try:
         count = operator.index(value)
     except TypeError:
-        raise ArgumentTypeError(f"`{name}` must be an integer ≥ {minimum}, got {value!r} "
-                        f"({type(value).__name__})") from None
+        if not (integral_floats and isinstance(value, numbers.Real) and np.isfinite(value)
+                and float(value).is_integer()):
+            raise ArgumentTypeError(f"{expected}, got {value!r} ({type(value).__name__})") from None
+        count = int(value)
     if count < minimum:
-        raise ValueError(f"`{name}` must be an integer ≥ {minimum}, got {count}")
+        raise ValueError(f"{expected}, got {count}")
     return count
+
+
+@contextlib.contextmanager
+def error_prefix(prefix: str):
+    """Within the block, a ``TypeError`` or ``ValueError`` from a check gets ``prefix`` in front of its
+    message, same type: ``with error_prefix("check_loss: "): check_count(0, "batch")`` raises
+    ``ValueError("check_loss: `batch` must be an integer ≥ 1, got 0")``.  For checks run on behalf of a
+    named function or layer."""
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{prefix}{error}") from None
 
 
 def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf, low_open: bool = False,

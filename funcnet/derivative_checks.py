@@ -80,7 +80,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet.activations import ACTIVATION_NAMES, Activation, get_activation
-from funcnet.checks import check_count, check_key, check_real
+from funcnet.checks import check_count, check_key, check_real, error_prefix
 from funcnet.finite_differences import central_differences, max_difference, passes, sample_coordinates
 from funcnet.layers import Layer
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
@@ -308,15 +308,6 @@ def _tolerances(autodiff_rtol, finite_difference_rtol) -> tuple[float, float]:
     """Both relative tolerances as floats: finite and ``> 0``, of any real type (NumPy scalars included)."""
     return tuple(check_real(value, name, low=0.0, low_open=True) for name, value in
                  (("autodiff_rtol", autodiff_rtol), ("finite_difference_rtol", finite_difference_rtol)))
-
-
-def _positive_int(value, name: str, where: str) -> int:
-    """``value`` as an ``int`` ≥ 1 of any integral type (:func:`funcnet.checks.check_count`), the error prefixed
-    with ``where``."""
-    try:
-        return check_count(value, name)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"{where}: {error}") from None
 
 
 def _away_from_zero(rng: np.random.Generator, shape, low: float, high: float) -> np.ndarray:
@@ -644,8 +635,8 @@ def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
     """
     tolerances = _tolerances(autodiff_rtol, finite_difference_rtol)
     loss = _as_loss(loss)
-    n_out = _positive_int(n_out, "n_out", "check_loss")
-    batch = _positive_int(batch, "batch", "check_loss")
+    with error_prefix("check_loss: "):
+        n_out, batch = check_count(n_out, "n_out"), check_count(batch, "batch")
     if loss.integer_labels and n_out < 2:
         raise ValueError(f"check_loss: loss {loss.name!r} needs `n_out` ≥ 2 (one output per class), got {n_out}")
     outputs = _outputs_for(loss, output, n_out)
@@ -750,8 +741,8 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
         hint = "; for an activation use fn.check_activation" if isinstance(layer, (str, Activation)) else ""
         raise TypeError(f"check_layer: `layer` must be a layer (fn.dense(...), fn.layer(...), ...), got "
                         f"{type(layer).__name__}: {layer!r}{hint}")
-    n_in = _positive_int(n_in, "n_in", "check_layer")
-    batch = _positive_int(batch, "batch", "check_layer")
+    with error_prefix("check_layer: "):
+        n_in, batch = check_count(n_in, "n_in"), check_count(batch, "batch")
     key = _default_key(key, "fn.check_layer")
     rng = _seed(key)
     init_key, forward_key = jax.random.split(key)

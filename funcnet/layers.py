@@ -53,7 +53,7 @@ import numpy as np
 from jax import lax
 
 from funcnet.activations import PARAMETER_DTYPE, Activation, get_activation, with_parameter
-from funcnet.checks import check_count, check_real
+from funcnet.checks import check_count, check_real, error_prefix
 from funcnet.initializers import glorot_uniform, he_normal
 
 Array = jax.Array
@@ -175,7 +175,8 @@ def dense(units: int, activation="identity", *, bias: bool = True, initializer: 
     Raises:
       ValueError: for a ``layout`` other than those (and TypeError for a non-string one).
     """
-    units = _checked("dense", check_count, units, "units")
+    with error_prefix("dense "):
+        units = check_count(units, "units")
     if not isinstance(bias, (bool, np.bool_)):
         raise TypeError(f"dense `bias` must be True or False, got {bias!r} ({type(bias).__name__})")
     act = _elementwise_activation(activation, "dense")
@@ -229,15 +230,6 @@ def _dense(units: int, act: Activation, bias: bool, initializer: str, layout: st
         config += (("activation_parameter", act.parameter),)
     return Layer("dense", init, lambda n_in: units, forward, backward, config=config, builtin=act.builtin,
                  predict=predict, inner=("Z",))
-
-
-def _checked(where: str, check, value, name: str, **bounds):
-    """``check(value, name, **bounds)`` (:func:`funcnet.checks.check_count` or ``check_real``), its error
-    prefixed with the layer kind: ``dense `units` must be an integer ≥ 1, got 0``."""
-    try:
-        return check(value, name, **bounds)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"{where} {error}") from None
 
 
 def _elementwise_activation(activation, where: str) -> Activation:
@@ -298,7 +290,8 @@ def dropout(rate: float) -> Layer:
     ``rate`` is a real number in ``[0, 1)`` of any real type; NaN, ±inf,
     a bool or a rate outside raise, naming ``rate``.
     """
-    rate = _checked("dropout", check_real, rate, "rate", low=0.0, high=1.0, high_open=True)
+    with error_prefix("dropout "):
+        rate = check_real(rate, "rate", low=0.0, high=1.0, high_open=True)
     return _dropout(rate)
 
 
@@ -341,8 +334,9 @@ def layer_norm(epsilon: float = 1e-5) -> Layer:
     0, negatives and bools raise, naming ``epsilon``, and so does an ``epsilon``
     that float32, the default params dtype, turns into inf or 0 (above 3.4e38, below 1.2e-38).
     """
-    epsilon = _checked("layer_norm", check_real, epsilon, "epsilon", low=0.0, low_open=True, high=np.inf,
-                       high_open=True, dtype=PARAMETER_DTYPE)
+    with error_prefix("layer_norm "):
+        epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True, high=np.inf, high_open=True,
+                             dtype=PARAMETER_DTYPE)
     return _layer_norm(epsilon)
 
 

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-import numbers
-import operator
 import os
 import re
 from collections.abc import Iterable, Mapping, Set
@@ -268,22 +265,6 @@ def _init_compiler_options() -> dict:
     return {"xla_backend_optimization_level": _init_optimization_level(os.environ.get("XLA_FLAGS", ""))}
 
 
-def _positive_int(value, what: str) -> int:
-    """``value`` as an int: a positive integer of any integral type (``int``, ``np.int64``, a 0-d integer
-    array), or a float with an integer value (``10.0``); not a string or bool."""
-    if isinstance(value, (bool, np.bool_, str, bytes)) or getattr(value, "dtype", None) == np.bool_:
-        raise checks.ArgumentTypeError(f"{what} must be a positive integer, got {value!r}")
-    try:
-        count = operator.index(value)
-    except TypeError:
-        if not isinstance(value, numbers.Real) or not (math.isfinite(value) and float(value).is_integer()):
-            raise checks.ArgumentTypeError(f"{what} must be a positive integer, got {value!r}") from None
-        count = int(value)
-    if count < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return count
-
-
 def _output_and_loss(output, loss, delta):
     loss_fn = get_loss(loss, delta)
     output_fn = get_activation(output if output is not None else loss_fn.default_output)
@@ -366,7 +347,7 @@ def sequential(n_in: int, layers, *, output=None, loss="mse", l2: float = 0.0, d
     Returns:
       an immutable, hashable :class:`Network`.
     """
-    n_in = _positive_int(n_in, "`n_in`")
+    n_in = checks.check_count(n_in, "n_in", integral_floats=True)
     _check_layer_list(n_in, layers)
     try:
         layers = tuple(as_layer(item) for item in layers)
@@ -426,12 +407,8 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
         raise ValueError(f"`sizes` must be a list of positive integers, e.g. [5, 10, 1], got {sizes!r}")
     sizes = list(sizes)
     for index, size in enumerate(sizes):
-        try:
-            _positive_int(size, "")
-        except ValueError:
-            raise ValueError(f"`sizes` must be a list of positive integers, got {sizes!r}: `sizes[{index}]` "
-                             f"is {size!r}, not a positive integer (a layer width counts units)") from None
-    sizes = [_positive_int(size, "") for size in sizes]
+        with checks.error_prefix(f"`sizes` must be a list of positive integers, got {sizes!r}: "):
+            sizes[index] = checks.check_count(size, f"sizes[{index}]", integral_floats=True)
     negative_slope = checks.check_real(negative_slope, "negative_slope", low=0.0, dtype=PARAMETER_DTYPE)
     alpha = checks.check_real(alpha, "alpha", low=0.0, dtype=PARAMETER_DTYPE)
     rate = checks.check_real(dropout, "dropout", low=0.0, high=1.0, high_open=True)

@@ -7,6 +7,7 @@ import optax
 import pytest
 
 import funcnet as fn
+from funcnet import checks
 
 REGRESSOR = fn.mlp([5, 4, 1])
 CLASSIFIER = fn.mlp([5, 4, 3], output="softmax", loss="cross_entropy")
@@ -122,3 +123,28 @@ def test_predict_labels_refuses_a_regressor():
 def test_data_helpers_reject_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("value, expected", [(10.0, 10), (np.float64(3), 3), (np.int64(4), 4), (2, 2)])
+def test_check_count_with_integral_floats_takes_a_float_with_an_integer_value(value, expected):
+    count = checks.check_count(value, "width", integral_floats=True)
+    assert count == expected and type(count) is int
+
+
+@pytest.mark.parametrize("value, integral_floats, message", [
+    (10.0, False, r"^`width` must be an integer ≥ 1, got 10.0 \(float\)$"),
+    (10.5, True, r"^`width` must be an integer ≥ 1, got 10.5 \(float\)$"),
+    (float("inf"), True, r"^`width` must be an integer ≥ 1, got inf \(float\)$"),
+    (float("nan"), True, r"^`width` must be an integer ≥ 1, got nan \(float\)$"),
+])
+def test_check_count_refuses_floats_unless_asked_and_then_only_integral_finite_ones(value, integral_floats, message):
+    with pytest.raises(checks.ArgumentTypeError, match=message):
+        checks.check_count(value, "width", integral_floats=integral_floats)
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), ("3", checks.ArgumentTypeError)])
+def test_error_prefix_keeps_the_error_type_and_puts_the_prefix_in_front(value, error):
+    with pytest.raises(error, match=r"^check_loss: `batch` must be an integer ≥ 1, got ") as raised:
+        with checks.error_prefix("check_loss: "):
+            checks.check_count(value, "batch")
+    assert type(raised.value) is error

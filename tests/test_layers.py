@@ -310,7 +310,7 @@ def _layer_without_params(name):
     (lambda: fn.sequential(3, []), ValueError, r"`layers` is empty; a network needs at least one layer"),
     (lambda: fn.sequential(3, [fn.dense(2), 7]), TypeError,
      r"`layers`: expected a layer \(fn.dense\(...\), fn.dropout\(...\), ...\) or an activation name, got int: 7"),
-    (lambda: fn.sequential(0, [fn.dense(2)]), ValueError, r"`n_in` must be a positive integer, got 0"),
+    (lambda: fn.sequential(0, [fn.dense(2)]), ValueError, r"`n_in` must be an integer ≥ 1, got 0"),
 ])
 def test_bad_layer_and_piece_arguments_are_rejected_by_name(build, error, message):
     with pytest.raises(error, match=message):

@@ -163,7 +163,7 @@ def test_dense_units_must_be_an_integer(units, error, message):
 @pytest.mark.parametrize("n_in, error", [(0, ValueError), (np.int64(-1), ValueError), (True, TypeError),
                                          ("5", TypeError), (2.5, TypeError)])
 def test_sequential_n_in_must_be_a_positive_integer(n_in, error):
-    with pytest.raises(error, match=r"`n_in` must be a positive integer, got "):
+    with pytest.raises(error, match=r"`n_in` must be an integer ≥ 1, got "):
         fn.sequential(n_in, [fn.dense(1)])
 
 

@@ -40,14 +40,14 @@ def with_nan(params, layer=0, leaf="W", index=(1, 2)):
 
 # ----------------------------------------------------------------------------- case 9: widths and keys
 @pytest.mark.parametrize("sizes, message", [
-    ([5, 10.5, 1], r"`sizes` must be a list of positive integers, got \[5, 10.5, 1\]: `sizes\[1\]` is 10.5, "
-                   r"not a positive integer"),
-    ([5, 0, 1], r"`sizes\[1\]` is 0, not a positive integer"),
-    ([5, 10, -3], r"`sizes\[2\]` is -3, not a positive integer"),
-    ([5, "10", 1], r"`sizes\[1\]` is '10', not a positive integer"),
-    ([5, True, 1], r"`sizes\[1\]` is True, not a positive integer"),
-    ([5, float("nan"), 1], r"`sizes\[1\]` is nan, not a positive integer"),
-    ([None, 3], r"`sizes\[0\]` is None, not a positive integer"),
+    ([5, 10.5, 1], r"`sizes` must be a list of positive integers, got \[5, 10.5, 1\]: `sizes\[1\]` must be an "
+                   r"integer ≥ 1, got 10.5 \(float\)"),
+    ([5, 0, 1], r"`sizes\[1\]` must be an integer ≥ 1, got 0"),
+    ([5, 10, -3], r"`sizes\[2\]` must be an integer ≥ 1, got -3"),
+    ([5, "10", 1], r"`sizes\[1\]` must be an integer ≥ 1, got '10' \(str\)"),
+    ([5, True, 1], r"`sizes\[1\]` must be an integer ≥ 1, got the bool True"),
+    ([5, float("nan"), 1], r"`sizes\[1\]` must be an integer ≥ 1, got nan \(float\)"),
+    ([None, 3], r"`sizes\[0\]` must be an integer ≥ 1, got None \(NoneType\)"),
     (5, r"`sizes` must be a list of positive integers, e.g. \[5, 10, 1\], got 5"),
 ])
 def test_mlp_rejects_a_width_that_is_not_a_positive_integer_naming_the_entry(sizes, message):
