@@ -381,6 +381,19 @@ def check_key(key, name: str = "key", where: str = "fit", *, single: bool = Fals
                          f"key: pass one, e.g. jax.random.key(0){fit_many}")
 
 
+def check_dropout_key(model, key, where: str, example: str, advice: str = "") -> None:
+    """A model with dropout (``model.needs_key``) needs ``key=`` in training mode, where dropout draws its mask.
+
+    Raises:
+      ValueError: when ``key`` is ``None`` for such a model, naming ``where`` and showing ``example``, a call
+        that passes a key; ``advice``, when given, ends the message.
+    """
+
+    if key is None and model.needs_key:
+        raise ValueError(f"this model has dropout, so {where} needs `key=` (training mode draws the dropout mask "
+                         f"from it), e.g. {example}{'; ' + advice if advice else ''}")
+
+
 def check_targets(model, x, y) -> None:
     """``y`` must match the output's shape exactly, so nothing broadcasts silently.
 

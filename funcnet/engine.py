@@ -267,9 +267,8 @@ def update_fn(model, optimizer, grad, where: str = "train_step"):
     def update(params, opt_state, x, y, weights=None, *, key=None):
         if key is not None:
             checks.check_key(key, "key", where, single=True)
-        elif model.needs_key:
-            raise ValueError(f"this model has dropout, so {where} needs `key=`, a fresh jax.random key every "
-                             f"step, e.g. {where}(params, opt_state, x, y, key=fn.step_key(key, epoch, step))")
+        checks.check_dropout_key(model, key, where, f"{where}(params, opt_state, x, y, "
+                                 "key=fn.step_key(key, epoch, step))", "a fresh key every step")
         x, y, weights = batch_in_params_dtype(model, params, x, y, weights)
         value, grads = compute(params, x, y, weights, key=key)
         updates, opt_state = optimizer_update(optimizer, grads, opt_state, params, value,

@@ -144,9 +144,8 @@ def layer_stats(model, params_before, params_after, x, y, weights=None, *, key=N
     if epoch is not None:
         epoch = checks.check_count(epoch, "epoch", minimum=0)
     x, y, weights = (checks.as_real_array(name, value) for name, value in (("x", x), ("y", y), ("weights", weights)))
-    if model.needs_key and key is None:
-        raise ValueError("this model has dropout, so layer_stats needs `key=` for its gradient (training mode), "
-                         "e.g. key=jax.random.key(0); fit uses stats_key(key, epoch)")
+    checks.check_dropout_key(model, key, "layer_stats", "layer_stats(..., key=jax.random.key(0))",
+                             "fit passes stats_key(key, epoch)")
     stats = jax.device_get(_compiled_stats(model, grad)(params_before, params_after, x, y, weights, key))
     entries = []
     for index, (layer, values) in enumerate(zip(model.layers, stats)):

@@ -181,10 +181,8 @@ class Network:
             the model has dropout (training mode).  Use :meth:`eval_loss` for the loss at inference.
         """
         self._check_batch(params, x, y, weights, key, "model.loss")
-        if self.needs_key and key is None:
-            raise ValueError("this model has dropout, so model.loss (training mode) needs `key=`, e.g. "
-                             "model.loss(params, x, y, key=jax.random.key(0)); for the loss at inference "
-                             "(dropout off) use model.eval_loss(params, x, y)")
+        checks.check_dropout_key(self, key, "model.loss", "model.loss(params, x, y, key=jax.random.key(0))",
+                                 "for the loss at inference (dropout off) use model.eval_loss(params, x, y)")
         return forward.objective(self, params, forward.forward(self.layers, params, x, key)[0], y, weights)
 
     def eval_loss(self, params: list[dict], x: Array, y: Array, weights: Array | None = None) -> Array:
@@ -201,9 +199,8 @@ class Network:
         ``jax.value_and_grad(model.loss)(params, x, y, weights, key=key)`` up to rounding.
         """
         self._check_batch(params, x, y, weights, key, "model.manual_grad")
-        if self.needs_key and key is None:
-            raise ValueError("this model has dropout, so model.manual_grad (training mode) needs `key=`, "
-                             "e.g. model.manual_grad(params, x, y, key=jax.random.key(0))")
+        checks.check_dropout_key(self, key, "model.manual_grad",
+                                 "model.manual_grad(params, x, y, key=jax.random.key(0))")
         return backprop.manual_value_and_grad(self, params, x, y, weights, key)
 
     def _check_batch(self, params, x, y, weights, key=None, where="model.loss") -> None:

@@ -401,9 +401,7 @@ def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTr
     checks.check_weights(x, weights)
     if key is not None:
         checks.check_key(key, "key", "trace_backprop", single=True)
-    if model.needs_key and key is None:
-        raise ValueError("this model has dropout, so trace_backprop (training mode) needs `key=`, e.g. "
-                         "trace_backprop(model, params, x, y, key=jax.random.key(0))")
+    checks.check_dropout_key(model, key, "trace_backprop", "trace_backprop(model, params, x, y, key=jax.random.key(0))")
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(jax.tree.leaves(params)[0].dtype if jax.tree.leaves(params) else jnp.float32)

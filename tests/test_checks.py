@@ -148,3 +148,12 @@ def test_error_prefix_keeps_the_error_type_and_puts_the_prefix_in_front(value, e
         with checks.error_prefix("check_loss: "):
             checks.check_count(value, "batch")
     assert type(raised.value) is error
+
+
+def test_check_dropout_key_names_the_caller_and_shows_a_call_with_a_key():
+    model = fn.mlp([3, 4, 1], dropout=0.5)
+    with pytest.raises(ValueError, match=r"^this model has dropout, so my_loop needs `key=` \(training mode draws the "
+                                         r"dropout mask from it\), e.g. my_loop\(key=k\); pass a fresh one$"):
+        checks.check_dropout_key(model, None, "my_loop", "my_loop(key=k)", "pass a fresh one")
+    checks.check_dropout_key(model, jax.random.key(0), "my_loop", "my_loop(key=k)")  # a key: nothing to say
+    checks.check_dropout_key(fn.mlp([3, 4, 1]), None, "my_loop", "my_loop(key=k)")  # no dropout: no key needed

@@ -85,8 +85,9 @@ BAD_KEYS = {
     "train_step-missing": (lambda p, x, y: fn.make_train_step(DROPOUT_MODEL, SGD, "manual")(
                                DROPOUT_MODEL.init(jax.random.key(0)), SGD.init(DROPOUT_MODEL.init(jax.random.key(0))),
                                x, y),
-                           r"this model has dropout, so train_step needs `key=`, a fresh jax.random key every step, "
-                           r"e.g. train_step\(params, opt_state, x, y, key=fn.step_key\(key, epoch, step\)\)"),
+                           r"this model has dropout, so train_step needs `key=` \(training mode draws the dropout "
+                           r"mask from it\), e.g. train_step\(params, opt_state, x, y, key=fn.step_key\(key, "
+                           r"epoch, step\)\); a fresh key every step"),
     "loss": (lambda p, x, y: DROPOUT_MODEL.loss(DROPOUT_MODEL.init(jax.random.key(0)), x, y, key=1.7),
              r"`key` must be a jax.random key, got 1.7; " + HOW_TO_MAKE_A_KEY + r"model.loss\("),
     "manual_grad": (lambda p, x, y: DROPOUT_MODEL.manual_grad(DROPOUT_MODEL.init(jax.random.key(0)), x, y,
