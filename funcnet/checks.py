@@ -209,6 +209,15 @@ def check_param_dtypes(params, name: str = "params") -> None:
                 "with jax.tree.map(lambda leaf: leaf.astype(jnp.float32), params)")
 
 
+def params_dtype(params, default=None):
+    """The params' dtype, the one the network computes in: their first leaf's (:func:`check_param_dtypes`
+    keeps them floating; ``model.init`` gives every leaf one dtype).  ``default`` for params without
+    leaves (a network of activations only, params ``[{}]``)."""
+
+    leaves = jax.tree.leaves(params)
+    return leaves[0].dtype if leaves else default
+
+
 def is_complex(dtype) -> bool:
     """Whether ``dtype`` is a complex type (which ``jnp.inexact`` counts as floating)."""
 

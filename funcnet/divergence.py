@@ -41,6 +41,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from funcnet.checks import params_dtype
 from funcnet.row_chunks import MEAN_LOSS_ROWS, accumulation_dtype, map_row_chunks, mean_loss, per_sample_losses
 
 CAUSES = ("float16_overflow", "optimizer_dtype", "manual_derivative", "learning_rate", "loss_at_start")
@@ -142,8 +143,8 @@ def optimizer_breaks_in_dtype(optimizer, params) -> bool:
     not finite while the float32 ones are.  An optimizer that the probe cannot run (one needing
     arguments funcnet does not pass) is not blamed.  One compiled call per optimizer and param shapes.
     """
-    leaves = jax.tree.leaves(params)
-    if not leaves or jnp.dtype(leaves[0].dtype).itemsize >= 4:
+    dtype = params_dtype(params)
+    if dtype is None or jnp.dtype(dtype).itemsize >= 4:
         return False
     wide = jax.tree.map(lambda leaf: leaf.astype(jnp.float32), params)
     try:
@@ -158,7 +159,7 @@ def _finite_first_updates(optimizer, params):
     from funcnet.engine import optimizer_update, params_are_finite
 
     state = optimizer.init(params)
-    dtype = jax.tree.leaves(params)[0].dtype
+    dtype = params_dtype(params)
     finite = []
     for fill in (0.0, 1e-4):
         grads = jax.tree.map(lambda leaf: jnp.full_like(leaf, fill), params)

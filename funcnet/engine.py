@@ -245,10 +245,9 @@ def batch_in_params_dtype(model, params, x, y, weights=None):
     gradients and the optimizer state would otherwise become ``float64``
     after the first step, and the step would compile a second time.
     """
-    leaves = jax.tree.leaves(params)
-    if not leaves:
+    dtype = checks.params_dtype(params)
+    if dtype is None:
         return x, y, weights
-    dtype = leaves[0].dtype
     is_class_index = model.loss_fn.integer_labels and jnp.ndim(y) == 1
     return (jnp.asarray(x, dtype), y if is_class_index else jnp.asarray(y, dtype),
             None if weights is None else jnp.asarray(weights, dtype))
@@ -509,7 +508,7 @@ make_train_epoch.cache_clear = _compiled_epoch.cache_clear
 
 def as_arrays(model, params, x, y):
     """``x`` in the params' dtype; ``y`` too, or int32 for integer class labels."""
-    dtype = jax.tree.leaves(params)[0].dtype
+    dtype = checks.params_dtype(params)
     x = jnp.asarray(x, dtype)
     is_class_index = model.loss_fn.integer_labels and jnp.ndim(y) == 1
     y = jnp.asarray(y, jnp.int32 if is_class_index else dtype)

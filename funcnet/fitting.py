@@ -282,7 +282,7 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
         checks.check_param_values(opt_state, "opt_state")
     if best is not None and best[1] is not None:
         check_opt_state(optimizer, params, best[1], name="best[1]")
-    dtype = jax.tree.leaves(params)[0].dtype
+    dtype = checks.params_dtype(params)
     if optimizer_breaks_in_dtype(optimizer, params):
         raise ValueError(f"`optimizer` cannot train {jax.numpy.dtype(dtype).name} params: "
                          f"{optimizer_dtype_advice(dtype)}")

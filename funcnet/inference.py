@@ -40,9 +40,9 @@ def compute_dtype(params, x):
     """The dtype ``x`` is cast to: the params' (their first leaf's); for a network without params
     (only activations) ``x``'s own floating dtype, or JAX's default float (float32; float64 with x64)
     for integer ``x``."""
-    leaves = jax.tree.leaves(params)
-    if leaves:
-        return leaves[0].dtype
+    dtype = checks.params_dtype(params)
+    if dtype is not None:
+        return dtype
     dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
     return jax.dtypes.canonicalize_dtype(dtype if checks.is_floating(dtype) else float)
 

@@ -206,7 +206,7 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
     keys = key if key_axis is None else keys
     checks.check_param_dtypes(params)
     checks.check_param_values(params)
-    dtype = jax.tree.leaves(first)[0].dtype
+    dtype = checks.params_dtype(first)
     checks.check_data(model, x, y, dtype)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:

@@ -404,7 +404,7 @@ def trace_backprop(model, params, x, y, weights=None, *, key=None) -> BackpropTr
     checks.check_dropout_key(model, key, "trace_backprop", "trace_backprop(model, params, x, y, key=jax.random.key(0))")
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
-        x = x.astype(jax.tree.leaves(params)[0].dtype if jax.tree.leaves(params) else jnp.float32)
+        x = x.astype(checks.params_dtype(params, jnp.float32))
     manual, autodiff = _both_sides(model, params, x, y, weights, key)
     layers = [_layer_trace(model, index, manual, autodiff, key, weights) for index in range(len(model.layers))]
     return BackpropTrace(tuple(layers), float(manual["loss"]), model.describe(), str(manual["loss"].dtype))

@@ -157,3 +157,10 @@ def test_check_dropout_key_names_the_caller_and_shows_a_call_with_a_key():
         checks.check_dropout_key(model, None, "my_loop", "my_loop(key=k)", "pass a fresh one")
     checks.check_dropout_key(model, jax.random.key(0), "my_loop", "my_loop(key=k)")  # a key: nothing to say
     checks.check_dropout_key(fn.mlp([3, 4, 1]), None, "my_loop", "my_loop(key=k)")  # no dropout: no key needed
+
+
+def test_params_dtype_is_the_first_leafs_and_the_default_without_leaves():
+    params = fn.mlp([2, 3, 1]).init(jax.random.key(0), jnp.bfloat16)
+    assert checks.params_dtype(params) == jnp.bfloat16
+    assert checks.params_dtype([{}]) is None
+    assert checks.params_dtype([{}], jnp.float32) == jnp.float32
