@@ -362,3 +362,29 @@ def get_activation(name, negative_slope: float = 0.01, alpha: float = 1.0) -> Ac
             "or your own from fn.activation(name, function, derivative)"
         )
     return _TABLE[name]
+
+
+def hidden_activations(hidden, num_hidden: int, negative_slope: float = 0.01, alpha: float = 1.0, *,
+                       name: str = "hidden", layers: str = "the network") -> tuple[Activation, ...]:
+    """The activations of ``num_hidden`` hidden layers, ``(g_1, ..., g_num_hidden)``, from ``hidden``: one name
+    (or :class:`Activation`) for every hidden layer, or a list or tuple with one per hidden layer.
+
+    Names are looked up by :func:`get_activation` with ``negative_slope`` and ``alpha``.
+
+    Raises:
+      ValueError: for an unknown name (listing the valid ones), an activation only an output layer can take
+        (softmax), or a list whose length is not ``num_hidden``; naming ``name`` and, for the length,
+        ``layers`` (what has the hidden layers, e.g. ``"sizes [2, 3, 1]"``).
+    """
+    per_layer = isinstance(hidden, (list, tuple)) and not isinstance(hidden, Activation)  # a NamedTuple
+    activations = tuple(get_activation(item, negative_slope, alpha) for item in (hidden if per_layer else [hidden]))
+    for act in activations:
+        if not act.hidden_ok:
+            raise ValueError(f"`{name}={act.name!r}` can only be an output activation; hidden layers take an "
+                             f"elementwise activation such as relu, tanh or gelu")
+    if not per_layer:
+        return activations * num_hidden
+    if len(activations) != num_hidden:
+        raise ValueError(f"`{name}` has {len(activations)} activations but {layers} has {num_hidden} hidden "
+                         "layers; give one name for all or one per hidden layer")
+    return activations

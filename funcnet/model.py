@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet import backprop, checks, forward
-from funcnet.activations import PARAMETER_DTYPE, Activation, get_activation
+from funcnet.activations import PARAMETER_DTYPE, Activation, get_activation, hidden_activations
 from funcnet.layers import Layer, as_layer, dense
 from funcnet.layers import dropout as dropout_layer  # mlp's `dropout` argument is the rate
 from funcnet.losses import LOSS_NAMES, Loss, get_loss
@@ -412,17 +412,7 @@ def mlp(sizes, hidden="relu", output="identity", loss="mse", negative_slope: flo
     if len(sizes) < 2:
         raise ValueError(f"`sizes` must have at least 2 positive widths (inputs, ..., outputs), got {sizes}")
     num_hidden = len(sizes) - 2
-    per_layer = isinstance(hidden, (list, tuple)) and not isinstance(hidden, Activation)  # a NamedTuple
-    activations = [get_activation(name, negative_slope, alpha) for name in (hidden if per_layer else [hidden])]
-    for act in activations:
-        if not act.hidden_ok:
-            raise ValueError(f"`hidden={act.name!r}` can only be an output activation; hidden layers take an "
-                             f"elementwise activation such as relu, tanh or gelu")
-    if not per_layer:
-        activations = activations * num_hidden
-    elif len(activations) != num_hidden:
-        raise ValueError(f"`hidden` has {len(activations)} activations but sizes {sizes} has {num_hidden} "
-                         "hidden layers; give one name for all or one per hidden layer")
+    activations = hidden_activations(hidden, num_hidden, negative_slope, alpha, layers=f"sizes {sizes}")
     output_fn, loss_fn = _output_and_loss(get_activation(output, negative_slope, alpha), loss, delta)
     layers = []
     for width, act in zip(sizes[1:-1], activations):

@@ -87,3 +87,13 @@ def test_softplus_is_log_one_plus_exp_and_jax_grad_of_it_is_sigmoid_everywhere()
 def test_unknown_activation_lists_valid_names():
     with pytest.raises(ValueError, match=r"unknown activation 'swish'; expected one of identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, softplus, silu, softmax, or your own"):
         fn.get_activation("swish")
+
+
+def test_hidden_activations_repeats_one_name_or_takes_one_per_hidden_layer():
+    get = activations.get_activation
+    assert activations.hidden_activations("tanh", 3) == (get("tanh"),) * 3
+    assert activations.hidden_activations(["relu", "elu"], 2, alpha=0.5) == (get("relu"), get("elu", alpha=0.5))
+    with pytest.raises(ValueError, match=r"^`activation` has 1 activations but --layers 3,3 has 2 hidden layers; "):
+        activations.hidden_activations(["relu"], 2, name="activation", layers="--layers 3,3")
+    with pytest.raises(ValueError, match=r"^`activation='softmax'` can only be an output activation"):
+        activations.hidden_activations("softmax", 2, name="activation")
