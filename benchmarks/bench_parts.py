@@ -6,7 +6,7 @@ For each network (80,000 rows, batch 64, 1,250 steps; ``--rows`` to change), in 
   ``--repeats``) that runs only the forward loss; the gradient (manual or
   ``jax.grad``) with a plain ``p - 1e-6 g`` update; the gradient with
   ``optax.sgd``; with ``optax.adam``; and the epoch's shuffle
-  (``fn.shuffled_batch_rows``) on its own;
+  (``fn.engine.shuffled_batch_rows``) on its own;
 * the kernels of the compiled training step (``fn.make_train_step`` with
   Adam): loop fusions, matmuls XLA:CPU hands to its dot library (the
   ``__ynn_fusion`` custom fusions), plain ``dot`` instructions (the emitter
@@ -101,8 +101,8 @@ def measure(name, rows_total, repeats):
 
     seconds["forward loss"] = best_cpu_seconds(epoch_of(forward_only, model, rows), params, x, y, key,
                                                repeats=repeats)
-    for grad in fn.GRAD_MODES:
-        value_and_grad = fn.value_and_grad_fn(model, grad)
+    for grad in fn.engine.GRAD_MODES:
+        value_and_grad = fn.engine.value_and_grad_fn(model, grad)
 
         def plain(p, xb, yb, k, value_and_grad=value_and_grad):
             grads = value_and_grad(p, xb, yb, key=k)[1]
@@ -120,9 +120,9 @@ def measure(name, rows_total, repeats):
             seconds[f"{grad}: gradient + {label}"] = best_cpu_seconds(
                 epoch_of(with_optimizer, model, rows), (params, optimizer.init(params)), x, y, key,
                 repeats=repeats)
-    seconds["shuffle"] = best_cpu_seconds(lambda k: fn.shuffled_batch_rows(k, rows_total, BATCH, 0)[0], key,
+    seconds["shuffle"] = best_cpu_seconds(lambda k: fn.engine.shuffled_batch_rows(k, rows_total, BATCH, 0)[0], key,
                                           repeats=repeats)
-    kernels = {grad: kernel_counts(model, params, grad) for grad in fn.GRAD_MODES}
+    kernels = {grad: kernel_counts(model, params, grad) for grad in fn.engine.GRAD_MODES}
     return {"model": kind, "sizes": sizes, "epoch_cpu_s": seconds, "kernels_per_adam_step": kernels}
 
 

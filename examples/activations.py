@@ -21,8 +21,8 @@ def activation_rows(negative_slope=0.1):
     """``(name, z, g(z), g'(z) by hand, g'(z) by jax.grad)`` for every elementwise activation."""
     z = jnp.linspace(-5, 5, 401)
     rows = []
-    for name in [name for name in fn.ACTIVATION_NAMES if name != "softmax"]:
-        activation = fn.get_activation(name, negative_slope)
+    for name in [name for name in fn.activations.ACTIVATION_NAMES if name != "softmax"]:
+        activation = fn.activations.get_activation(name, negative_slope)
         autodiff = jax.vmap(jax.grad(activation.apply))(z)
         rows.append((name, np.asarray(z), np.asarray(activation.apply(z)),
                      np.asarray(activation.derivative(z)), np.asarray(autodiff)))

@@ -5,9 +5,9 @@ network is built and the three gradients compared in float64 (and manual vs
 autodiff on the same problem rounded to float32); so is a layered network with
 gelu, layer norm, dropout (same key in every mode), huber loss and an L2
 penalty.  The gradients that ``train_step`` and ``fit`` use come from
-``fn.value_and_grad_fn(model, mode)``: ``model.manual_grad`` and
+``funcnet.engine.value_and_grad_fn(model, mode)``: ``model.manual_grad`` and
 ``jax.value_and_grad(model.loss)`` themselves, so they are compared too.  Use
-``fn.compare_grads(model, params, x, y)`` the same way on your own models.
+``fn.gradcheck.compare_grads(model, params, x, y)`` the same way on your own models.
 
 Each case is two jitted calls, so it compiles two programs rather than one per
 function and dtype: ``random_problem`` draws the params and the batch, and
@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 import funcnet as fn
+from funcnet import engine  # internal: the gradient function train_step calls
 
 jax.config.update("jax_enable_x64", True)
 
@@ -71,17 +72,19 @@ def case_gradients(model, params, x, y, dropout_key):
     uses (``train_step manual``, ``train_step autodiff``); and ``float32
     manual`` and ``float32 autodiff`` on the same problem rounded to float32.
     """
-    (_, manual), (_, autodiff) = fn.manual_and_autodiff(model, params, x, y, key=dropout_key)
+    (_, manual), (_, autodiff) = fn.gradcheck.manual_and_autodiff(model, params, x, y, key=dropout_key)
     gradients = {"manual": manual, "autodiff": autodiff,
-                 "finite differences": fn.finite_difference_grad(model, params, x, y, key=dropout_key)}
-    for mode in fn.GRAD_MODES:  # what train_step and fit call
-        gradients[f"train_step {mode}"] = fn.value_and_grad_fn(model, mode)(params, x, y, key=dropout_key)[1]
-    (_, manual32), (_, autodiff32) = fn.manual_and_autodiff(model, *in_float32((params, x, y)), key=dropout_key)
+                 "finite differences": fn.gradcheck.finite_difference_grad(model, params, x, y, key=dropout_key)}
+    for mode in ("autodiff", "manual"):  # what train_step and fit call
+        value_and_grad = engine.value_and_grad_fn(model, mode)
+        gradients[f"train_step {mode}"] = value_and_grad(params, x, y, key=dropout_key)[1]
+    (_, manual32), (_, autodiff32) = fn.gradcheck.manual_and_autodiff(model, *in_float32((params, x, y)),
+                                                                      key=dropout_key)
     gradients.update({"float32 manual": manual32, "float32 autodiff": autodiff32})
     return gradients
 
 
-COMPARISONS = [  # (label, first, second, dtype); finite differences go second (see fn.compare_grad_trees)
+COMPARISONS = [  # (label, first, second, dtype); finite differences go second (see fn.gradcheck.compare_grad_trees)
     ("manual vs autodiff", "manual", "autodiff", "float64"),
     ("manual vs finite differences", "manual", "finite differences", "float64"),
     ("autodiff vs finite differences", "autodiff", "finite differences", "float64"),
@@ -98,9 +101,9 @@ def main():
         params, x, y = random_problem(model, jax.random.key(0))
         gradients = case_gradients(model, params, x, y, DROPOUT_KEY if model.needs_key else None)
         for label, first, second, dtype in COMPARISONS:
-            rows = fn.compare_grad_trees(gradients[first], gradients[second])
+            rows = fn.gradcheck.compare_grad_trees(gradients[first], gradients[second])
             title = f"\n{hidden} hidden, {output} output, {loss} — {dtype}: {label.removeprefix('float32 ')}"
-            print(fn.format_differences(rows, title))
+            print(fn.gradcheck.format_differences(rows, title))
             worst[label] = max(worst.get(label, 0.0), max(row.max_rel for row in rows))
     print("\nlargest relative difference over all cases:")
     for label, value in worst.items():

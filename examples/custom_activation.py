@@ -1,4 +1,4 @@
-"""Your own activation: write g and g', let fn.check_activation catch a wrong g', then train with it.
+"""Your own activation: write g and g', let a derivative check catch a wrong g', then train with it.
 
 Mish (Misra 2019) is ``g(z) = z tanh(softplus z)``.  With ``sp = softplus z``
 and ``softplus' = σ``, its derivative is
@@ -8,7 +8,7 @@ and ``softplus' = σ``, its derivative is
 A common slip is to forget the chain rule through softplus and write
 ``tanh(sp) + z (1 − tanh² sp)``.  Manual backprop would use that silently,
 while ``grad="autodiff"`` (which differentiates ``g`` itself) would not: the
-two modes would train differently.  ``fn.check_activation`` compares ``g'``
+two modes would train differently.  ``fn.derivative_checks.check_activation`` compares ``g'``
 with ``jax`` and with central finite differences in float64 and names the
 wrong part.  With the right ``g'`` both modes train to the same loss.
 
@@ -51,18 +51,18 @@ def train_xor(activation, grad, epochs=300):
 
 def main():
     print("1. mish with a wrong derivative:")
-    wrong = fn.check_activation(fn.activation("mish", mish, d_mish_wrong))
+    wrong = fn.derivative_checks.check_activation(fn.activation("mish", mish, d_mish_wrong))
     print(wrong)
     print(f"   ok: {wrong.ok}, wrong parts: {wrong.failures}\n")
 
     print("2. mish with the right derivative:")
     right = fn.activation("mish", mish, d_mish)
-    report = fn.check_activation(right)
+    report = fn.derivative_checks.check_activation(right)
     print(report)
     print(f"   ok: {report.ok}\n")
 
     print("3. XOR, 2-8(mish)-1 → sigmoid, log-loss, Adam 0.05, 300 epochs:")
-    losses = {grad: train_xor(right, grad) for grad in fn.GRAD_MODES}
+    losses = {grad: train_xor(right, grad) for grad in ("autodiff", "manual")}
     for grad, loss in losses.items():
         print(f"   grad={grad:<8}  final loss {loss:.6f}")
     print(f"   |manual − autodiff| = {abs(losses['manual'] - losses['autodiff']):.1e}")

@@ -5,7 +5,7 @@ class 0 on the upper arc ``(cos t, sin t)``, class 1 on the lower arc
 ``(1 − cos t, ½ − sin t)``, ``t ~ U(0, π)``, plus Gaussian noise.  A
 2-16-16-1 tanh network with a sigmoid output and log-loss trains on them with
 Adam (hand-written backprop), and after chosen epochs the predicted
-``P(class 1)`` over the plane is drawn with :func:`funcnet.plot_decision_boundary`
+``P(class 1)`` over the plane is drawn with :func:`funcnet.plots.plot_decision_boundary`
 into one panel of a grid: at epoch 0 the random network splits the plane
 almost linearly, by the end the boundary winds between the moons.
 

@@ -35,7 +35,7 @@ def prepare_data(seed=42, num_samples=100_000):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grad", default="manual", choices=fn.GRAD_MODES)
+    parser.add_argument("--grad", default="manual", choices=("autodiff", "manual"))
     parser.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=20)

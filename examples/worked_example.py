@@ -97,7 +97,7 @@ def main():
     print("   (The article prints updated W2 = [[0.40171069], [0.09955278]], which its own")
     print(f"   gradient and lr 1e-4 do not give: W2 - lr·dW2 = {np.asarray(numbers['updated_w2']).ravel()}.)\n")
     print(f"Exact gradients of L = {float(numbers['loss']):.6f}: manual backprop vs jax.grad")
-    print(fn.format_differences(fn.compare_grad_trees(manual, autodiff)))
+    print(fn.gradcheck.format_differences(fn.gradcheck.compare_grad_trees(manual, autodiff)))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import funcnet as fn
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=256)
-    parser.add_argument("--grad", default="manual", choices=fn.GRAD_MODES)
+    parser.add_argument("--grad", default="manual", choices=("autodiff", "manual"))
     args = parser.parse_args()
     model = fn.mlp([2, 3, 1], hidden="tanh", output="sigmoid", loss="logloss")
     x, y = fn.xor_data()
