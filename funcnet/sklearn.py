@@ -105,6 +105,7 @@ from funcnet.checks import check_fits
 from funcnet.engine import GRAD_MODES, step_key
 from funcnet.fitting import row_weights
 from funcnet.model import mlp
+from funcnet.row_chunks import concatenate_real_rows, map_row_chunks
 from funcnet.shuffle import permutation
 from funcnet.xla_options import epoch_compiler_options
 
@@ -284,21 +285,20 @@ def _forward_chunk(network):
 
 
 def _forward(network, params, x: np.ndarray) -> np.ndarray:
-    """``network.forward`` on all rows of ``x``, ``PREDICT_CHUNK`` at a time (zero-padded), as NumPy.
+    """``network.forward`` on all rows of ``x``, ``PREDICT_CHUNK`` at a time, as NumPy.
 
-    Every row goes through the same compiled program whatever the number of
-    rows, so a row's prediction does not depend on the other rows.
+    The chunks are :func:`funcnet.row_chunks.map_row_chunks`'s (the last one
+    padded by its one rule), all of exactly ``PREDICT_CHUNK`` rows, so every
+    row goes through the same compiled program whatever the number of rows,
+    and a row's prediction does not depend on the other rows.
     """
     forward = _forward_chunk(network)
     dtype = jax.tree.leaves(params)[0].dtype
-    num_rows = x.shape[0]
-    outputs = []
-    for start in range(0, num_rows, PREDICT_CHUNK):
-        chunk = np.zeros((PREDICT_CHUNK, x.shape[1]), dtype)
-        rows = min(PREDICT_CHUNK, num_rows - start)
-        chunk[:rows] = x[start:start + rows]
-        outputs.append(np.asarray(forward(params, chunk))[:rows])
-    return np.concatenate(outputs) if outputs else np.zeros((0, network.n_out), dtype)
+    if not x.shape[0]:
+        return np.zeros((0, network.n_out), dtype)
+    outputs = map_row_chunks(lambda mask, chunk: forward(params, chunk), (x,), PREDICT_CHUNK, dtypes=[dtype],
+                             host_loop=True)
+    return np.asarray(concatenate_real_rows(outputs, x.shape[0]))
 
 
 # ----------------------------------------------------------------------------- the estimators

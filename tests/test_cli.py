@@ -140,6 +140,24 @@ def test_gradcheck_on_a_built_in_model(cli_run, tmp_path):
     assert "manual-autodiff" in out and "largest manual vs autodiff difference" in out
 
 
+@pytest.mark.parametrize("difference, status", [(1e-8, 0), (2e-8, 1), (float("nan"), 1)])
+def test_gradcheck_fails_when_manual_and_autodiff_differ_or_their_difference_is_nan(cli_run, monkeypatch,
+                                                                                     difference, status):
+    """The exit status follows ``finite_differences.passes`` at rtol 1e-8 on every leaf; a NaN difference
+    (a derivative that is NaN somewhere) fails and is printed as the largest, where max() would have dropped it."""
+    from funcnet import gradcheck
+
+    real = gradcheck.compare_grad_trees
+
+    def compare_grad_trees(first, second):
+        rows = real(first, second)
+        return [rows[0]._replace(max_abs=difference, max_rel=difference), *rows[1:]]
+
+    monkeypatch.setattr(gradcheck, "compare_grad_trees", compare_grad_trees)
+    out = cli_run("gradcheck", "--data", "xor", expect=status).stdout
+    assert f"largest manual vs autodiff difference: {difference:.2e}" in out
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
