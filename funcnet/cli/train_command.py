@@ -534,14 +534,15 @@ def _announce(args, run: _Run, mode: str) -> None:
 
 
 def _fit(args, run: _Run, record: _RunRecord, mode: str) -> int:
-    """Train through ``fn.fit_state``; save on divergence or a signal, else summarise, save and plot."""
+    """Train through ``fitting.fit_state``; save on divergence or a signal, else summarise, save and plot."""
     import funcnet as fn
+    from funcnet.fitting import fit_state
 
     config, interrupt = run.config, record.interrupt
     params, opt_state, history, initial_epoch, best = run.start
     x_train, _, y_train, _ = run.splits
     try:
-        params, opt_state, history = fn.fit_state(
+        params, opt_state, history = fit_state(
             run.model, params, run.optimizer, x_train, y_train, epochs=config["epochs"],
             batch_size=config["batch_size"], key=run.fit_key, validation_split=config["validation_split"],
             grad=config["grad"], opt_state=opt_state, callback=record.on_epoch, initial_epoch=initial_epoch,
@@ -629,7 +630,7 @@ def _finish(args, run: _Run, params, history, mode: str, save_or_fallback) -> in
         SIGNALS.check(f" after the last epoch{saved}{skipped}")
     plots = []
     if args.plot:
-        plots.append(("learning curve", args.plot, lambda: fn.plot_history(
+        plots.append(("learning curve", args.plot, lambda: fn.plots.plot_history(
             history, args.plot, title=f"{config['data']}: {'-'.join(map(str, model.sizes))}")))
     if args.plot_stats:
         from funcnet.layer_stats import plot_layer_stats
