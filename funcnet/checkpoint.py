@@ -89,7 +89,7 @@ from funcnet.checks import ArgumentTypeError, check_count, check_param_shapes
 from funcnet.data import Standardizer
 from funcnet.layers import layer_from_config
 from funcnet.losses import get_loss
-from funcnet.model import Network, mlp, sequential
+from funcnet.model import Network, mlp, sequential, summary_line
 
 FORMAT = "funcnet-checkpoint"
 VERSION = 3
@@ -140,22 +140,6 @@ class Checkpoint(NamedTuple):
     last_opt_state: Any = None
 
 
-def model_description(model: Network) -> dict:
-    """The JSON-able description that :func:`model_from_description` turns back into the model.
-
-    Pieces of your own are recorded by name with ``"custom": true``.
-    """
-    def piece(kind, name, config, builtin):
-        entry = {"kind": kind, **dict(config)} if kind else {"name": name, **dict(config)}
-        return entry if builtin else {**entry, "name": name, "custom": True}
-
-    return {"n_in": model.n_in,
-            "layers": [piece(layer.name, layer.name, layer.config, layer.builtin) for layer in model.layers],
-            "output": piece(None, model.output_fn.name, (), model.output_fn.builtin),
-            "loss": piece(None, model.loss_fn.name, model.loss_fn.config, model.loss_fn.builtin),
-            "l2": model.l2}
-
-
 def custom_pieces(description: dict) -> list[str]:
     """What in a description funcnet cannot rebuild, e.g. ``["activation 'mish' (layer 0)", "loss 'logcosh'"]``."""
     if "sizes" in description:
@@ -167,13 +151,6 @@ def custom_pieces(description: dict) -> list[str]:
     missing += [f"{what} {description[what]['name']!r}" for what in ("output", "loss")
                 if description[what].get("custom")]
     return missing
-
-
-def _describe(description: dict) -> str:
-    """A one-line summary of a description with pieces of your own (which cannot be rebuilt)."""
-    layers = [item.get("name") or item["kind"] for item in description["layers"]]
-    return (f"{description['n_in']}-{'-'.join(layers)} → {description['output']['name']}, "
-            f"{description['loss']['name']}")
 
 
 def model_from_description(description: dict) -> Network:
@@ -244,7 +221,7 @@ def save(path, model: Network, params, *, opt_state=None, history=None, standard
     if standardizer is not None:
         arrays.update(_standardizer_arrays(standardizer, model.n_in))
     header = {
-        "format": FORMAT, "version": VERSION, "model": model_description(model),
+        "format": FORMAT, "version": VERSION, "model": model.description(),
         "num_params": counts["params"],
         "num_opt_state": counts["opt_state"],
         "opt_state_paths": leaf_paths(opt_state) if opt_state is not None else None,
@@ -715,10 +692,11 @@ def load(path, *, model: Network | None = None, optimizer=None) -> Checkpoint:
             saved = model_from_description(description) if not missing else None
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(f"checkpoint {str(path)!r} describes an invalid model ({error})") from None
-        if model_description(model) != (model_description(saved) if saved is not None else description):
+        if model.description() != (saved.description() if saved is not None else description):
             raise CheckpointError(
                 f"checkpoint {str(path)!r} holds a different model: saved "
-                f"{saved.describe() if saved is not None else _describe(description)}, expected {model.describe()}"
+                f"{saved.describe() if saved is not None else summary_line(description)}, "
+                f"expected {model.describe()}"
             )
     elif missing:
         raise CheckpointError(

@@ -99,21 +99,25 @@ class Network:
         return any(layer.needs_key for layer in self.layers)
 
     def describe(self) -> str:
-        """One line, e.g. ``5-32(relu)-layer_norm-dropout(0.1)-1 → identity, huber``."""
-        parts = [str(self.n_in)]
-        for layer, width in zip(self.layers, self.widths):
-            config = dict(layer.config)
-            if layer.name == "dense":
-                act = config.get("activation", "?")
-                parts.append(f"{width}" + ("" if act == "identity" else f"({act})"))
-            elif layer.name == "dropout":
-                parts.append(f"dropout({config['rate']:g})")
-            elif layer.name == "activation":
-                parts.append(config["activation"])
-            else:
-                parts.append(layer.name)
-        penalty = f", l2 {self.l2:g}" if self.l2 else ""
-        return f"{'-'.join(parts)} → {self.output_fn.name}, {self.loss_fn.name}{penalty}"
+        """One line, e.g. ``5-32(relu)-layer_norm-dropout(0.1)-1 → identity, huber``: :func:`summary_line`
+        of :meth:`description`."""
+        return summary_line(self.description())
+
+    def description(self) -> dict:
+        """The JSON-able description of the model that a checkpoint header holds and
+        :func:`funcnet.checkpoint.model_from_description` turns back into it: ``n_in``, each layer's kind
+        and config, the output activation, the loss and its config, ``l2``.  Pieces of your own are
+        recorded by name with ``"custom": true``."""
+
+        def piece(kind, name, config, builtin):
+            entry = {"kind": kind, **dict(config)} if kind else {"name": name, **dict(config)}
+            return entry if builtin else {**entry, "name": name, "custom": True}
+
+        return {"n_in": self.n_in,
+                "layers": [piece(layer.name, layer.name, layer.config, layer.builtin) for layer in self.layers],
+                "output": piece(None, self.output_fn.name, (), self.output_fn.builtin),
+                "loss": piece(None, self.loss_fn.name, self.loss_fn.config, self.loss_fn.builtin),
+                "l2": self.l2}
 
     # ------------------------------------------------------------------ pure functions
     def init(self, key: jax.Array, dtype=jnp.float32) -> list[dict]:
@@ -281,6 +285,27 @@ def _check_outputs(n_out: int, loss_fn: Loss) -> None:
         raise ValueError(
             f"`loss='cross_entropy'` needs at least 2 outputs (one per class), got {n_out}; for two "
             "classes with one output use output='sigmoid', loss='logloss'")
+
+
+def summary_line(description: dict) -> str:
+    """One line from a model's :meth:`Network.description` (also one read from a checkpoint, whose custom
+    pieces cannot be rebuilt): ``n_in``, then each layer (a dense layer as ``units(activation)``, the
+    activation left out when it is identity), then ``→ output, loss`` and the L2 strength when not 0.
+    E.g. ``5-32(relu)-layer_norm-dropout(0.1)-1 → identity, huber``."""
+
+    parts = [str(description["n_in"])]
+    for item in description["layers"]:
+        kind = item["kind"]
+        if kind == "dense":
+            parts.append(f"{item['units']}" + ("" if item["activation"] == "identity" else f"({item['activation']})"))
+        elif kind == "dropout":
+            parts.append(f"dropout({item['rate']:g})")
+        elif kind == "activation":
+            parts.append(item["activation"])
+        else:
+            parts.append(item.get("name", kind))
+    penalty = f", l2 {description['l2']:g}" if description.get("l2") else ""
+    return f"{'-'.join(parts)} → {description['output']['name']}, {description['loss']['name']}{penalty}"
 
 
 def _check_layer_list(n_in: int, layers) -> None:

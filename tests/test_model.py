@@ -1,6 +1,7 @@
 """The model value: construction errors, initialisation, purity, dtypes."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 import funcnet as fn
+from funcnet.model import summary_line
 
 
 def test_init_gives_one_dict_per_layer_with_batch_first_shapes():
@@ -118,3 +120,14 @@ def test_init_compiles_at_level_1_unless_xla_flags_ask_for_less(xla_flags, level
     from funcnet.model import _init_optimization_level
 
     assert _init_optimization_level(xla_flags) == level
+
+
+def test_describe_is_one_line_written_from_the_description_custom_pieces_included():
+    mish = fn.activation("mish_h3", lambda z: z * jnp.tanh(jax.nn.softplus(z)), lambda z: jnp.ones_like(z))
+    model = fn.sequential(5, [fn.dense(32, mish), fn.layer_norm(), fn.dropout(0.1), fn.dense(1)], loss="huber",
+                          l2=0.01)
+    description = model.description()
+    assert description["layers"][0] == {"kind": "dense", "units": 32, "activation": "mish_h3", "bias": True,
+                                         "initializer": "glorot", "name": "dense", "custom": True}
+    assert model.describe() == "5-32(mish_h3)-layer_norm-dropout(0.1)-1 → identity, huber, l2 0.01"
+    assert summary_line(json.loads(json.dumps(description))) == model.describe()  # as a checkpoint header holds it
