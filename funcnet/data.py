@@ -1,4 +1,4 @@
-"""Datasets from the articles, splitting, standardisation, and chunked evaluation.
+"""Datasets from the articles, splitting, and standardisation.
 
 All randomness comes from explicit ``jax.random`` keys: the same key gives
 the same data and the same split, bit for bit.
@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from funcnet.checks import check_count, check_key, check_real
 from funcnet.shuffle import permutation
@@ -361,27 +360,3 @@ def fit_standardizer(x: Array, names=None) -> Standardizer:
 
     moments = column_moments(x, names)
     return Standardizer(moments.mean, np.where(moments.constant, 1.0, moments.std))
-
-
-def map_in_chunks(fn, arrays: tuple, chunk_size: int) -> Array:
-    """``fn`` applied to row-chunks of ``arrays`` and concatenated: bounded memory for large inputs.
-
-    Up to ``chunk_size`` rows is one call.  Beyond, the rows are padded (by
-    repeating the first row) to a whole number of chunks and mapped with one
-    ``lax.map``, and the padding is cut from the result: one compiled body,
-    whatever the remainder.  ``fn`` must map ``(rows, ...)`` to ``(rows, ...)``
-    row by row.
-    """
-    chunk_size = check_count(chunk_size, "chunk_size")
-    num_rows = arrays[0].shape[0]
-    if num_rows <= chunk_size:
-        return fn(*arrays)
-    num_chunks = -(-num_rows // chunk_size)
-    padding = num_chunks * chunk_size - num_rows
-    chunked = tuple(
-        jnp.concatenate([a, jnp.broadcast_to(a[:1], (padding, *a.shape[1:]))]).reshape(
-            num_chunks, chunk_size, *a.shape[1:])
-        for a in arrays
-    )
-    mapped = lax.map(lambda chunk: fn(*chunk), chunked)
-    return mapped.reshape(num_chunks * chunk_size, *mapped.shape[2:])[:num_rows]

@@ -8,7 +8,7 @@ import pytest
 
 import funcnet as fn
 from cli_helpers import feature_rows, run, write_csv
-from funcnet.data import (CONSTANT_COLUMN_ULPS, Standardizer, column_moments, map_in_chunks, split_count,
+from funcnet.data import (CONSTANT_COLUMN_ULPS, Standardizer, column_moments, split_count,
                           unit_in_last_place, varies_only_by_rounding)
 
 FLOAT_DTYPES = [np.float16, ml_dtypes.bfloat16, np.float32, np.float64]
@@ -343,8 +343,6 @@ def test_any_real_fraction_type_is_accepted(fraction):
 def test_data_helpers_take_every_integral_count(count):
     x, y = fn.make_regression_data(KEY, count)
     assert x.shape == (3, 5) and y.shape == (3, 1)
-    doubled = map_in_chunks(lambda a: 2 * a, (jnp.arange(7.0),), count)
-    np.testing.assert_array_equal(doubled, 2 * np.arange(7.0))
 
 
 @pytest.mark.parametrize("call, error, message", [
@@ -355,7 +353,6 @@ def test_data_helpers_take_every_integral_count(count):
      r"`dtype` must be a floating dtype such as jnp.float32, got int32"),
     (lambda: fn.make_regression_data(KEY, 4, "floaty"), TypeError, r"`dtype` must be a floating dtype"),
     (lambda: fn.make_regression_data(3, 4), ValueError, r"`key` must be a jax.random key, got 3"),
-    (lambda: map_in_chunks(lambda a: a, (jnp.arange(3.0),), 0), ValueError, r"`chunk_size` must be an integer ≥ 1"),
     (lambda: fn.xor_data(jnp.complex64), TypeError, r"`dtype` must be a real dtype such as jnp.float32, got complex64"),
     (lambda: fn.xor_data("nope"), TypeError, r"`dtype` must be a real dtype such as jnp.float32, got 'nope'"),
 ])
