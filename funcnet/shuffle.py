@@ -96,14 +96,23 @@ def num_rounds(num_items: int) -> int:
     return 2 * max(1, math.ceil(math.log2(max(num_items, 2)))) + 8
 
 
-def permutation(key: jax.Array, num_items: int, stream=0) -> jax.Array:
-    """A random permutation of ``0 … num_items-1`` (int32), determined by ``key`` and ``stream``.
+def permutation(key: jax.Array, num_items: int, stream=0, *, inverse: bool = False) -> jax.Array:
+    """A random permutation ``π`` of ``0 … num_items-1`` (int32), determined by ``key`` and ``stream``, or ``π⁻¹``.
+
+    ``π = R_R ∘ … ∘ R_1``, the swap-or-not rounds applied to each index in
+    turn: ``permutation(...)[i] = π(i)``.  Every round is an involution
+    (``R_r ∘ R_r = id``), so ``π⁻¹ = R_1 ∘ … ∘ R_R``: the same rounds run
+    backwards, at the same cost, and ``inverse=True`` returns
+    ``permutation(...)[i] = π⁻¹(i)``.  Scattering row ``i`` to slot
+    ``π⁻¹(i)`` puts row ``π(j)`` in slot ``j``: the order that gathering by
+    ``π`` gives, without a random read per row.
 
     Args:
       key: a ``jax.random`` key; the same key gives the same permutation.
       num_items: a static Python int, ``1 <= num_items < 2**31``.
       stream: an integer (may be traced, e.g. the epoch number) selecting one
         of many independent permutations for the same key.
+      inverse: return ``π⁻¹`` instead of ``π``.
 
     Returns:
       ``(num_items,)`` int32 array holding every index exactly once.
@@ -116,7 +125,8 @@ def permutation(key: jax.Array, num_items: int, stream=0) -> jax.Array:
     offsets, salts = random_words(key, 2 * rounds, stream).reshape(2, rounds)
     offsets = offsets % size
 
-    def swap_or_not(round_index, positions):
+    def swap_or_not(step, positions):
+        round_index = rounds - 1 - step if inverse else step
         offset = offsets[round_index]
         # (K − x) mod n without a modulo, which XLA:CPU does not vectorise (it was 1/3 of a round)
         partners = jnp.where(positions <= offset, offset - positions, offset + size - positions)

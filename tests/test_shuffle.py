@@ -106,3 +106,16 @@ def test_the_swap_bit_is_the_top_bit_of_murmurhash3s_finaliser():
     np.testing.assert_array_equal(hashed, fmix32(values))
     assert hashed[1] == 0x514E28B7  # fmix32(1), the published value
     np.testing.assert_array_equal(_hash_bit(jnp.asarray(values.astype(np.uint32))), hashed >> 31)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 1000, 4097])
+def test_the_inverse_permutation_runs_the_rounds_backwards_and_undoes_the_permutation(size):
+    key, stream = jax.random.key(size), 3
+    forward = np.asarray(permutation(key, size, stream))
+    inverse = np.asarray(permutation(key, size, stream, inverse=True))
+    np.testing.assert_array_equal(forward[inverse], np.arange(size))  # π(π⁻¹(i)) = i
+    np.testing.assert_array_equal(inverse[forward], np.arange(size))  # π⁻¹(π(i)) = i
+    rows = np.arange(size) * 10
+    scattered = np.zeros_like(rows)
+    scattered[inverse] = rows  # row i to slot π⁻¹(i) ...
+    np.testing.assert_array_equal(scattered, rows[forward])  # ... is the order of gathering by π
