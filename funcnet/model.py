@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping, Set
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from funcnet import backprop, checks, forward
 from funcnet.activations import PARAMETER_DTYPE, Activation, get_activation, hidden_activations
