@@ -263,50 +263,18 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     (``history["best_epoch"]``): continuing from them repeats what followed
     that epoch.  The last epoch's state is what ``callback`` saw last.
     """
-    epochs = checks.check_count(epochs, "epochs", 0)
-    patience = None if patience is None else checks.check_count(patience, "patience")
-    validation_split = checks.check_real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
-    _check_callables_and_pairs(callback, validation_data, best)
-    has_validation = validation_data is not None or validation_split > 0
-    if patience is not None and not has_validation:
-        raise ValueError("`patience` needs validation data: pass validation_split > 0 or validation_data")
-    history_in, initial_epoch = _checked_history(history, initial_epoch, has_validation)
-    _check_epochs_after(epochs, initial_epoch, history_in)
-    checks.check_key(key, "key", "fit", single=True)
+    epochs, patience, validation_split = (checks.check_count(epochs, "epochs", 0),
+                                          None if patience is None else checks.check_count(patience, "patience"),
+                                          checks.check_real(validation_split, "validation_split", low=0.0,
+                                                            high=1.0, high_open=True))
+    history_in, initial_epoch = _checked_run(epochs, patience, validation_split, validation_data, callback, best,
+                                             history, initial_epoch, key)
     tracking = check_track(track)
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
-    checks.check_params(model, params)
-    checks.check_has_params(model, params, "fit")
-    if opt_state is not None:
-        check_opt_state(optimizer, params, opt_state)
-        checks.check_param_values(opt_state, "opt_state")
-    if best is not None and best[1] is not None:
-        check_opt_state(optimizer, params, best[1], name="best[1]")
-    dtype = checks.params_dtype(params)
-    if optimizer_breaks_in_dtype(optimizer, params):
-        raise ValueError(f"`optimizer` cannot train {jax.numpy.dtype(dtype).name} params: "
-                         f"{optimizer_dtype_advice(dtype)}")
-    checks.check_data(model, x, y, dtype)
-    weights = row_weights(model, y, sample_weight, class_weight)
-    if weights is not None:
-        checks.check_finite("sample_weight" if class_weight is None else "sample_weight × class_weight",
-                            weights, dtype, advice="Use finite weights")
-    x, y = as_arrays(model, params, x, y)
-    weights = None if weights is None else jax.numpy.asarray(weights, x.dtype)
-    if mesh is not None:
-        params, opt_state, x, y, weights = _place_on_mesh(mesh, (params, opt_state, x, y, weights))
-    held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
-    params, opt_state, train, validation = prepare(
-        optimizer, held_out, params, opt_state, x, y, key, weights)
-    if validation_data is not None:
-        checks.check_data(model, *validation_data, dtype)
-        validation = as_arrays(model, params, *validation_data)
-        if mesh is not None:
-            validation = _place_on_mesh(mesh, validation)
-    history = {"train_loss": list(history_in.get("train_loss", [])),
-               "val_loss": list(history_in.get("val_loss", []))}
-    if tracking or "layer_stats" in history_in:
-        history["layer_stats"] = list(history_in.get("layer_stats", []))
+    params, opt_state, train, validation = _training_data(
+        model, params, optimizer, opt_state, best, x, y, key, validation_split, validation_data, sample_weight,
+        class_weight, mesh)
+    history = _continued_history(history_in, tracking)
     if tracking:
         sample = stats_rows(train[0].shape[0])
         stats_sample = tuple(array[sample] for array in train)
@@ -352,6 +320,63 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
     if stopper is not None:
         params, opt_state = best_params, best_opt_state
     return params, opt_state, history
+
+
+def _checked_run(epochs, patience, validation_split, validation_data, callback, best, history, initial_epoch,
+                 key) -> tuple[dict, int]:
+    """:func:`fit_state`'s checks of the run's settings; ``(the history to continue, initial_epoch)``."""
+    _check_callables_and_pairs(callback, validation_data, best)
+    has_validation = validation_data is not None or validation_split > 0
+    if patience is not None and not has_validation:
+        raise ValueError("`patience` needs validation data: pass validation_split > 0 or validation_data")
+    history_in, initial_epoch = _checked_history(history, initial_epoch, has_validation)
+    _check_epochs_after(epochs, initial_epoch, history_in)
+    checks.check_key(key, "key", "fit", single=True)
+    return history_in, initial_epoch
+
+
+def _training_data(model, params, optimizer, opt_state, best, x, y, key, validation_split, validation_data,
+                   sample_weight, class_weight, mesh):
+    """:func:`fit_state`'s checks of params, optimizer state and data, then the data as arrays in the params'
+    dtype, placed on ``mesh``: ``(params, opt_state, train (x, y[, weights]), validation (x, y) or None)``."""
+    checks.check_params(model, params)
+    checks.check_has_params(model, params, "fit")
+    if opt_state is not None:
+        check_opt_state(optimizer, params, opt_state)
+        checks.check_param_values(opt_state, "opt_state")
+    if best is not None and best[1] is not None:
+        check_opt_state(optimizer, params, best[1], name="best[1]")
+    dtype = checks.params_dtype(params)
+    if optimizer_breaks_in_dtype(optimizer, params):
+        raise ValueError(f"`optimizer` cannot train {jax.numpy.dtype(dtype).name} params: "
+                         f"{optimizer_dtype_advice(dtype)}")
+    checks.check_data(model, x, y, dtype)
+    weights = row_weights(model, y, sample_weight, class_weight)
+    if weights is not None:
+        checks.check_finite("sample_weight" if class_weight is None else "sample_weight × class_weight",
+                            weights, dtype, advice="Use finite weights")
+    x, y = as_arrays(model, params, x, y)
+    weights = None if weights is None else jax.numpy.asarray(weights, x.dtype)
+    if mesh is not None:
+        params, opt_state, x, y, weights = _place_on_mesh(mesh, (params, opt_state, x, y, weights))
+    held_out = 0 if validation_data is not None else split_count(x.shape[0], validation_split)
+    params, opt_state, train, validation = prepare(optimizer, held_out, params, opt_state, x, y, key, weights)
+    if validation_data is not None:
+        checks.check_data(model, *validation_data, dtype)
+        validation = as_arrays(model, params, *validation_data)
+        if mesh is not None:
+            validation = _place_on_mesh(mesh, validation)
+    return params, opt_state, train, validation
+
+
+def _continued_history(history_in: dict, tracking: bool) -> dict:
+    """A new history holding copies of ``history_in``'s lists: ``train_loss``, ``val_loss``, and ``layer_stats``
+    when tracked now or before."""
+    history = {"train_loss": list(history_in.get("train_loss", [])),
+               "val_loss": list(history_in.get("val_loss", []))}
+    if tracking or "layer_stats" in history_in:
+        history["layer_stats"] = list(history_in.get("layer_stats", []))
+    return history
 
 
 def _non_finite_loss_error(model, epoch, train_loss, val_loss, params, opt_state, history, data, *,
