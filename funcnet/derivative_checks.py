@@ -63,7 +63,7 @@ report is about float64.
 Example:
   >>> import jax, jax.numpy as jnp, funcnet as fn
   >>> mish = lambda z: z * jnp.tanh(jax.nn.softplus(z))
-  >>> report = fn.check_activation(fn.activation("mish", mish, lambda z: jnp.tanh(z)))
+  >>> report = fn.derivative_checks.check_activation(fn.activation("mish", mish, lambda z: jnp.tanh(z)))
   >>> report.ok, report.failures
   (False, ['derivative', 'backward'])
 """
@@ -614,7 +614,7 @@ def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
 
     Args:
       loss: a name from ``fn.LOSS_NAMES`` (``"huber"`` has ``δ = 1``; pass
-        ``fn.huber(δ)`` for another) or your own :func:`funcnet.loss`.
+        ``fn.losses.huber(δ)`` for another) or your own :func:`funcnet.loss`.
       output: the output activation(s) to pair the loss with: a name, an
         :class:`~funcnet.activations.Activation`, or a list of them.  Default:
         the loss's valid outputs (sigmoid for logloss, softmax for
@@ -738,7 +738,8 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
     """
     tolerances = _tolerances(autodiff_rtol, finite_difference_rtol)
     if not isinstance(layer, Layer):
-        hint = "; for an activation use fn.check_activation" if isinstance(layer, (str, Activation)) else ""
+        hint = ("; for an activation use fn.derivative_checks.check_activation"
+                if isinstance(layer, (str, Activation)) else "")
         raise TypeError(f"check_layer: `layer` must be a layer (fn.dense(...), fn.layer(...), ...), got "
                         f"{type(layer).__name__}: {layer!r}{hint}")
     with error_prefix("check_layer: "):

@@ -110,8 +110,8 @@ def diagnose(model, params, x, y, *, optimizer=None, grad: str = "autodiff", key
             return Diagnosis("manual_derivative", (
                 f"the loss was finite ({narrow:.6g}) at the start of the epoch, and there {suspect}, while "
                 "jax.grad's gradient is finite: the hand-written derivative (grad='manual') is the suspect, not "
-                "the learning rate. Check it with fn.check_activation / fn.check_layer, or train with "
-                "grad='autodiff'"))
+                "the learning rate. Check it with fn.derivative_checks.check_activation / "
+                "fn.derivative_checks.check_layer, or train with grad='autodiff'"))
     if math.isfinite(narrow):
         return Diagnosis("learning_rate", (
             f"it was finite ({narrow:.6g}) at the start of the epoch, so training diverged: the learning rate "
@@ -120,7 +120,7 @@ def diagnose(model, params, x, y, *, optimizer=None, grad: str = "autodiff", key
         f"the loss is already {narrow} at the start of the epoch, with finite params and finite data "
         f"(largest |x| {largest_x:.6g}, largest |y| {largest_y:.6g}): the forward pass or the loss overflows "
         f"{dtype.name} for these values. Standardise the features and targets, or check your own layers "
-        "and losses with fn.check_layer and fn.check_loss"))
+        "and losses with fn.derivative_checks.check_layer and fn.derivative_checks.check_loss"))
 
 
 def optimizer_dtype_advice(dtype) -> str:

@@ -267,7 +267,7 @@ def update_fn(model, optimizer, grad, where: str = "train_step"):
         if key is not None:
             checks.check_key(key, "key", where, single=True)
         checks.check_dropout_key(model, key, where, f"{where}(params, opt_state, x, y, "
-                                 "key=fn.step_key(key, epoch, step))", "a fresh key every step")
+                                 "key=fn.engine.step_key(key, epoch, step))", "a fresh key every step")
         x, y, weights = batch_in_params_dtype(model, params, x, y, weights)
         value, grads = compute(params, x, y, weights, key=key)
         updates, opt_state = optimizer_update(optimizer, grads, opt_state, params, value,

@@ -119,8 +119,8 @@ def finite_difference_grad(model, params, x, y, epsilon: float | None = None, *,
     Usage, with the finite differences passed second so that unevaluated
     coordinates are skipped (see :func:`compare_grad_trees`)::
 
-        numeric = fn.finite_difference_grad(model, params, x, y)
-        rows = fn.compare_grad_trees(jax.grad(model.loss)(params, x, y), numeric)
+        numeric = fn.gradcheck.finite_difference_grad(model, params, x, y)
+        rows = fn.gradcheck.compare_grad_trees(jax.grad(model.loss)(params, x, y), numeric)
     """
     leaves = jax.tree.leaves(params)
     if max_coordinates is None:
@@ -226,7 +226,7 @@ def compare_grads(model, params, x, y, weights=None, *, key=None) -> list[LeafDi
       around 1e-7.
 
     Example:
-      >>> for row in fn.compare_grads(model, params, x, y):
+      >>> for row in fn.gradcheck.compare_grads(model, params, x, y):
       ...     print(row.layer, row.leaf, row.max_abs, row.max_rel)
     """
     (_, manual), (_, autodiff) = manual_and_autodiff(model, params, x, y, weights, key=key)
