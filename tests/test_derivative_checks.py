@@ -497,7 +497,7 @@ ERRORS = [
                  r"loss 'rows': `per_sample` returned shape \(5, 3\), expected \(batch,\) = \(5,\)",
                  id="per_sample-not-per-sample"),
     pytest.param(lambda: fn.check_layer("relu", 3), TypeError,
-                 r"`layer` must be a layer .* got str: 'relu'; for an activation use fn.check_activation",
+                 r"`layer` must be a layer .* got str: 'relu'; for an activation use fn.derivative_checks.check_activation",
                  id="layer-is-a-string"),
     pytest.param(lambda: fn.check_layer(fn.dense(2), 0), ValueError,
                  r"check_layer: `n_in` must be an integer ≥ 1, got 0", id="zero-n_in"),

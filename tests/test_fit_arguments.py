@@ -333,7 +333,7 @@ def test_manual_training_that_diverges_on_a_nan_derivative_names_the_derivative_
     model = fn.mlp([3, 4, 1], hidden=NAN_AT_ZERO)
     x = X.at[5].set(0.0)  # with zero biases, this row's pre-activations are exactly 0
     with pytest.raises(fn.NonFiniteLossError, match=r"the hand-written gradient of layer 0 \(dense, activation "
-                                                    r"'nan_at_zero'\) is not finite.*fn.check_activation.*"
+                                                    r"'nan_at_zero'\) is not finite.*fn.derivative_checks.check_activation.*"
                                                     r"grad='autodiff'") as error:
         fn.fit(model, params_of(model), SGD, x, Y, epochs=1, batch_size=64, key=KEY, grad="manual")
     assert error.value.cause == "manual_derivative"

@@ -86,7 +86,7 @@ BAD_KEYS = {
                                DROPOUT_MODEL.init(jax.random.key(0)), SGD.init(DROPOUT_MODEL.init(jax.random.key(0))),
                                x, y),
                            r"this model has dropout, so train_step needs `key=` \(training mode draws the dropout "
-                           r"mask from it\), e.g. train_step\(params, opt_state, x, y, key=fn.step_key\(key, "
+                           r"mask from it\), e.g. train_step\(params, opt_state, x, y, key=fn.engine.step_key\(key, "
                            r"epoch, step\)\); a fresh key every step"),
     "loss": (lambda p, x, y: DROPOUT_MODEL.loss(DROPOUT_MODEL.init(jax.random.key(0)), x, y, key=1.7),
              r"`key` must be a jax.random key, got 1.7; " + HOW_TO_MAKE_A_KEY + r"model.loss\("),
