@@ -42,8 +42,7 @@ import types
 import warnings
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # what readers and type checkers see; at run time each name is imported on first use
-    from funcnet import activations, derivative_checks, gradcheck, layers, losses, plots, sharding, trace
+if TYPE_CHECKING:  # what readers and type checkers see of __all__; at run time each name is imported on first use
     from funcnet.activations import Activation, activation
     from funcnet.checkpoint import Checkpoint, CheckpointError, load, save
     from funcnet.checks import check_data

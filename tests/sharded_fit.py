@@ -26,7 +26,7 @@ def main():
     params = model.init(jax.random.key(1))
     optimizer = optax.adam(1e-2)
     report = {"devices": len(jax.devices())}
-    for grad in fn.GRAD_MODES:
+    for grad in fn.engine.GRAD_MODES:
         # 1000 rows, 20% validation: 800 training rows = 25 batches of 32, no leftover;
         # 790 rows leave 22 rows (not a multiple of 4): the leftover runs unsplit
         for rows in (1000, 990):
@@ -40,15 +40,15 @@ def main():
                 "param_sharding": str(jax.tree.leaves(sharded)[0].sharding.spec),
                 "param_devices": len(jax.tree.leaves(sharded)[0].sharding.device_set),
             }
-    batch = fn.shard_rows(mesh, np.asarray(x[:32]))
+    batch = fn.sharding.shard_rows(mesh, np.asarray(x[:32]))
     report["batch_spec"] = str(batch.sharding.spec)
     report["batch_shard_shapes"] = sorted({tuple(s.data.shape) for s in batch.addressable_shards})
-    epoch = fn.make_train_epoch(model, optimizer, "manual", 32, mesh)
-    placed = fn.replicate(mesh, (params, optimizer.init(params), x[:800], y[:800]))
+    epoch = fn.engine.make_train_epoch(model, optimizer, "manual", 32, mesh)
+    placed = fn.sharding.replicate(mesh, (params, optimizer.init(params), x[:800], y[:800]))
     text = epoch.lower(placed[0], placed[1], placed[2], placed[3], jax.random.key(0), 0).compile().as_text()
     report["all_reduce_in_epoch"] = "all-reduce" in text
     try:
-        fn.make_train_epoch(model, optimizer, "manual", 30, mesh)
+        fn.engine.make_train_epoch(model, optimizer, "manual", 30, mesh)
     except ValueError as error:
         report["batch_size_error"] = str(error)
     print(json.dumps(report))

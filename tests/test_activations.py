@@ -21,7 +21,7 @@ def sample_points(dtype):
 @pytest.mark.parametrize("dtype", [jnp.float32, pytest.param(jnp.float64, marks=pytest.mark.x64)])
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_derivative_matches_jax_grad(name, dtype):
-    activation = fn.get_activation(name, negative_slope=0.2)
+    activation = fn.activations.get_activation(name, negative_slope=0.2)
     z = sample_points(dtype)
     expected = jax.vmap(jax.grad(activation.apply))(z)
     got = activation.derivative(z)
@@ -34,7 +34,7 @@ def test_derivative_matches_jax_grad(name, dtype):
 @pytest.mark.x64
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_backward_is_derivative_times_upstream(name):
-    activation = fn.get_activation(name)
+    activation = fn.activations.get_activation(name)
     z = sample_points(jnp.float64).reshape(26, 8)
     upstream = jax.random.normal(jax.random.key(1), z.shape, jnp.float64)
     _, vjp = jax.vjp(activation.apply, z)
@@ -46,7 +46,7 @@ def test_backward_is_derivative_times_upstream(name):
                                                   ("elu", 0.5, 0.5)])
 def test_kink_derivative_matches_jax_convention(name, alpha, expected):
     # elu's forward once took minimum(z, 0), whose tie jax.grad splits: elu'(0) was α/2 by autodiff, α by hand
-    activation = fn.get_activation(name, alpha=alpha)
+    activation = fn.activations.get_activation(name, alpha=alpha)
     zero = jnp.zeros((1,))
     assert activation.derivative(zero)[0] == np.float32(expected)
     assert jax.grad(lambda z: activation.apply(z).sum())(zero)[0] == np.float32(expected)
@@ -86,7 +86,7 @@ def test_softplus_is_log_one_plus_exp_and_jax_grad_of_it_is_sigmoid_everywhere()
 
 def test_unknown_activation_lists_valid_names():
     with pytest.raises(ValueError, match=r"unknown activation 'swish'; expected one of identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, softplus, silu, softmax, or your own"):
-        fn.get_activation("swish")
+        fn.activations.get_activation("swish")
 
 
 def test_hidden_activations_repeats_one_name_or_takes_one_per_hidden_layer():

@@ -22,6 +22,7 @@ import pytest
 import funcnet as fn
 from funcnet import checks
 from funcnet.decision_boundary import decision_grid
+from funcnet.layer_stats import stats_key, stats_rows
 
 MODEL = fn.mlp([3, 8, 1], hidden="tanh")  # the shapes of tests/test_train.py: its programs are reused
 CLASSIFIER = fn.mlp([2, 4, 1], output="sigmoid", loss="logloss")
@@ -67,8 +68,8 @@ def test_every_entry_point_refuses_x_that_is_not_real_numbers(entry, bad, messag
                                         optax.sgd(0.1), x, Y, epochs=1, key=jax.random.key(0)),
         "forward": lambda: MODEL.forward(PARAMS, x),
         "loss": lambda: MODEL.loss(PARAMS, x, Y),
-        "compare_grads": lambda: fn.compare_grads(MODEL, PARAMS, x, Y),
-        "finite_difference_grad": lambda: fn.finite_difference_grad(MODEL, PARAMS, x, Y),
+        "compare_grads": lambda: fn.gradcheck.compare_grads(MODEL, PARAMS, x, Y),
+        "finite_difference_grad": lambda: fn.gradcheck.finite_difference_grad(MODEL, PARAMS, x, Y),
         "layer_stats": lambda: fn.layer_stats(MODEL, PARAMS, PARAMS, x, Y),
     }
     refuses("x", message, calls[entry])
@@ -244,15 +245,15 @@ INTEGER_ARGUMENTS = {  # name: (value, minimum, call with that argument given as
     "fit_many epochs": (2, 0, lambda v: fit_many_losses(epochs=v)),
     "fit_many batch_size": (4, 1, lambda v: fit_many_losses(batch_size=v)),
     "finite_difference_grad max_coordinates": (7, 1, lambda v: np.concatenate(
-        [np.ravel(leaf) for leaf in jax.tree.leaves(fn.finite_difference_grad(MODEL, PARAMS, X, Y, max_coordinates=v))])),
+        [np.ravel(leaf) for leaf in jax.tree.leaves(fn.gradcheck.finite_difference_grad(MODEL, PARAMS, X, Y, max_coordinates=v))])),
     "finite_difference_grad chunk_size": (3, 1, lambda v: jax.tree.leaves(
-        fn.finite_difference_grad(MODEL, PARAMS, X, Y, chunk_size=v, max_coordinates=7))[0]),
+        fn.gradcheck.finite_difference_grad(MODEL, PARAMS, X, Y, chunk_size=v, max_coordinates=7))[0]),
     "finite_difference_grad sample_seed": (3, 0, lambda v: jax.tree.leaves(
-        fn.finite_difference_grad(MODEL, PARAMS, X, Y, sample_seed=v, max_coordinates=7))[0]),
+        fn.gradcheck.finite_difference_grad(MODEL, PARAMS, X, Y, sample_seed=v, max_coordinates=7))[0]),
     "layer_stats epoch": (3, 0, lambda v: fn.layer_stats(MODEL, PARAMS, PARAMS, X, Y, epoch=v)),
-    "stats_rows num_rows": (10, 0, lambda v: fn.stats_rows(v, 4)),
-    "stats_rows max_rows": (4, 1, lambda v: fn.stats_rows(10, v)),
-    "stats_key epoch": (3, 0, lambda v: jax.random.key_data(fn.stats_key(jax.random.key(0), v))),
+    "stats_rows num_rows": (10, 0, lambda v: stats_rows(v, 4)),
+    "stats_rows max_rows": (4, 1, lambda v: stats_rows(10, v)),
+    "stats_key epoch": (3, 0, lambda v: jax.random.key_data(stats_key(jax.random.key(0), v))),
     "decision_grid resolution": (3, 2, lambda v: decision_grid(CLASSIFIER, CLASSIFIER.init(jax.random.key(0)),
                                                                X[:, :2], resolution=v)[2]),
 }

@@ -20,7 +20,7 @@ def trained(tmp_path):
     x = rng.normal(size=(40, 3)).astype(np.float32)
     labels = np.argmax(x[:, :2], axis=1)
     optimizer = optax.adam(1e-2)
-    params, state, history = fn.fit_state(MODEL, MODEL.init(jax.random.key(0)), optimizer, x, labels,
+    params, state, history = fn.fitting.fit_state(MODEL, MODEL.init(jax.random.key(0)), optimizer, x, labels,
                                           epochs=3, batch_size=8, key=jax.random.key(1), validation_split=0.25)
     scaler = fn.fit_standardizer(x)
     path = tmp_path / "model.npz"

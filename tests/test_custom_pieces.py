@@ -55,12 +55,12 @@ def problem(model, dtype, seed=0, rows=16):
 
 
 def max_relative(first, second):
-    return max(row.max_rel for row in fn.compare_grad_trees(first, second))
+    return max(row.max_rel for row in fn.gradcheck.compare_grad_trees(first, second))
 
 
 # ----------------------------------------------------------------------------- the pieces are right
-@pytest.mark.parametrize("check", [lambda: fn.check_activation(MISH), lambda: fn.check_loss(LOGCOSH),
-                                   lambda: fn.check_layer(SCALE, 3), lambda: fn.check_layer(NOISE, 3)],
+@pytest.mark.parametrize("check", [lambda: fn.derivative_checks.check_activation(MISH), lambda: fn.derivative_checks.check_loss(LOGCOSH),
+                                   lambda: fn.derivative_checks.check_layer(SCALE, 3), lambda: fn.derivative_checks.check_layer(NOISE, 3)],
                          ids=["mish", "logcosh", "scale", "noise"])
 def test_custom_pieces_pass_their_derivative_checks(check):
     report = check()
@@ -73,7 +73,7 @@ def test_custom_pieces_pass_their_derivative_checks(check):
 def test_manual_grad_equals_jax_grad_for_a_model_of_custom_pieces(l2):
     model = custom_model(l2)
     params, x, y = problem(model, jnp.float64)
-    (value, manual), (expected_value, autodiff) = fn.manual_and_autodiff(model, params, x, y)
+    (value, manual), (expected_value, autodiff) = fn.gradcheck.manual_and_autodiff(model, params, x, y)
     np.testing.assert_allclose(value, expected_value, rtol=1e-12)
     assert max_relative(manual, autodiff) < 1e-10
 
@@ -83,7 +83,7 @@ def test_custom_output_activation_and_loss_work_in_mlp():
     model = fn.mlp([2, 6, 1], hidden=[MISH], output=MISH, loss=LOGCOSH)
     assert model.describe() == "2-6(mish)-1 → mish, logcosh"
     params, x, y = problem(model, jnp.float64)
-    (_, manual), (_, autodiff) = fn.manual_and_autodiff(model, params, x, y)
+    (_, manual), (_, autodiff) = fn.gradcheck.manual_and_autodiff(model, params, x, y)
     assert max_relative(manual, autodiff) < 1e-10
 
 
@@ -102,7 +102,7 @@ def test_a_custom_layer_may_not_take_a_built_in_kind_name():
 def test_keyed_custom_layer_gets_the_same_noise_in_both_gradient_modes():
     model = fn.sequential(3, [fn.dense(5, MISH), NOISE, fn.dense(1)], loss=LOGCOSH)
     params, x, y = problem(model, jnp.float64)
-    (_, manual), (_, autodiff) = fn.manual_and_autodiff(model, params, x, y, key=jax.random.key(7))
+    (_, manual), (_, autodiff) = fn.gradcheck.manual_and_autodiff(model, params, x, y, key=jax.random.key(7))
     assert max_relative(manual, autodiff) < 1e-10
     assert float(jnp.abs(manual[1]["sigma"])) > 0  # the noise path is exercised
 
@@ -124,7 +124,7 @@ def test_fit_gives_the_same_params_in_both_gradient_modes(model, dtype, rtol):
     with jax.numpy_dtype_promotion("standard"):
         results = {grad: fn.fit(model, params, optimizer, x, y, epochs=3, batch_size=8,
                                 key=jax.random.key(1), grad=grad, validation_data=validation)
-                   for grad in fn.GRAD_MODES}
+                   for grad in fn.engine.GRAD_MODES}
     (manual, manual_history), (autodiff, autodiff_history) = results["manual"], results["autodiff"]
     assert max_relative(manual, autodiff) < rtol
     np.testing.assert_allclose(manual_history["train_loss"], autodiff_history["train_loss"], rtol=rtol)

@@ -88,10 +88,10 @@ def test_forward_loss_and_both_gradient_modes_keep_the_dtype_and_agree(dtype):
         assert largest_relative_difference(autodiff, wide_manual) < tolerance
 
 
-TRAIN_STEPS = {grad: fn.make_train_step(MODEL, OPTIMIZER, grad) for grad in fn.GRAD_MODES}
+TRAIN_STEPS = {grad: fn.make_train_step(MODEL, OPTIMIZER, grad) for grad in fn.engine.GRAD_MODES}
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_train_step_keeps_params_and_optimizer_state_dtypes_and_compiles_once(dtype, grad):
     train_step = TRAIN_STEPS[grad]
@@ -112,7 +112,7 @@ def test_train_step_keeps_params_and_optimizer_state_dtypes_and_compiles_once(dt
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fit_trains_in_the_dtype_with_float_losses_and_compiles_its_epoch_once(dtype):
     params, x, y = problem(dtype, rows=40)
-    epoch_program = fn.make_train_epoch(MODEL, OPTIMIZER, "manual", 8, None)  # as fit calls it
+    epoch_program = fn.engine.make_train_epoch(MODEL, OPTIMIZER, "manual", 8, None)  # as fit calls it
     before = epoch_program._cache_size()
     fitted, history = fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=4, batch_size=8, validation_split=0.2,
                              key=jax.random.key(3), grad="manual")

@@ -19,9 +19,9 @@ def key_data(key):
 
 
 def test_a_concrete_and_a_traced_jax_integer_give_the_key_of_the_python_int():
-    expected = key_data(fn.step_key(KEY, 4, 7))
-    np.testing.assert_array_equal(key_data(fn.step_key(KEY, jnp.int32(4), jnp.uint32(7))), expected)
-    traced = jax.jit(lambda epoch, step: jax.random.key_data(fn.step_key(KEY, epoch, step)))
+    expected = key_data(fn.engine.step_key(KEY, 4, 7))
+    np.testing.assert_array_equal(key_data(fn.engine.step_key(KEY, jnp.int32(4), jnp.uint32(7))), expected)
+    traced = jax.jit(lambda epoch, step: jax.random.key_data(fn.engine.step_key(KEY, epoch, step)))
     np.testing.assert_array_equal(np.asarray(traced(jnp.int32(4), jnp.int32(7))), expected)
 
 
@@ -46,13 +46,13 @@ def test_a_shuffle_under_jit_with_a_traced_epoch_equals_the_eager_one():
 ])
 def test_a_jax_array_that_is_not_an_integer_scalar_is_refused_by_name(value, message):
     with pytest.raises(TypeError, match=message):
-        fn.step_key(KEY, value, 0)
+        fn.engine.step_key(KEY, value, 0)
     with pytest.raises(TypeError, match=message):
-        jax.jit(lambda epoch: fn.step_key(KEY, epoch, 0))(value)
+        jax.jit(lambda epoch: fn.engine.step_key(KEY, epoch, 0))(value)
 
 
 def test_python_and_numpy_integers_are_checked_at_the_entry():
     with pytest.raises(ValueError, match=r"`step` must be an integer ≥ 0, got -1"):
-        fn.step_key(KEY, 0, np.int64(-1))
+        fn.engine.step_key(KEY, 0, np.int64(-1))
     with pytest.raises(ValueError, match=r"`epoch` must be an integer ≥ 0, got -2"):
         shuffled_batch_rows(KEY, 10, 3, -2)

@@ -49,7 +49,7 @@ def finite_count(tree):
 
 
 def max_relative(first, second):
-    return max(row.max_rel for row in fn.compare_grad_trees(first, second))
+    return max(row.max_rel for row in fn.gradcheck.compare_grad_trees(first, second))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -112,7 +112,7 @@ def test_chunked_differences_equal_perturbing_every_coordinate_at_once(chunk_siz
     # the two ways may round the loss a few ulps (~1e-16) apart, and a difference quotient multiplies
     # that by 1/2ε: with ε = 1e-3 the formulas must agree to 1e-12 (with ε = 1e-6 only to ~1e-9)
     model, params, x, y, expected = perturbing_every_coordinate_at_once()
-    numeric = fn.finite_difference_grad(model, params, x, y, CHUNKED_EPSILON, chunk_size=chunk_size)
+    numeric = fn.gradcheck.finite_difference_grad(model, params, x, y, CHUNKED_EPSILON, chunk_size=chunk_size)
     assert jax.tree.structure(numeric) == jax.tree.structure(params)
     for got, want, leaf in zip(jax.tree.leaves(numeric), jax.tree.leaves(expected), jax.tree.leaves(params)):
         assert got.shape == leaf.shape and got.dtype == leaf.dtype
@@ -122,7 +122,7 @@ def test_chunked_differences_equal_perturbing_every_coordinate_at_once(chunk_siz
 def test_every_coordinate_is_evaluated_when_there_are_at_most_max_coordinates():
     model, params, x, y = make_problem([3, 4, 2], 5, 1)  # P = 26
     for max_coordinates in (26, 27, None):
-        numeric = fn.finite_difference_grad(model, params, x, y, max_coordinates=max_coordinates)
+        numeric = fn.gradcheck.finite_difference_grad(model, params, x, y, max_coordinates=max_coordinates)
         assert finite_count(numeric) == 26
         assert max_relative(autodiff_grad(model, params, x, y), numeric) < 1e-7
 
@@ -130,7 +130,7 @@ def test_every_coordinate_is_evaluated_when_there_are_at_most_max_coordinates():
 def test_weights_reach_the_loss():
     model, params, x, y = make_problem([3, 4, 2], 6, 2)
     weights = to_device([1, 0, 2, 1, 0.5, 0])
-    numeric = fn.finite_difference_grad(model, params, x, y, weights=weights)
+    numeric = fn.gradcheck.finite_difference_grad(model, params, x, y, weights=weights)
     assert max_relative(autodiff_grad(model, params, x, y, weights), numeric) < 1e-7
     assert max_relative(autodiff_grad(model, params, x, y), numeric) > 1e-3
 
@@ -138,7 +138,7 @@ def test_weights_reach_the_loss():
 def test_key_reaches_the_loss_as_a_keyword_and_the_same_mask_is_used_on_both_sides():
     model, params, x, y = scale_shift_problem()
     key = jax.random.key(5)
-    numeric = fn.finite_difference_grad(model, params, x, y, key=key)
+    numeric = fn.gradcheck.finite_difference_grad(model, params, x, y, key=key)
     with_dropout = autodiff_grad(model, params, x, y, key=key)
     assert max_relative(with_dropout, numeric) < 1e-7
     assert max_relative(autodiff_grad(model, params, x, y), numeric) > 1e-3
@@ -146,7 +146,7 @@ def test_key_reaches_the_loss_as_a_keyword_and_the_same_mask_is_used_on_both_sid
 
 def test_params_with_other_leaf_names_and_an_empty_layer_keep_their_structure():
     model, params, x, y = scale_shift_problem()
-    numeric = fn.finite_difference_grad(model, params, x, y)
+    numeric = fn.gradcheck.finite_difference_grad(model, params, x, y)
     assert jax.tree.structure(numeric) == jax.tree.structure(params)
     assert numeric[1] == {}
     assert max_relative(autodiff_grad(model, params, x, y), numeric) < 1e-7
@@ -155,12 +155,12 @@ def test_params_with_other_leaf_names_and_an_empty_layer_keep_their_structure():
 def test_epsilon_and_the_sample_do_not_recompile():
     model, params, x, y = scale_shift_problem()
     weights = np.arange(1.0, 8.0)  # a weights shape no other test uses, so the first call compiles
-    fn.finite_difference_grad(model, params, x, y, weights=to_device(weights), max_coordinates=8)
+    fn.gradcheck.finite_difference_grad(model, params, x, y, weights=to_device(weights), max_coordinates=8)
     traced = len(TRACED_LOSSES)
     assert traced > 0
-    fn.finite_difference_grad(model, params, x, y, 1e-5, weights=to_device(weights), max_coordinates=8,
+    fn.gradcheck.finite_difference_grad(model, params, x, y, 1e-5, weights=to_device(weights), max_coordinates=8,
                               sample_seed=1)
-    fn.finite_difference_grad(model, params, x, y, 2e-5, weights=to_device(weights + 1), max_coordinates=8,
+    fn.gradcheck.finite_difference_grad(model, params, x, y, 2e-5, weights=to_device(weights + 1), max_coordinates=8,
                               sample_seed=2)
     assert len(TRACED_LOSSES) == traced
 
@@ -170,7 +170,7 @@ def test_epsilon_and_the_sample_do_not_recompile():
 
 def test_a_sample_has_max_coordinates_finite_entries_spread_over_every_leaf_and_nan_elsewhere():
     model, params, x, y = make_problem([3, 6, 5, 2], 8, 4)  # P = 24 + 35 + 12 = 71; leaf sizes 18, 6, 30, 5, 10, 2
-    numeric = fn.finite_difference_grad(model, params, x, y, max_coordinates=30)
+    numeric = fn.gradcheck.finite_difference_grad(model, params, x, y, max_coordinates=30)
     assert jax.tree.structure(numeric) == jax.tree.structure(params)
     for got, leaf in zip(jax.tree.leaves(numeric), jax.tree.leaves(params)):
         assert got.shape == leaf.shape and got.dtype == leaf.dtype
@@ -188,7 +188,7 @@ def test_a_sample_has_max_coordinates_finite_entries_spread_over_every_leaf_and_
 
 def test_a_small_budget_still_gives_every_leaf_one_coordinate():
     model, params, x, y = make_problem([3, 6, 5, 2], 8, 4)  # six leaves
-    numeric = fn.finite_difference_grad(model, params, x, y, max_coordinates=7)
+    numeric = fn.gradcheck.finite_difference_grad(model, params, x, y, max_coordinates=7)
     assert finite_count(numeric) == 7
     assert all(np.isfinite(leaf).sum() >= 1 for leaf in jax.tree.leaves(numeric))
 
@@ -197,7 +197,7 @@ def test_the_sample_is_fixed_by_sample_seed():
     model, params, x, y = make_problem([3, 6, 5, 2], 8, 4)
 
     def evaluated(seed):
-        tree = fn.finite_difference_grad(model, params, x, y, max_coordinates=30, sample_seed=seed)
+        tree = fn.gradcheck.finite_difference_grad(model, params, x, y, max_coordinates=30, sample_seed=seed)
         return np.concatenate([np.isfinite(leaf).ravel() for leaf in jax.tree.leaves(tree)])
 
     assert np.array_equal(evaluated(0), evaluated(0))
@@ -216,7 +216,7 @@ def test_the_sample_is_fixed_by_sample_seed():
 def test_bad_arguments_are_named_in_the_error(arguments, message):
     model, params, x, y = make_problem([3, 6, 5, 2], 8, 4)
     with pytest.raises(ValueError, match=rf"^{re.escape(message)}$"):
-        fn.finite_difference_grad(model, params, x, y, **arguments)
+        fn.gradcheck.finite_difference_grad(model, params, x, y, **arguments)
 
 
 MEMORY_SCRIPT = textwrap.dedent("""
@@ -236,12 +236,12 @@ MEMORY_SCRIPT = textwrap.dedent("""
     x, y = jax.device_put(rng.normal(size=(8, 5))), jax.device_put(rng.normal(size=(8, 1)))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    numeric = jax.block_until_ready(fn.finite_difference_grad(model, params, x, y))
+    numeric = jax.block_until_ready(fn.gradcheck.finite_difference_grad(model, params, x, y))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     finite = sum(int(np.isfinite(np.asarray(leaf)).sum()) for leaf in jax.tree.leaves(numeric))
     autodiff = jax.jit(jax.grad(model.loss))(params, x, y)  # one compile, not one per eager op
-    worst = max(row.max_rel for row in fn.compare_grad_trees(autodiff, numeric))
+    worst = max(row.max_rel for row in fn.gradcheck.compare_grad_trees(autodiff, numeric))
     print(json.dumps({"peak_bytes": peak * 1024, "before_bytes": before * 1024, "seconds": seconds,
                       "finite": finite, "max_rel": worst}))
 """)
@@ -268,25 +268,25 @@ def test_a_5_256_256_1_network_is_checked_in_under_2_gb():
 def test_compare_grad_trees_goes_through_each_layers_keys_in_sorted_order():
     first = [{"shift": jnp.zeros(3), "scale": jnp.ones(3)}, {}, {"b": jnp.zeros(2), "W": jnp.ones((3, 2))}]
     second = [{"scale": jnp.ones(3), "shift": jnp.full(3, 0.5)}, {}, {"W": jnp.ones((3, 2)), "b": jnp.zeros(2)}]
-    rows = fn.compare_grad_trees(first, second)
+    rows = fn.gradcheck.compare_grad_trees(first, second)
     assert [(row.layer, row.leaf, row.shape) for row in rows] == [
         (0, "scale", (3,)), (0, "shift", (3,)), (2, "W", (3, 2)), (2, "b", (2,))]
     assert [row.max_abs for row in rows] == [0.0, 0.5, 0.0, 0.0]
     assert rows[1].max_rel == 1.0
-    table = fn.format_differences(rows)
+    table = fn.gradcheck.format_differences(rows)
     assert len(table.splitlines()) == 5 and "shift" in table
 
 
 def test_compare_grad_trees_accepts_tuples_and_a_model_without_params():
     layer = {"W": jnp.ones((2, 2))}
-    assert fn.compare_grad_trees((layer,), [layer]) == [fn.LeafDifference(0, "W", (2, 2), 0.0, 0.0)]
-    assert fn.compare_grad_trees([{}, {}], [{}, {}]) == []
+    assert fn.gradcheck.compare_grad_trees((layer,), [layer]) == [fn.gradcheck.LeafDifference(0, "W", (2, 2), 0.0, 0.0)]
+    assert fn.gradcheck.compare_grad_trees([{}, {}], [{}, {}]) == []
 
 
 def test_positions_that_are_nan_in_the_second_tree_are_not_compared():
     first = [{"W": jnp.array([1.0, 2.0, 100.0])}]
     second = [{"W": jnp.array([1.0, 2.5, jnp.nan])}]
-    (row,) = fn.compare_grad_trees(first, second)
+    (row,) = fn.gradcheck.compare_grad_trees(first, second)
     assert row.max_abs == 0.5
     assert row.max_rel == 0.5 / 2.5  # the scale is over the compared positions only
 
@@ -294,16 +294,16 @@ def test_positions_that_are_nan_in_the_second_tree_are_not_compared():
 def test_a_nan_in_the_first_tree_is_never_hidden():
     first = [{"W": jnp.array([1.0, jnp.nan, 3.0])}]
     second = [{"W": jnp.array([1.0, 2.0, jnp.nan])}]
-    (row,) = fn.compare_grad_trees(first, second)
+    (row,) = fn.gradcheck.compare_grad_trees(first, second)
     assert np.isnan(row.max_abs) and np.isnan(row.max_rel)
-    (row,) = fn.compare_grad_trees([{"W": jnp.array([jnp.nan, 1.0])}], [{"W": jnp.array([1.0, 1.0])}])
+    (row,) = fn.gradcheck.compare_grad_trees([{"W": jnp.array([jnp.nan, 1.0])}], [{"W": jnp.array([1.0, 1.0])}])
     assert np.isnan(row.max_abs) and np.isnan(row.max_rel)
 
 
 def test_a_leaf_with_nothing_to_compare_reports_nan_not_agreement():
-    (row,) = fn.compare_grad_trees([{"b": jnp.array([1.0, 2.0])}], [{"b": jnp.full(2, jnp.nan)}])
+    (row,) = fn.gradcheck.compare_grad_trees([{"b": jnp.array([1.0, 2.0])}], [{"b": jnp.full(2, jnp.nan)}])
     assert np.isnan(row.max_abs) and np.isnan(row.max_rel)
-    (row,) = fn.compare_grad_trees([{"b": jnp.zeros(0)}], [{"b": jnp.zeros(0)}])
+    (row,) = fn.gradcheck.compare_grad_trees([{"b": jnp.zeros(0)}], [{"b": jnp.zeros(0)}])
     assert (row.max_abs, row.max_rel) == (0.0, 0.0)
 
 
@@ -321,7 +321,7 @@ def test_a_leaf_with_nothing_to_compare_reports_nan_not_agreement():
 ])
 def test_trees_that_do_not_match_are_named_in_the_error(first, second, error, message):
     with pytest.raises(error) as raised:
-        fn.compare_grad_trees(first, second)
+        fn.gradcheck.compare_grad_trees(first, second)
     assert str(raised.value) == message
 
 

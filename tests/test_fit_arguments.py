@@ -41,12 +41,12 @@ BATCHES_OF_KEYS = [pytest.param(jax.random.split(KEY, 2), id="typed"),
 @pytest.mark.parametrize("keys", BATCHES_OF_KEYS)
 @pytest.mark.parametrize("call", [
     pytest.param(lambda keys: fit(key=keys), id="fit"),
-    pytest.param(lambda keys: fn.fit_state(MODEL, params_of(), SGD, X, Y, epochs=1, key=keys), id="fit_state"),
-    pytest.param(lambda keys: fn.make_train_epoch(MODEL, SGD, "autodiff", 16)(
+    pytest.param(lambda keys: fn.fitting.fit_state(MODEL, params_of(), SGD, X, Y, epochs=1, key=keys), id="fit_state"),
+    pytest.param(lambda keys: fn.engine.make_train_epoch(MODEL, SGD, "autodiff", 16)(
         params_of(), SGD.init(params_of()), X, Y, keys, 0), id="train_epoch"),
     pytest.param(lambda keys: fn.shuffled_batches(keys, X, Y, 16), id="shuffled_batches"),
     pytest.param(lambda keys: shuffled_batch_rows(keys, 64, 16), id="shuffled_batch_rows"),
-    pytest.param(lambda keys: fn.step_key(keys, 0, 0), id="step_key"),
+    pytest.param(lambda keys: fn.engine.step_key(keys, 0, 0), id="step_key"),
 ])
 def test_a_batch_of_keys_is_refused_where_one_key_is_used(call, keys):
     with pytest.raises(ValueError, match=r"`key` must be a single jax.random key .*got a batch of keys of shape"):
@@ -87,7 +87,7 @@ THREE_EPOCHS = {"train_loss": [1.0, 0.9, 0.8], "val_loss": []}
     pytest.param(lambda: fit(initial_epoch=3, epochs=2),
                  r"^`epochs` is the epoch to stop before: `initial_epoch` is 3, so epochs=2 would train nothing; "
                  r"pass epochs > 3 \(epochs=5 for 2 more\)$", id="initial_epoch"),
-    pytest.param(lambda: fn.fit_state(MODEL, params_of(), SGD, X, Y, epochs=0, key=KEY, initial_epoch=np.uint8(1)),
+    pytest.param(lambda: fn.fitting.fit_state(MODEL, params_of(), SGD, X, Y, epochs=0, key=KEY, initial_epoch=np.uint8(1)),
                  r"`initial_epoch` is 1, so epochs=0 would train nothing; pass epochs > 1$", id="fit_state-zero"),
 ])
 def test_resuming_with_epochs_that_would_train_nothing_is_refused(call, message):
@@ -149,7 +149,7 @@ def test_fit_takes_every_integral_type_for_its_integer_arguments(integer):
 
 
 def test_the_train_epoch_of_a_numpy_batch_size_is_the_cached_one_of_the_int():
-    assert fn.make_train_epoch(MODEL, SGD, "autodiff", np.int64(16)) is fn.make_train_epoch(MODEL, SGD, "autodiff", 16)
+    assert fn.engine.make_train_epoch(MODEL, SGD, "autodiff", np.int64(16)) is fn.engine.make_train_epoch(MODEL, SGD, "autodiff", 16)
 
 
 @pytest.mark.parametrize("integer", INTEGRAL)
@@ -158,8 +158,8 @@ def test_the_batching_helpers_take_every_integral_type(integer):
     expected = shuffled_batch_rows(KEY, 10, 3, 1)
     np.testing.assert_array_equal(rows[0], expected[0])
     np.testing.assert_array_equal(rows[1], expected[1])
-    np.testing.assert_array_equal(jax.random.key_data(fn.step_key(KEY, integer(1), integer(2))),
-                                  jax.random.key_data(fn.step_key(KEY, 1, 2)))
+    np.testing.assert_array_equal(jax.random.key_data(fn.engine.step_key(KEY, integer(1), integer(2))),
+                                  jax.random.key_data(fn.engine.step_key(KEY, 1, 2)))
     assert fn.early_stopping.replay(integer(2), [3.0, 2.0, 2.5, 2.6]).should_stop
     mesh = jax.make_mesh((1,), ("data",))
     assert sharding.check_mesh(mesh, integer(4)) == 1
@@ -194,9 +194,9 @@ def test_fit_refuses_integer_arguments_that_are_not_integers_naming_them(kwargs,
 
 def test_step_key_and_the_batching_helpers_refuse_non_integers_naming_them():
     with pytest.raises(TypeError, match=r"`epoch` must be an integer ≥ 0, got 1.5"):
-        fn.step_key(KEY, 1.5, 0)
+        fn.engine.step_key(KEY, 1.5, 0)
     with pytest.raises(ValueError, match=r"`step` must be an integer ≥ 0, got -1"):
-        fn.step_key(KEY, 0, -1)
+        fn.engine.step_key(KEY, 0, -1)
     with pytest.raises(TypeError, match=r"`batch_size` must be an integer ≥ 1, got 3.0"):
         shuffled_batch_rows(KEY, 10, 3.0)
     with pytest.raises(ValueError, match=r"`patience` must be an integer ≥ 1, got 0"):
@@ -227,9 +227,9 @@ def test_an_unknown_grad_mode_is_a_value_error_naming_the_modes():
 
 
 @pytest.mark.parametrize("call", [
-    pytest.param(lambda: fn.make_train_epoch(MODEL, SGD, "autodiff", 16, object()), id="make_train_epoch"),
-    pytest.param(lambda: fn.replicate(object(), X), id="replicate"),
-    pytest.param(lambda: fn.shard_rows(object(), X), id="shard_rows"),
+    pytest.param(lambda: fn.engine.make_train_epoch(MODEL, SGD, "autodiff", 16, object()), id="make_train_epoch"),
+    pytest.param(lambda: fn.sharding.replicate(object(), X), id="replicate"),
+    pytest.param(lambda: fn.sharding.shard_rows(object(), X), id="shard_rows"),
 ])
 def test_every_function_taking_a_mesh_refuses_anything_else_naming_it(call):
     with pytest.raises(TypeError, match=r"`mesh` must be a jax.sharding.Mesh"):

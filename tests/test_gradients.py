@@ -89,7 +89,7 @@ def table_problem(dtype):
 @functools.partial(jax.jit, static_argnums=0)
 def every_gradient(combinations, params, x, targets):
     """``[((loss, grads) by hand, (loss, grads) by jax.grad) for each combination]``: one program."""
-    return [fn.manual_and_autodiff(make_model(*combination, TABLE_WIDTHS), params, x, targets[combination[2]])
+    return [fn.gradcheck.manual_and_autodiff(make_model(*combination, TABLE_WIDTHS), params, x, targets[combination[2]])
             for combination in combinations]
 
 
@@ -114,21 +114,21 @@ def table(request):
 
 @jax.jit
 def pairwise_finite_differences(params, x, targets):
-    """``{combination: fn.finite_difference_grad(...)}`` for every PAIRWISE combination: one program.
+    """``{combination: fn.gradcheck.finite_difference_grad(...)}`` for every PAIRWISE combination: one program.
 
     One chunk holds all 39 coordinates of the table's params.
     """
-    return {combination: fn.finite_difference_grad(make_model(*combination, TABLE_WIDTHS), params, x,
+    return {combination: fn.gradcheck.finite_difference_grad(make_model(*combination, TABLE_WIDTHS), params, x,
                                                    targets[combination[2]], epsilon=1e-6, chunk_size=64)
             for combination in PAIRWISE}
 
 
 def both_gradients(model, params, x, y, weights=None):
-    return fn.manual_and_autodiff(model, params, x, y, weights)
+    return fn.gradcheck.manual_and_autodiff(model, params, x, y, weights)
 
 
 def max_relative(first, second):
-    return max(row.max_rel for row in fn.compare_grad_trees(first, second))
+    return max(row.max_rel for row in fn.gradcheck.compare_grad_trees(first, second))
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS, ids="-".join)
@@ -183,8 +183,8 @@ WEIGHTS = [1, 1, 0, 2, 1, 0, 1, 1, 0.5]
 def weighted_gradients(models, params, x, y, weights):
     """``[(both gradients with weights, both on the rows of non-zero weight only) per model]``: one program."""
     keep = np.flatnonzero(np.asarray(WEIGHTS) > 0)  # static: the kept rows' shapes are known when tracing
-    return [(fn.manual_and_autodiff(model, params, x, y, weights),
-             fn.manual_and_autodiff(model, params, x[keep], y[keep], weights[keep])) for model in models]
+    return [(fn.gradcheck.manual_and_autodiff(model, params, x, y, weights),
+             fn.gradcheck.manual_and_autodiff(model, params, x[keep], y[keep], weights[keep])) for model in models]
 
 
 @functools.lru_cache(maxsize=None)
@@ -236,12 +236,12 @@ def test_saturated_classifiers_give_finite_gradients():
 @pytest.mark.x64
 def test_compare_grads_reports_every_layer_and_leaf():
     model, params, x, y = make_problem("relu", "identity", "mse", [5, 10, 10, 1], 32, 0, jnp.float64)
-    rows = fn.compare_grads(model, params, x, y)
+    rows = fn.gradcheck.compare_grads(model, params, x, y)
     assert [(row.layer, row.leaf, row.shape) for row in rows] == [
         (0, "W", (5, 10)), (0, "b", (10,)), (1, "W", (10, 10)), (1, "b", (10,)),
         (2, "W", (10, 1)), (2, "b", (1,))]
     assert all(row.max_abs < 1e-12 and row.max_rel < 1e-12 for row in rows)
-    table = fn.format_differences(rows)
+    table = fn.gradcheck.format_differences(rows)
     assert "max rel diff" in table and len(table.splitlines()) == 7
 
 
@@ -251,7 +251,7 @@ def test_compare_grads_detects_a_wrong_gradient():
     (_, grads), (_, autodiff) = both_gradients(model, params, x, y)
     broken = [dict(layer) for layer in grads]
     broken[0]["W"] = broken[0]["W"] * 1.01
-    rows = fn.compare_grad_trees(broken, autodiff)
+    rows = fn.gradcheck.compare_grad_trees(broken, autodiff)
     assert rows[0].max_rel == pytest.approx(0.01 / 1.01, rel=1e-6)
     assert rows[1].max_rel < 1e-12
 

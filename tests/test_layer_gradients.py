@@ -28,10 +28,10 @@ pytestmark = pytest.mark.x64  # gradients compared in float64 (float32 rows ask 
 
 EPSILON = 1e-6  # central-difference step in float64: truncation ~ε², rounding ~1e-16/ε
 BATCH = 6
-HIDDEN_ACTIVATIONS = tuple(name for name in fn.ACTIVATION_NAMES if name != "softmax")
+HIDDEN_ACTIVATIONS = tuple(name for name in fn.activations.ACTIVATION_NAMES if name != "softmax")
 # (output, loss, huber delta): mse with every output activation, softmax included, then every other loss
 OUTPUT_LOSS_PAIRINGS = (
-    *((output, "mse", 1.0) for output in fn.ACTIVATION_NAMES),
+    *((output, "mse", 1.0) for output in fn.activations.ACTIVATION_NAMES),
     ("identity", "mae", 1.0), ("tanh", "mae", 1.0),
     ("identity", "huber", 0.5), ("identity", "huber", 2.0), ("sigmoid", "huber", 0.5),
     ("sigmoid", "logloss", 1.0), ("softmax", "cross_entropy", 1.0),
@@ -58,7 +58,7 @@ class Problem(NamedTuple):
 
 
 def _hidden_activation(name):
-    return fn.get_activation(name, negative_slope=0.1, alpha=0.7)
+    return fn.activations.get_activation(name, negative_slope=0.1, alpha=0.7)
 
 
 def _pairing_problem(hidden, output, loss, delta, probability_labels=False):
@@ -87,7 +87,7 @@ PROBLEMS = {
     "l2": Problem(fn.sequential(3, [fn.dense(4, "tanh"), fn.layer_norm(), fn.dense(2)], l2=0.3)),
     "user-layer": Problem(fn.sequential(3, [fn.dense(4, "tanh"), SCALE, fn.dense(2)])),
     "every-layer-kind": Problem(
-        fn.sequential(3, [fn.dense(5, "relu"), fn.layer_norm(), fn.dropout(0.3), fn.activation_layer("gelu"),
+        fn.sequential(3, [fn.dense(5, "relu"), fn.layer_norm(), fn.dropout(0.3), fn.layers.activation_layer("gelu"),
                           fn.dense(3, bias=False)], loss="cross_entropy", l2=0.1),
         dropout_seed=3),
 }
@@ -98,7 +98,7 @@ def test_the_tables_cover_every_activation_loss_and_layer_kind():
     hidden = {dict(layer.config)["activation"] for model in models for layer in model.layers
               if layer.name == "activation"}
     assert hidden == set(HIDDEN_ACTIVATIONS)
-    assert {model.output_activation for model in models} == set(fn.ACTIVATION_NAMES)
+    assert {model.output_activation for model in models} == set(fn.activations.ACTIVATION_NAMES)
     assert {(model.loss_name, dict(model.loss_fn.config).get("delta")) for model in models} == {
         ("mse", None), ("mae", None), ("huber", 0.5), ("huber", 2.0), ("logloss", None), ("cross_entropy", None)}
     kinds = {(layer.name, dict(layer.config).get("bias")) for model in models for layer in model.layers}
@@ -260,7 +260,7 @@ def test_library_finite_differences_use_the_same_dropout_mask_as_manual_grad():
     params = random_params(model, rng)
     x, y = to_device(rng.normal(size=(BATCH, 3))), to_device(rng.normal(size=(BATCH, 2)))
     key = jax.random.key(0)
-    numeric = fn.finite_difference_grad(model, params, x, y, epsilon=EPSILON, key=key)
+    numeric = fn.gradcheck.finite_difference_grad(model, params, x, y, epsilon=EPSILON, key=key)
     _, manual = jax.jit(model.manual_grad)(params, x, y, key=key)
     assert_close_per_leaf(manual, numeric, 1e-7)
 
@@ -403,7 +403,7 @@ def forward_mode_and_hessian(model, params, x, y, key, direction):
 
 @pytest.fixture(scope="module")
 def second_order():
-    model = fn.sequential(2, [fn.dense(3, "tanh"), fn.layer_norm(), fn.dropout(0.3), fn.activation_layer("gelu"),
+    model = fn.sequential(2, [fn.dense(3, "tanh"), fn.layer_norm(), fn.dropout(0.3), fn.layers.activation_layer("gelu"),
                               fn.dense(1, bias=False)], l2=0.1)
     rng = np.random.default_rng(1)
     params = random_params(model, rng)
@@ -438,7 +438,7 @@ def momentum_reference(params, grads):
     return state, optax.apply_updates(params, updates), expected_state
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_one_train_step_is_one_optax_update_with_the_reference_gradient(grad):
     # the model has dropout and l2; the reference is jax.value_and_grad(model.loss) from every_gradient
     model = PROBLEMS["every-layer-kind"].model

@@ -100,7 +100,7 @@ def grad_norm_case():
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_grad_norm_is_the_norm_of_each_layers_manual_gradient_on_the_same_sample(grad, grad_norm_case):
     model = GRAD_NORM_MODEL
     params, x, y, weights, key, expected = grad_norm_case
@@ -164,15 +164,15 @@ def test_layer_stats_survive_a_checkpoint_and_a_resumed_fit_appends_to_them(tmp_
     x, y = problem()
     start, optimizer = model.init(jax.random.key(11), jnp.float64), optax.sgd(0.05)
     settings = dict(batch_size=16, key=jax.random.key(12), track="layers")
-    _, _, full = fn.fit_state(model, start, optimizer, x, y, epochs=4, **settings)
-    params, opt_state, part = fn.fit_state(model, start, optimizer, x, y, epochs=2, **settings)
+    _, _, full = fn.fitting.fit_state(model, start, optimizer, x, y, epochs=4, **settings)
+    params, opt_state, part = fn.fitting.fit_state(model, start, optimizer, x, y, epochs=2, **settings)
     fn.save(tmp_path / "part.npz", model, params, opt_state=opt_state, history=part)
     saved = fn.load(tmp_path / "part.npz", model=model, optimizer=optimizer)
     assert saved.history["layer_stats"] == part["layer_stats"]
-    _, _, resumed = fn.fit_state(model, saved.params, optimizer, x, y, epochs=4, opt_state=saved.opt_state,
+    _, _, resumed = fn.fitting.fit_state(model, saved.params, optimizer, x, y, epochs=4, opt_state=saved.opt_state,
                                  initial_epoch=2, history=saved.history, **settings)
     assert resumed["layer_stats"] == full["layer_stats"]
-    _, _, untracked = fn.fit_state(model, saved.params, optimizer, x, y, epochs=3, opt_state=saved.opt_state,
+    _, _, untracked = fn.fitting.fit_state(model, saved.params, optimizer, x, y, epochs=3, opt_state=saved.opt_state,
                                    initial_epoch=2, history=saved.history, **{**settings, "track": None})
     assert untracked["layer_stats"] == part["layer_stats"]  # kept, not extended
 

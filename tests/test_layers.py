@@ -82,7 +82,7 @@ TRAINING_MODE_CALLS = {
     "model.loss": lambda params, x, y: DROPOUT_MLP.loss(params, x, y),
     "model.manual_grad": lambda params, x, y: DROPOUT_MLP.manual_grad(params, x, y),
     **{f"train_step-{grad}": (lambda params, x, y, grad=grad: fn.make_train_step(DROPOUT_MLP, MOMENTUM, grad)(
-        params, MOMENTUM.init(params), x, y)) for grad in fn.GRAD_MODES},
+        params, MOMENTUM.init(params), x, y)) for grad in fn.engine.GRAD_MODES},
 }
 
 
@@ -131,10 +131,10 @@ def test_fit_with_dropout_gives_the_same_params_in_manual_and_autodiff_modes():
 
 
 def test_equal_models_share_one_compiled_train_epoch():
-    before = fn.make_train_epoch.cache_info()
-    first = fn.make_train_epoch(dropout_fit_model(), MOMENTUM, "autodiff", 40)
-    second = fn.make_train_epoch(dropout_fit_model(), MOMENTUM, "autodiff", 40)
-    after = fn.make_train_epoch.cache_info()
+    before = fn.engine.make_train_epoch.cache_info()
+    first = fn.engine.make_train_epoch(dropout_fit_model(), MOMENTUM, "autodiff", 40)
+    second = fn.engine.make_train_epoch(dropout_fit_model(), MOMENTUM, "autodiff", 40)
+    after = fn.engine.make_train_epoch.cache_info()
     assert first is second
     assert after.hits >= before.hits + 1 and after.misses <= before.misses + 1
 
@@ -173,7 +173,7 @@ def test_dense_layers_name_their_own_activations():
 def test_mlp_takes_an_activation_value_for_every_hidden_layer():
     # fn.activation's own docstring example: fn.mlp([2, 8, 1], hidden=mish)
     mish = fn.activation("mish", lambda z: z * jnp.tanh(jax.nn.softplus(z)), lambda z: jnp.ones_like(z))
-    for hidden in (mish, fn.get_activation("tanh")):
+    for hidden in (mish, fn.activations.get_activation("tanh")):
         model = fn.mlp([3, 4, 4, 2], hidden=hidden)
         assert model.hidden_activations == (hidden.name, hidden.name)
 
@@ -188,7 +188,7 @@ def test_a_hidden_list_of_the_wrong_length_is_rejected(hidden):
 SOFTMAX_AS_HIDDEN = {
     "mlp hidden list": lambda: fn.mlp([3, 4, 4, 2], hidden=["tanh", "softmax"]),
     "dense": lambda: fn.dense(4, "softmax"),
-    "activation_layer": lambda: fn.activation_layer("softmax"),
+    "activation_layer": lambda: fn.layers.activation_layer("softmax"),
     "sequential item": lambda: fn.sequential(3, [fn.dense(4), "softmax", fn.dense(2)]),
 }
 
@@ -222,7 +222,7 @@ def test_mlp_with_dropout_has_an_empty_dict_after_each_hidden_dense_layer():
         {"W": (5, 7), "b": (7,)}, {}, {"W": (7, 3), "b": (3,)}, {}, {"W": (3, 2), "b": (2,)}]
 
 
-EVERY_LAYER_KIND = fn.sequential(3, [fn.dense(4, "relu"), fn.layer_norm(), fn.dropout(0.3), fn.activation_layer("gelu"),
+EVERY_LAYER_KIND = fn.sequential(3, [fn.dense(4, "relu"), fn.layer_norm(), fn.dropout(0.3), fn.layers.activation_layer("gelu"),
                                      fn.dense(2, bias=False)], l2=0.1)
 
 
@@ -256,8 +256,8 @@ def test_a_model_built_twice_is_equal_and_hashes_equal(build):
 SAME_LAYER = {
     "dense default activation": (lambda: fn.dense(4), lambda: fn.dense(4, "identity", bias=True)),
     "dense default initializer": (lambda: fn.dense(4, "relu"), lambda: fn.dense(4, "relu", initializer="he")),
-    "activation by name or value": (lambda: fn.activation_layer("tanh"),
-                                    lambda: fn.activation_layer(fn.get_activation("tanh"))),
+    "activation by name or value": (lambda: fn.layers.activation_layer("tanh"),
+                                    lambda: fn.layers.activation_layer(fn.activations.get_activation("tanh"))),
     "dropout rate by keyword": (lambda: fn.dropout(0.3), lambda: fn.dropout(rate=0.3)),
     "layer_norm default epsilon": (lambda: fn.layer_norm(), lambda: fn.layer_norm(1e-5)),
     "layer_norm epsilon by keyword": (lambda: fn.layer_norm(1e-5), lambda: fn.layer_norm(epsilon=1e-5)),
@@ -280,8 +280,8 @@ def test_a_loaded_model_with_dropout_and_layer_norm_equals_the_saved_one(tmp_pat
 
 @pytest.mark.x64
 def test_a_loaded_float64_model_with_leaky_relu_and_elu_predicts_bit_identically(tmp_path):
-    model = fn.sequential(3, [fn.dense(4, fn.get_activation("leaky_relu", negative_slope=0.1)),
-                              fn.activation_layer(fn.get_activation("elu", alpha=0.7)), fn.dense(2)])
+    model = fn.sequential(3, [fn.dense(4, fn.activations.get_activation("leaky_relu", negative_slope=0.1)),
+                              fn.layers.activation_layer(fn.activations.get_activation("elu", alpha=0.7)), fn.dense(2)])
     params = model.init(jax.random.key(0), jnp.float64)
     fn.save(tmp_path / "model.npz", model, params)
     loaded = fn.load(tmp_path / "model.npz")

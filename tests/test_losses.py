@@ -44,7 +44,7 @@ def test_cross_entropy_is_finite_for_huge_logits_with_integer_or_one_hot_labels(
      ("mse", "softmax"), ("logloss", "sigmoid"), ("cross_entropy", "softmax")],
 )
 def test_output_delta_is_the_gradient_of_the_per_sample_loss(loss_name, output):
-    loss, activation = fn.get_loss(loss_name), fn.get_activation(output)
+    loss, activation = fn.losses.get_loss(loss_name), fn.activations.get_activation(output)
     key_z, key_y = jax.random.split(jax.random.key(7))
     z = 3 * jax.random.normal(key_z, (16, 3), jnp.float64)
     if loss_name == "cross_entropy":
@@ -66,4 +66,4 @@ def test_mse_is_the_true_mean_squared_error():
 
 def test_unknown_loss_lists_valid_names():
     with pytest.raises(ValueError, match=r"unknown loss 'hinge'; expected one of mse, mae, huber, logloss, cross_entropy, or your own"):
-        fn.get_loss("hinge")
+        fn.losses.get_loss("hinge")

@@ -28,11 +28,11 @@ def separate_fits(params, optimizer, x, y, keys, states=None, **kwargs):
     for i, key in enumerate(keys):
         single = model_i(params, i)
         state = None if states is None else model_i(states, i)
-        results.append(fn.fit_state(MODEL, single, optimizer, x, y, key=key, opt_state=state, **kwargs))
+        results.append(fn.fitting.fit_state(MODEL, single, optimizer, x, y, key=key, opt_state=state, **kwargs))
     return results
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_vmapped_seeds_equal_separate_fits(grad):
     x, y = regression_problem(rows=30)
     keys = jax.random.split(jax.random.key(0), 3)
@@ -45,7 +45,7 @@ def test_vmapped_seeds_equal_separate_fits(grad):
         np.testing.assert_allclose(histories[i]["val_loss"], history["val_loss"], rtol=1e-5)
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_one_shared_key_gives_every_model_the_fit_with_that_key(grad):
     x, y = regression_problem(rows=30)
     params = fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 3))
@@ -159,7 +159,7 @@ def test_fit_many_rejects_a_negative_epoch_count():
         fn.fit_many(MODEL, fn.stacked_init(MODEL, keys), optax.sgd(0.1), x, y, epochs=-1, keys=keys)
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_vmapped_models_with_dropout_get_the_masks_fit_gives_them(grad):
     model = fn.mlp([3, 6, 1], dropout=0.3)
     x, y = regression_problem(rows=30)

@@ -2,8 +2,8 @@
 
 * Every real parameter of every activation, loss and layer (leaky_relu's
   slope, elu's α, huber's δ, the L2 strength, the dropout rate, layer norm's
-  ε), through every door (``fn.mlp``, ``fn.sequential``, ``fn.get_activation``,
-  ``fn.huber``, ``fn.dense``/``fn.dropout``/``fn.layer_norm``): NaN, ±inf,
+  ε), through every door (``fn.mlp``, ``fn.sequential``, ``fn.activations.get_activation``,
+  ``fn.losses.huber``, ``fn.dense``/``fn.dropout``/``fn.layer_norm``): NaN, ±inf,
   out-of-range values, bools, complex numbers and strings raise, naming the
   argument; NumPy scalars of every real type are accepted.  Values finite in
   float64 but inf in float32, the default params dtype (``1e39``), raise too,
@@ -30,13 +30,13 @@ NAN, INF = float("nan"), float("inf")
 REAL_PARAMETERS = {
     "negative_slope": [lambda v: fn.mlp([2, 3, 1], hidden="leaky_relu", negative_slope=v),
                        lambda v: fn.mlp([2, 3, 1], negative_slope=v),  # checked even when relu ignores it
-                       lambda v: fn.get_activation("leaky_relu", negative_slope=v),
-                       lambda v: fn.dense(3, fn.get_activation("leaky_relu", negative_slope=v))],
+                       lambda v: fn.activations.get_activation("leaky_relu", negative_slope=v),
+                       lambda v: fn.dense(3, fn.activations.get_activation("leaky_relu", negative_slope=v))],
     "alpha": [lambda v: fn.mlp([2, 3, 1], hidden="elu", alpha=v), lambda v: fn.mlp([2, 3, 1], alpha=v),
-              lambda v: fn.get_activation("elu", alpha=v)],
-    "delta": [lambda v: fn.huber(v), lambda v: fn.mlp([2, 1], loss="huber", delta=v),
+              lambda v: fn.activations.get_activation("elu", alpha=v)],
+    "delta": [lambda v: fn.losses.huber(v), lambda v: fn.mlp([2, 1], loss="huber", delta=v),
               lambda v: fn.mlp([2, 1], delta=v), lambda v: fn.sequential(2, [fn.dense(1)], loss="huber", delta=v),
-              lambda v: fn.get_loss("huber", v)],
+              lambda v: fn.losses.get_loss("huber", v)],
     "l2": [lambda v: fn.mlp([2, 1], l2=v), lambda v: fn.sequential(2, [fn.dense(1)], l2=v)],
     "dropout": [lambda v: fn.mlp([2, 3, 1], dropout=v)],
     "rate": [lambda v: fn.dropout(v)],
@@ -185,7 +185,7 @@ def test_flags_must_be_booleans(build, message):
     (fn.dropout(0.5), r"got one layer \(dropout\); wrap it in a list: fn.sequential\(5, \[fn.dropout\(0.5\)\]\)"),
     (fn.layer_norm(), r"got one layer \(layer_norm\); wrap it in a list: fn.sequential\(5, \[fn.layer_norm\(\)\]\)"),
     ("relu", r"got the string 'relu'; wrap it in a list: fn.sequential\(5, \['relu'\]\)"),
-    (fn.get_activation("tanh"), r"got one activation \(tanh\); wrap it in a list: fn.sequential\(5, \['tanh'\]\)"),
+    (fn.activations.get_activation("tanh"), r"got one activation \(tanh\); wrap it in a list: fn.sequential\(5, \['tanh'\]\)"),
     ({fn.dense(3)}, r"`layers` must be a list of layers, got a set, which has no order"),
     ({"first": fn.dense(3)}, r"`layers` must be a list of layers, got a dict, which has no order"),
     (3, r"`layers` must be a list of layers, got int: 3; e.g. fn.sequential\(5, \[fn.dense\(8, 'relu'\), "),

@@ -20,19 +20,19 @@ def test_plot_history_writes_a_png_without_a_display_or_pyplot(tmp_path, monkeyp
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # importing pyplot would now fail
     history = {"train_loss": [2500.0, 200.0, 120.0, 101.0], "val_loss": [270.0, 170.0, 110.0, 100.5],
                "best_epoch": 3}
-    fn.plot_history(history, tmp_path / "curve.png")
+    fn.plots.plot_history(history, tmp_path / "curve.png")
     assert_png(tmp_path / "curve.png")
     assert type(headless_figure().canvas).__name__ == "FigureCanvasAgg"
 
 
 def test_plot_history_without_validation_and_with_small_range(tmp_path):
-    fn.plot_history({"train_loss": [0.7, 0.5, 0.3]}, tmp_path / "xor.png")
+    fn.plots.plot_history({"train_loss": [0.7, 0.5, 0.3]}, tmp_path / "xor.png")
     assert_png(tmp_path / "xor.png", min_bytes=5_000)
 
 
 def test_plot_history_needs_training_losses(tmp_path):
     with pytest.raises(ValueError, match=r"`history` has no 'train_loss' values to plot"):
-        fn.plot_history({"val_loss": [1.0]}, tmp_path / "empty.png")
+        fn.plots.plot_history({"val_loss": [1.0]}, tmp_path / "empty.png")
 
 
 def test_activations_example_writes_one_png_with_matching_derivatives(tmp_path, run_example):
@@ -48,7 +48,7 @@ def test_activations_example_writes_one_png_with_matching_derivatives(tmp_path, 
 def test_plotting_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     with pytest.raises(ImportError, match=r'plotting needs matplotlib, an optional extra: pip install "funcnet\[plot\]"'):
-        fn.plot_history({"train_loss": [1.0]}, tmp_path / "curve.png")
+        fn.plots.plot_history({"train_loss": [1.0]}, tmp_path / "curve.png")
 
 
 # -- issue 21, case 8: every picture is in the format its suffix names, by one rule -----------------------
@@ -76,7 +76,7 @@ def test_every_suffix_names_a_format_with_a_magic_number():
 
 @pytest.mark.parametrize("suffix", [*IMAGE_FORMATS, ".JPG", ".Svg"])
 def test_plot_history_writes_the_format_its_suffix_names(tmp_path, suffix):
-    fn.plot_history(HISTORY, tmp_path / f"curve{suffix}")
+    fn.plots.plot_history(HISTORY, tmp_path / f"curve{suffix}")
     assert_format(tmp_path / f"curve{suffix}", IMAGE_FORMATS[suffix.lower()])
 
 
@@ -91,7 +91,7 @@ def test_a_suffix_that_names_no_image_format_is_refused_before_drawing(tmp_path,
     with pytest.raises(ValueError, match=rf"`path` must end in one of \.png, \.jpg, \.jpeg, \.pdf, \.svg, \.eps, "
                                          rf"\.ps, \.tif, \.tiff, \.webp, \.gif \(the suffix picks the image format\), "
                                          rf"found {found} in '.*{name}'"):
-        fn.plot_history(HISTORY, tmp_path / name)
+        fn.plots.plot_history(HISTORY, tmp_path / name)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -99,10 +99,10 @@ def test_a_file_object_is_named_by_its_name_and_a_nameless_one_gets_png(tmp_path
     import io
 
     with open(tmp_path / "curve.jpg", "wb") as handle:
-        fn.plot_history(HISTORY, handle)
+        fn.plots.plot_history(HISTORY, handle)
     assert_format(tmp_path / "curve.jpg", "jpeg")
     buffer = io.BytesIO()
-    fn.plot_history(HISTORY, buffer)
+    fn.plots.plot_history(HISTORY, buffer)
     assert buffer.getvalue().startswith(MAGIC["png"])
 
 

@@ -229,7 +229,7 @@ def test_non_finite_checks_cover_bfloat16_and_float16(dtype):
         fn.predict(MODEL, params, jnp.ones((4, 3), dtype))
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_train_step_casts_a_float32_batch_to_float16_params_without_recompiling(grad):
     train_step = fn.make_train_step(MODEL, optax.adam(1e-3), grad)
     params = MODEL.init(jax.random.key(0), jnp.float16)

@@ -183,7 +183,7 @@ def traced(name, layout):
     x, y = jnp.asarray(rng.normal(size=(5, 3))), jnp.asarray(rng.normal(size=(5, 2)))
     weights = jnp.asarray(rng.uniform(0.1, 2.0, 5))
     key = jax.random.key(4) if keyed else None
-    return model, params, x, y, weights, key, fn.trace_backprop(model, params, x, y, weights, key=key)
+    return model, params, x, y, weights, key, fn.trace.trace_backprop(model, params, x, y, weights, key=key)
 
 
 def suffix_loss(model, params, start, value, y, weights, key):
@@ -243,7 +243,7 @@ def test_both_columns_run_the_dense_layers_own_forward_and_backward():
     spy = dense._replace(forward=spy_forward, backward=spy_backward)
     model = fn.sequential(2, [spy, fn.dense(1)])
     params = model.init(jax.random.key(0), jnp.float64)
-    trace = fn.trace_backprop(model, params, jnp.ones((4, 2), jnp.float64), jnp.zeros((4, 1), jnp.float64))
+    trace = fn.trace.trace_backprop(model, params, jnp.ones((4, 2), jnp.float64), jnp.zeros((4, 1), jnp.float64))
     # manual: forward and backward, observed for Z and dZ; autodiff: the forward (jax.grad writes the backward)
     assert sorted(calls) == [("backward", True), ("forward", True), ("forward", True)]
     assert trace.first_difference() is None

@@ -62,10 +62,10 @@ def test_shard_rows_splits_the_row_axis_and_replicate_copies_everything():
 
     mesh = jax.make_mesh((1,), ("data",))
     x = np.arange(12, dtype=np.float32).reshape(6, 2)
-    rows, columns = fn.shard_rows(mesh, x), fn.shard_rows(mesh, x.T, row_axis=1)
+    rows, columns = fn.sharding.shard_rows(mesh, x), fn.sharding.shard_rows(mesh, x.T, row_axis=1)
     assert rows.sharding.spec == PartitionSpec("data", None) and columns.sharding.spec == PartitionSpec(None, "data")
     np.testing.assert_array_equal(rows, x)
-    replicated = fn.replicate(mesh, {"W": x})["W"]
+    replicated = fn.sharding.replicate(mesh, {"W": x})["W"]
     assert replicated.sharding.spec == PartitionSpec() and replicated.sharding.mesh.axis_names == ("data",)
 
 
@@ -79,18 +79,18 @@ def test_shard_rows_and_replicate_name_the_mesh_and_the_argument_order():
     x = np.ones((4, 2), np.float32)
     with pytest.raises(TypeError, match=r"^`mesh` must be a jax.sharding.Mesh, got ndarray, and the mesh was passed "
                                         r"second: the mesh comes first, shard_rows\(mesh, array\)$"):
-        fn.shard_rows(x, mesh)
+        fn.sharding.shard_rows(x, mesh)
     with pytest.raises(TypeError, match=r"the mesh comes first, replicate\(mesh, tree\)$"):
-        fn.replicate({"W": x}, mesh)
-    for call in (fn.shard_rows, fn.replicate):  # None is no mesh here: the message must not offer it
+        fn.sharding.replicate({"W": x}, mesh)
+    for call in (fn.sharding.shard_rows, fn.sharding.replicate):  # None is no mesh here: the message must not offer it
         with pytest.raises(TypeError, match=r"^`mesh` must be a jax.sharding.Mesh with a 'data' axis \(e.g. jax."
                                             r"make_mesh\(\(jax.device_count\(\),\), \('data',\)\)\), got NoneType$"):
             call(None, x)
     with pytest.raises(ValueError, match=r"^`array` must have an axis of rows to split over the mesh's 'data' "
                                          r"devices, got a 0-d array \(a scalar\); replicate\(mesh, value\)"):
-        fn.shard_rows(mesh, np.float32(1.0))
+        fn.sharding.shard_rows(mesh, np.float32(1.0))
     with pytest.raises(ValueError, match=r"`mesh` needs an axis named 'data' .* it has \['model'\]"):
-        fn.shard_rows(jax.make_mesh((1,), ("model",)), x)
+        fn.sharding.shard_rows(jax.make_mesh((1,), ("model",)), x)
 
 
 def test_fit_offers_none_as_a_mesh():

@@ -72,7 +72,7 @@ def test_forward_loss_and_both_gradients_run_under_strict_promotion(strict, prob
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_train_step_with_sgd_runs_under_strict_promotion(strict, problem, grad):
     params, x, y = problem
     train_step = fn.make_train_step(MODEL, SGD, grad)

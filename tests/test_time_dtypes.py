@@ -36,7 +36,7 @@ def test_time_spans_and_dates_are_refused_as_x(entry, to_time, found):
         "fit_many": lambda: fn.fit_many(MODEL, fn.stacked_init(MODEL, jax.random.split(jax.random.key(0), 2)),
                                         optax.sgd(0.1), x, Y, epochs=1, key=jax.random.key(0)),
         "forward": lambda: MODEL.forward(PARAMS, x),
-        "finite_difference_grad": lambda: fn.finite_difference_grad(MODEL, PARAMS, x, Y),
+        "finite_difference_grad": lambda: fn.gradcheck.finite_difference_grad(MODEL, PARAMS, x, Y),
     }
     refuses("x", MESSAGE.format(found), calls[entry])
 
@@ -61,4 +61,4 @@ def test_the_message_says_how_to_turn_time_spans_into_numbers():
                          ids=["timedelta", "datetime", "0-d timedelta array"])
 def test_a_time_span_is_not_a_real_parameter(value):
     with pytest.raises(checks.ArgumentTypeError, match=r"`delta` must be a real number, got .*(timedelta|datetime)64"):
-        fn.huber(value)
+        fn.losses.huber(value)

@@ -46,7 +46,7 @@ def optax_runs():
     def run_all(start, x, y):
         runs = {}
         for name, optimizer in OPTIMIZERS:
-            for grad in fn.GRAD_MODES:
+            for grad in fn.engine.GRAD_MODES:
                 step = fn.make_train_step(MODEL, optimizer, grad=grad)
 
                 def body(carry, _, step=step):
@@ -62,7 +62,7 @@ def optax_runs():
 
 @pytest.mark.parametrize("name", [name for name, _ in OPTIMIZERS])
 def test_train_step_works_with_optax_optimizers_and_both_gradients_agree(optax_runs, name):
-    for grad in fn.GRAD_MODES:
+    for grad in fn.engine.GRAD_MODES:
         _, losses = optax_runs[name][grad]
         assert losses[-1] < losses[0], (grad, losses[0], losses[-1])
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5),
@@ -84,7 +84,7 @@ def test_one_sgd_step_matches_numbers_worked_out_by_hand():
     params = [{"W": jnp.array([[2.0]]), "b": jnp.array([0.0])}]
     x, y = jnp.array([[1.0], [2.0]]), jnp.array([[1.0], [1.0]])
     optimizer = optax.sgd(0.1)
-    for grad in fn.GRAD_MODES:
+    for grad in fn.engine.GRAD_MODES:
         new, _, value = fn.make_train_step(model, optimizer, grad)(params, optimizer.init(params), x, y)
         np.testing.assert_allclose(value, 5.0)  # (1 + 9) / 2
         np.testing.assert_allclose(new[0]["W"], [[2.0 - 0.7]], rtol=1e-6)
@@ -104,7 +104,7 @@ def test_shuffled_batches_hold_every_row_exactly_once(rows, batch_size):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_fit_visits_every_sample_each_epoch(grad):
     # With a learning rate of 0 the params never move, so the epoch's sample-weighted
     # mean of batch losses equals the loss on all rows only if every row counts once.
@@ -151,7 +151,7 @@ def test_fit_with_manual_and_autodiff_gradients_reaches_the_same_params():
     x, y = regression_problem(dtype=jnp.float64)
     params = MODEL.init(jax.random.key(0), jnp.float64)
     results = [fn.fit(MODEL, params, optax.adam(1e-2), x, y, epochs=4, batch_size=8,
-                      key=jax.random.key(1), grad=grad)[0] for grad in fn.GRAD_MODES]
+                      key=jax.random.key(1), grad=grad)[0] for grad in fn.engine.GRAD_MODES]
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10), *results)
 
 
@@ -202,7 +202,7 @@ class CompileCounter:
         jax.monitoring.unregister_event_duration_listener(self)
 
 
-@pytest.mark.parametrize("grad", fn.GRAD_MODES)
+@pytest.mark.parametrize("grad", fn.engine.GRAD_MODES)
 def test_fit_compiles_its_epoch_once_and_reuses_it_across_epochs_and_calls(grad):
     x, y = regression_problem(rows=50)
     params = MODEL.init(jax.random.key(0))
@@ -283,9 +283,9 @@ def test_resuming_from_an_epoch_matches_an_uninterrupted_fit():
     params = MODEL.init(jax.random.key(0))
     optimizer = ADAM
     arguments = dict(batch_size=8, key=jax.random.key(3), validation_split=0.25)
-    full, _, full_history = fn.fit_state(MODEL, params, optimizer, x, y, epochs=4, **arguments)
-    part, state, history = fn.fit_state(MODEL, params, optimizer, x, y, epochs=2, **arguments)
-    resumed, _, resumed_history = fn.fit_state(MODEL, part, optimizer, x, y, epochs=4, opt_state=state,
+    full, _, full_history = fn.fitting.fit_state(MODEL, params, optimizer, x, y, epochs=4, **arguments)
+    part, state, history = fn.fitting.fit_state(MODEL, params, optimizer, x, y, epochs=2, **arguments)
+    resumed, _, resumed_history = fn.fitting.fit_state(MODEL, part, optimizer, x, y, epochs=4, opt_state=state,
                                                initial_epoch=2, history=history, **arguments)
     jax.tree.map(np.testing.assert_array_equal, full, resumed)
     assert resumed_history == full_history and len(history["train_loss"]) == 2
