@@ -38,7 +38,7 @@ the derivative takes the right-hand value's convention documented on each
 function, matching ``jax.grad``.
 
 Your own activation: :func:`activation` takes a name, ``g`` and ``g'``;
-:func:`funcnet.check_activation` checks ``g'`` against ``jax.grad`` and finite
+:func:`funcnet.derivative_checks.check_activation` checks ``g'`` against ``jax.grad`` and finite
 differences.
 """
 
@@ -262,7 +262,7 @@ def activation(name: str, function: Callable[[Array], Array], derivative: Callab
         dtype.  Manual backprop computes ``dZ = dA ⊙ g'(Z)`` with it;
         ``grad="autodiff"`` never calls it (``jax.grad`` differentiates
         ``function``), so a wrong ``derivative`` shows as a difference between
-        the two: check it with :func:`funcnet.check_activation`.
+        the two: check it with :func:`funcnet.derivative_checks.check_activation`.
       initializer: ``"he"`` (ReLU-like) or ``"glorot"`` for the dense layer
         that feeds it.
       hidden_ok: whether it may be used on hidden layers.

@@ -127,7 +127,7 @@ def manual_steps(model, params, x: Array, y: Array, weights=None, key=None, obse
     """One forward fold, the loss, the output gradient, the reversed fold and the L2 gradient, kept step by step.
 
     This is the one hand-written backprop; :func:`manual_value_and_grad` and
-    :func:`funcnet.trace_backprop` both run it.  ``observe`` (``None`` in
+    :func:`funcnet.trace.trace_backprop` both run it.  ``observe`` (``None`` in
     training) goes to both folds: :func:`funcnet.forward.forward_steps` and
     :func:`backward_steps`.
     """

@@ -384,7 +384,7 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
     point taken for a kink is then checked against an interval that narrow.)
 
     Args:
-      act: a name from ``fn.ACTIVATION_NAMES`` or your own :func:`funcnet.activation`.
+      act: a name from ``fn.activations.ACTIVATION_NAMES`` or your own :func:`funcnet.activation`.
       points: where to check: any real array (a scalar counts as one point;
         softmax works along the last axis).  Default: a sorted ``(3460, 4)``
         array covering the real line: every multiple of 0.05 in ``[-20, 20]``
@@ -403,7 +403,7 @@ def check_activation(act, *, points=None, key=None, autodiff_rtol: float = AUTOD
     """
     tolerances = _tolerances(autodiff_rtol, finite_difference_rtol)
     act = _as_activation(act)
-    rng = _seed(_default_key(key, "fn.check_activation"))
+    rng = _seed(_default_key(key, "fn.derivative_checks.check_activation"))
     if points is None:
         points = _default_points()
     else:
@@ -613,7 +613,7 @@ def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
     ``jax``'s gradient is finite the hand-written one must be too.
 
     Args:
-      loss: a name from ``fn.LOSS_NAMES`` (``"huber"`` has ``δ = 1``; pass
+      loss: a name from ``fn.losses.LOSS_NAMES`` (``"huber"`` has ``δ = 1``; pass
         ``fn.losses.huber(δ)`` for another) or your own :func:`funcnet.loss`.
       output: the output activation(s) to pair the loss with: a name, an
         :class:`~funcnet.activations.Activation`, or a list of them.  Default:
@@ -640,7 +640,7 @@ def check_loss(loss, *, output=None, n_out: int = 3, batch: int = 5, key=None,
     if loss.integer_labels and n_out < 2:
         raise ValueError(f"check_loss: loss {loss.name!r} needs `n_out` ≥ 2 (one output per class), got {n_out}")
     outputs = _outputs_for(loss, output, n_out)
-    rng = _seed(_default_key(key, "fn.check_loss"))
+    rng = _seed(_default_key(key, "fn.derivative_checks.check_loss"))
     parts = []
     coordinates = _coordinates(batch * n_out, rng)
     for activation in outputs:
@@ -744,7 +744,7 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
                         f"{type(layer).__name__}: {layer!r}{hint}")
     with error_prefix("check_layer: "):
         n_in, batch = check_count(n_in, "n_in"), check_count(batch, "batch")
-    key = _default_key(key, "fn.check_layer")
+    key = _default_key(key, "fn.derivative_checks.check_layer")
     rng = _seed(key)
     init_key, forward_key = jax.random.split(key)
     forward_key = forward_key if layer.needs_key else None

@@ -5,7 +5,7 @@ names the argument: non-finite params or optimizer state
 (:func:`funcnet.checks.check_params`), and non-finite data or data that
 overflows the params' dtype (:func:`funcnet.check_data`, ``sample_weight``).
 An epoch that ends with non-finite params reports a NaN loss
-(:func:`funcnet.make_train_epoch`), so when an epoch's loss is not finite the
+(:func:`funcnet.engine.make_train_epoch`), so when an epoch's loss is not finite the
 params at its start are finite, and so is the data.  One more evaluation of
 the loss at those params, at inference (dropout off, no L2 term), in the
 training dtype and in float32 (float64 stays float64), tells the rest apart:

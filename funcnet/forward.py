@@ -14,7 +14,7 @@ The fold has one hook, ``observe``: a function ``(index, name, value) -> value``
 called on every layer's output (``name`` ``"Y"``) and on the quantities inside
 a layer that it lists in ``layer.inner`` (a dense layer's ``"Z"``, before its
 activation); the fold goes on with what ``observe`` returns.  Training never
-passes it, so its program is the hook-free one.  :func:`funcnet.trace_backprop`
+passes it, so its program is the hook-free one.  :func:`funcnet.trace.trace_backprop`
 passes one that adds a zero perturbation ``ε`` and differentiates with respect
 to it: ``∂L/∂ε = ∂L/∂(the quantity)``, through this very forward.
 """

@@ -69,7 +69,7 @@ def stats_key(key: jax.Array, epoch: int) -> jax.Array:
     """The dropout key of epoch ``epoch``'s statistics: ``fold_in(fold_in(key, S), epoch)``.
 
     ``S`` (:data:`STATS_STREAM`) differs from the training steps' stream
-    (:func:`funcnet.step_key`), so the statistics draw their own masks.
+    (:func:`funcnet.engine.step_key`), so the statistics draw their own masks.
     ``epoch`` is any integral type ``>= 0``.
     """
     epoch = checks.check_count(epoch, "epoch", minimum=0)

@@ -135,7 +135,7 @@ def dense(units: int, activation="identity", *, bias: bool = True, initializer: 
 
     Args:
       units: ``n_out``, the layer's width: an integer ≥ 1 of any integral type (``int``, ``np.int64``, ...).
-      activation: a name from ``funcnet.ACTIVATION_NAMES`` (not softmax, which
+      activation: a name from ``funcnet.activations.ACTIVATION_NAMES`` (not softmax, which
         is an output: the model's ``output=``) or your own from
         :func:`funcnet.activation`.
       bias: whether the layer has ``b``; without it ``Z = X W``.
@@ -379,7 +379,7 @@ def layer(name: str, init, forward, backward, *, output_size=None, needs_key: bo
       backward: ``(params, cache, dy) -> (dparams, dx)``: your hand-written
         vector-Jacobian product, ``dparams = ∂L/∂params`` (the structure of
         ``params``) and ``dx = ∂L/∂x``, given ``dy = ∂L/∂y``.  Manual backprop
-        calls it; check it with :func:`funcnet.check_layer`.
+        calls it; check it with :func:`funcnet.derivative_checks.check_layer`.
       output_size: ``n_in -> n_out``; default: the same width.
       needs_key: whether ``forward`` takes a random key (in training mode).
 

@@ -32,7 +32,7 @@ Each loss also has ``output_delta``, the hand-written per-sample gradient
 
 For mse, mae and huber the hand-written ``δ`` is ``g'(Z) ⊙ ∂ℓ/∂A`` through
 the output activation's backward.  Your own loss (:func:`loss`) is written
-the same way, on the outputs ``A``; :func:`funcnet.check_loss` checks its
+the same way, on the outputs ``A``; :func:`funcnet.derivative_checks.check_loss` checks its
 gradient.
 """
 
@@ -160,7 +160,7 @@ def loss(name: str, per_sample: Callable[[Array, Array], Array],
         (not divided by the batch size: backprop does that once).  Manual
         backprop chains it through the output activation,
         ``δ = g'(Z) ⊙ ∂ℓ/∂A``; ``grad="autodiff"`` never calls it.  Check it with
-        :func:`funcnet.check_loss`.
+        :func:`funcnet.derivative_checks.check_loss`.
 
     Example (log-cosh):
       >>> logcosh = fn.loss("logcosh", lambda a, y: jnp.mean(jnp.log(jnp.cosh(a - y)), -1),

@@ -73,7 +73,7 @@ class TracedQuantity:
       shape: the arrays' shape.
       max_abs: ``max|manual − autodiff|``.
       max_rel: ``max_abs / max(max|manual|, max|autodiff|, tiny)``, as
-        :func:`funcnet.compare_grad_trees` measures it.
+        :func:`funcnet.gradcheck.compare_grad_trees` measures it.
     """
 
     name: str

@@ -473,7 +473,8 @@ ERRORS = [
     pytest.param(lambda: fn.derivative_checks.check_loss("mse", finite_difference_rtol=float("inf")), ValueError,
                  r"`finite_difference_rtol` must be finite, got inf", id="inf-rtol"),
     pytest.param(lambda: fn.derivative_checks.check_activation("relu", key=0), ValueError,
-                 r"`key` must be a jax.random key, got 0", id="bad-activation-key"),
+                 r"`key` must be a jax.random key, got 0; make one with jax.random.key\(0\) and pass it as "
+                 r"fn\.derivative_checks\.check_activation\(\.\.\., key=", id="bad-activation-key"),
     pytest.param(lambda: fn.derivative_checks.check_loss("hinge"), ValueError,
                  r"`loss` is 'hinge', not a loss; expected one of mse, mae", id="unknown-loss-name"),
     pytest.param(lambda: fn.derivative_checks.check_loss(42), TypeError,
@@ -506,10 +507,14 @@ ERRORS = [
     pytest.param(lambda: fn.derivative_checks.check_layer(fn.dense(2), 2, batch=0), ValueError,
                  r"check_layer: `batch` must be an integer ≥ 1, got 0", id="zero-batch"),
     pytest.param(lambda: fn.derivative_checks.check_layer(fn.dense(2), 2, key="seed"), ValueError,
-                 r"`key` must be a jax.random key", id="bad-layer-key"),
+                 r"`key` must be a jax.random key.*pass it as fn\.derivative_checks\.check_layer\(\.\.\., key=",
+                 id="bad-layer-key"),
+    pytest.param(lambda: fn.derivative_checks.check_loss("mse", key=1.5), ValueError,
+                 r"`key` must be a jax.random key.*pass it as fn\.derivative_checks\.check_loss\(\.\.\., key=",
+                 id="bad-loss-key"),
     *[pytest.param(lambda check=check: check(jax.random.split(jax.random.key(0), 2)), ValueError,
-                   rf"`key` must be a single jax.random key .*got a batch of keys of shape \(2,\); fn.{name} uses "
-                   r"one key", id=f"{name}-batch-of-keys")
+                   rf"`key` must be a single jax.random key .*got a batch of keys of shape \(2,\); "
+                   rf"fn\.derivative_checks\.{name} uses one key", id=f"{name}-batch-of-keys")
       for name, check in [("check_activation", lambda key: fn.derivative_checks.check_activation("relu", key=key)),
                           ("check_loss", lambda key: fn.derivative_checks.check_loss("mse", key=key)),
                           ("check_layer", lambda key: fn.derivative_checks.check_layer(fn.dense(2), 2, key=key))]],
