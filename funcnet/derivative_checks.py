@@ -73,6 +73,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import warnings
 from typing import Callable, NamedTuple, Sequence
 
 import jax
@@ -118,9 +119,9 @@ class PartDifference(NamedTuple):
 
     Attributes:
       part: what was checked, e.g. ``"derivative"``, ``"output_delta (output=identity)"``,
-        ``"params['W']"``, ``"x"``, ``"predict"``.
+        ``"params['W']"``, ``"x"``, ``"infer"``.
       max_abs_vs_jax, max_rel_vs_jax: ``max|h − r|`` and ``max|h − r| / max(max|h|, max|r|)``
-        against ``jax`` (for ``"predict"``: ``layer.predict`` against the
+        against ``jax`` (for ``"infer"``: ``layer.infer`` against the
         training forward with no key); ``None`` where the reference is
         nowhere finite (nothing compared).
       max_abs_vs_finite_differences, max_rel_vs_finite_differences: the same
@@ -177,7 +178,12 @@ class DerivativeReport:
         return [part.part for part in self.parts if not part.ok]
 
     def __getitem__(self, part: str) -> PartDifference:
-        """The row of one part by name: ``report["x"]``."""
+        """The row of one part by name: ``report["x"]``.  (``"predict"``, the old name of the part
+        ``"infer"``, works for one minor release, with a ``DeprecationWarning``.)"""
+        if part == "predict" and any(row.part == "infer" for row in self.parts):
+            warnings.warn('the part "predict" of a layer\'s report is deprecated: use report["infer"]',
+                          DeprecationWarning, stacklevel=2)
+            part = "infer"
         for row in self.parts:
             if row.part == part:
                 return row
@@ -707,8 +713,8 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
     and by central differences of ``φ(params, x) = Σ dy ⊙ forward(params, x, k)[0]``.
     Parts: one per params leaf (``"params['W']"``, ...) and ``"x"``.  A leaf
     missing from ``dparams``, an extra one, or one of the wrong shape is a
-    failed part with a note.  For a layer with its own ``predict`` (such as
-    :func:`funcnet.dense`), the part ``"predict"`` compares ``layer.predict(params, x)``
+    failed part with a note.  For a layer with its own inference, ``infer_fn`` (such as
+    :func:`funcnet.dense`), the part ``"infer"`` compares ``layer.infer(params, x)``
     with the training forward with no key, ``forward(params, x, None)[0]``
     (vs-jax columns; tolerance ``autodiff_rtol``).
 
@@ -759,7 +765,7 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
         dy = jnp.asarray(rng.normal(size=(batch, n_out)), jnp.float64)
         shapes = [x.shape] + [np.shape(leaf) for leaf in jax.tree.leaves(params)]
         coordinates = [_coordinates(int(np.prod(shape, dtype=np.int64)), rng) for shape in shapes]
-        hand_params, hand_x, autodiff_params, autodiff_x, numeric, predicted = _layer_arrays(
+        hand_params, hand_x, autodiff_params, autodiff_x, numeric, inferred = _layer_arrays(
             layer, params, x, dy, forward_key, [jnp.asarray(chosen) for chosen in coordinates])
     numeric = [_scatter(values, chosen, shape) for values, chosen, shape in zip(numeric, coordinates, shapes)]
     numeric_params = jax.tree.unflatten(jax.tree.structure(params), numeric[1:])
@@ -778,8 +784,8 @@ def check_layer(layer: Layer, n_in: int, *, batch: int = 4, key=None, params=Non
             parts.append(PartDifference("params" + jax.tree_util.keystr(path), math.nan, math.nan, None, None, False,
                                         "in backward's dparams but not in params"))
     parts.append(_compare("x", hand_x, autodiff_x, numeric[0], tolerances))
-    if predicted is not None:
-        parts.append(_compare("predict", *predicted, None, tolerances))
+    if inferred is not None:
+        parts.append(_compare("infer", *inferred, None, tolerances))
     config = ", ".join(f"{name}={value!r}" for name, value in layer.config)
     subject = f"layer {layer.name!r}" + (f" ({config})" if config else "") + f", n_in={n_in}, batch={batch}"
     return DerivativeReport(subject, tuple(parts), *tolerances, EPSILON)
@@ -790,7 +796,7 @@ def _layer_arrays(layer: Layer, params, x, dy, forward_key, coordinates):
     """Everything :func:`check_layer` compares, compiled once per layer and shapes.
 
     Returns ``(hand dparams, hand dx, jax dparams, jax dx, finite differences
-    [x, leaves...] at ``coordinates``, (predict, forward without key) or None)``.
+    [x, leaves...] at ``coordinates``, (infer, forward without key) or None)``.
     """
 
     def forward(params, x):
@@ -806,10 +812,10 @@ def _layer_arrays(layer: Layer, params, x, dy, forward_key, coordinates):
     numeric = _central_differences(
         lambda x, *leaves: jnp.sum(dy * forward(jax.tree.unflatten(structure, leaves), x)), [x, *leaves],
         coordinates)
-    predicted = None
-    if layer.predict is not None:
-        predicted = (layer.predict(params, x), layer.forward(params, x, None)[0])
-    return hand_params, hand_x, autodiff_params, autodiff_x, numeric, predicted
+    inferred = None
+    if layer.infer_fn is not None:
+        inferred = (layer.infer(params, x), layer.forward(params, x, None)[0])
+    return hand_params, hand_x, autodiff_params, autodiff_x, numeric, inferred
 
 
 __all__ = ["DerivativeReport", "PartDifference", "check_activation", "check_loss", "check_layer"]

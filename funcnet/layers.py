@@ -7,7 +7,12 @@ no state inside.  Arrays are batch-first: ``x`` is ``(m, n_in)``, ``y`` is ``(m,
     params         = layer.init(key, n_in, dtype)          a dict of arrays ({} when none)
     y, cache       = layer.forward(params, x, key)        training mode; key for dropout
     dparams, dx    = layer.backward(params, cache, dy)    the vector-Jacobian product
-    y              = layer.predict(params, x)             inference: no cache, dropout off
+    y              = layer.infer(params, x)               inference: no cache, dropout off
+
+A layer's ``forward`` is its *training* forward (it returns a cache for
+``backward``); its inference is ``infer``.  A network's ``model.forward(params, x)``
+is inference, and ``model.forward(params, x, key=key)`` training mode: see
+:class:`funcnet.model.Network`.
 
 A layer that computes named quantities inside it (:func:`dense`: ``Z``, before
 its activation) lists them in ``layer.inner``; its ``forward`` and ``backward``
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -59,8 +65,35 @@ from funcnet.initializers import glorot_uniform, he_normal
 Array = jax.Array
 
 
-class Layer(NamedTuple):
+class _LayerFields(NamedTuple):
+    """The fields of a :class:`Layer` (documented there)."""
+
+    name: str
+    init: Callable[[jax.Array, int, Any], dict]
+    output_size: Callable[[int], int]
+    forward: Callable[[dict, Array, jax.Array | None], tuple[Array, Any]]
+    backward: Callable[[dict, Any, Array], tuple[dict, Array]]
+    needs_key: bool = False
+    config: tuple = ()
+    builtin: bool = True
+    infer_fn: Callable[[dict, Array], Array] | None = None
+    inner: tuple[str, ...] = ()
+
+
+class Layer(_LayerFields):
     """One layer as pure functions; see the module docstring for the protocol.
+
+    Which name means what:
+
+    * ``layer.forward(params, x, key) -> (y, cache)``: the **training** forward,
+      the one both gradient modes differentiate; ``key`` is ``None`` for a layer
+      that needs none, and at inference.
+    * ``layer.infer(params, x) -> y``: the layer's **inference** (dropout off, no
+      cache): its ``infer_fn`` when it has one, else ``forward(params, x, None)[0]``.
+      ``model.forward(params, x)``, ``model.logits(params, x)``,
+      ``fn.predict`` and validation losses run it.
+    * ``infer_fn``: the field that holds a layer's own inference function, or
+      ``None``; call ``layer.infer``, which resolves it.
 
     Attributes:
       name: ``"dense"``, ``"dropout"``, ... or your own layer's name.
@@ -73,30 +106,52 @@ class Layer(NamedTuple):
       needs_key: whether training mode needs a key (dropout).
       config: the settings that rebuild a built-in layer, as ``((name, value), ...)``.
       builtin: whether funcnet can rebuild it from ``name`` and ``config`` (checkpoints).
-      predict: ``(params, x) -> y`` at inference (``model.forward``,
-        ``fn.predict``, validation losses); ``None`` means
-        ``forward(params, x, None)[0]``.  It may compute the same values in
+      infer_fn: ``(params, x) -> y``, the layer's own inference, or ``None``
+        for ``forward(params, x, None)[0]``.  It may compute the same values in
         another way (:func:`dense` uses the plain batch-first product there);
-        gradients never go through it.
+        gradients never go through it.  Its old name ``predict`` works for one
+        minor release (``Layer(..., predict=f)``, ``layer._replace(predict=f)``,
+        ``layer.predict``), with a ``DeprecationWarning`` naming ``infer_fn``.
       inner: the names of quantities inside the layer that ``forward`` reports
         to an ``observe=`` keyword (and ``backward`` their gradients, ``"d"`` +
         name); ``()``: ``forward`` and ``backward`` take no ``observe``.
     """
 
-    name: str
-    init: Callable[[jax.Array, int, Any], dict]
-    output_size: Callable[[int], int]
-    forward: Callable[[dict, Array, jax.Array | None], tuple[Array, Any]]
-    backward: Callable[[dict, Any, Array], tuple[dict, Array]]
-    needs_key: bool = False
-    config: tuple = ()
-    builtin: bool = True
-    predict: Callable[[dict, Array], Array] | None = None
-    inner: tuple[str, ...] = ()
+    __slots__ = ()
+
+    def __new__(cls, *fields, predict=None, **named_fields):  # `predict=`: infer_fn's old name, for one release
+        if predict is not None:
+            given = len(fields) > _LayerFields._fields.index("infer_fn") or "infer_fn" in named_fields
+            named_fields["infer_fn"] = _renamed_predict(predict, given)
+        return super().__new__(cls, *fields, **named_fields)
+
+    def _replace(self, **fields) -> Layer:
+        """A copy with ``fields`` replaced (``predict=`` is ``infer_fn=``, deprecated)."""
+        if "predict" in fields:
+            fields["infer_fn"] = _renamed_predict(fields.pop("predict"), "infer_fn" in fields)
+        return super()._replace(**fields)
+
+    @property
+    def predict(self):
+        """Deprecated: :attr:`infer_fn` (call :meth:`infer` for the layer's inference)."""
+        warnings.warn(_PREDICT_RENAMED, DeprecationWarning, stacklevel=2)
+        return self.infer_fn
 
     def infer(self, params: dict, x: Array) -> Array:
-        """``y`` at inference: :attr:`predict`, or the training forward with no key."""
-        return self.predict(params, x) if self.predict is not None else self.forward(params, x, None)[0]
+        """``y`` ``(m, n_out)`` at inference: :attr:`infer_fn`, or the training forward with no key."""
+        return self.infer_fn(params, x) if self.infer_fn is not None else self.forward(params, x, None)[0]
+
+
+_PREDICT_RENAMED = ("Layer.predict is deprecated: use Layer.infer_fn (the layer's own inference function, "
+                    "or None), or layer.infer(params, x) to run the layer's inference")
+
+
+def _renamed_predict(predict, infer_fn_given: bool):
+    """``predict=``, ``infer_fn``'s old name: warns, and refuses to be given together with ``infer_fn``."""
+    if infer_fn_given:
+        raise TypeError("Layer: give `infer_fn` only; `predict` is its deprecated old name")
+    warnings.warn(_PREDICT_RENAMED, DeprecationWarning, stacklevel=3)
+    return predict
 
 
 # ----------------------------------------------------------------------------- dense
@@ -167,7 +222,7 @@ def dense(units: int, activation="identity", *, bias: bool = True, initializer: 
     transposes are left for XLA to fold, as GPUs' matrix libraries read
     transposed operands natively.  The barrier changes no value and has the
     identity's derivative, and both gradient modes run this same forward.
-    Inference (``predict``) is the plain batch-first ``g(X W + b)`` in both.
+    Inference (``layer.infer``) is the plain batch-first ``g(X W + b)`` in both.
 
     The layer's ``inner`` is ``("Z",)``: its ``forward`` and ``backward``
     take ``observe=`` and report ``Z`` and ``dZ``, ``(m, units)``.
@@ -221,7 +276,7 @@ def _dense(units: int, act: Activation, bias: bool, initializer: str, layout: st
             grads["b"] = jnp.sum(dz, axis=1)                                  # db = Σ_rows dZ
         return grads, (params["W"] @ dz).T                                    # dX = (W dZᵀ)ᵀ
 
-    def predict(params, x):  # Y = g(X W + b), batch-first: no backward to share a layout with
+    def infer(params, x):  # Y = g(X W + b), batch-first: no backward to share a layout with
         z = x @ params["W"]
         return act.apply(z + params["b"][None, :] if bias else z)
 
@@ -229,7 +284,7 @@ def _dense(units: int, act: Activation, bias: bool, initializer: str, layout: st
     if act.name in ("leaky_relu", "elu"):
         config += (("activation_parameter", act.parameter),)
     return Layer("dense", init, lambda n_in: units, forward, backward, config=config, builtin=act.builtin,
-                 predict=predict, inner=("Z",))
+                 infer_fn=infer, inner=("Z",))
 
 
 def _elementwise_activation(activation, where: str) -> Activation:
@@ -364,7 +419,7 @@ def _layer_norm(epsilon: float) -> Layer:
 
 
 # ----------------------------------------------------------------------------- your own
-def layer(name: str, init, forward, backward, *, output_size=None, needs_key: bool = False) -> Layer:
+def layer(name: str, init, forward, backward, *, output_size=None, needs_key: bool = False, infer=None) -> Layer:
     """Your own layer, usable in :func:`funcnet.sequential` exactly like a built-in.
 
     Args:
@@ -382,6 +437,10 @@ def layer(name: str, init, forward, backward, *, output_size=None, needs_key: bo
         calls it; check it with :func:`funcnet.derivative_checks.check_layer`.
       output_size: ``n_in -> n_out``; default: the same width.
       needs_key: whether ``forward`` takes a random key (in training mode).
+      infer: ``(params, x) -> y``, the layer's inference (``layer.infer``), when
+        it computes the same ``y`` as the training forward in another way;
+        default ``None``: ``forward`` with no key (dropout off), its cache dropped.
+        :func:`funcnet.derivative_checks.check_layer` compares the two.
 
     Example (a learnable per-feature scale, ``y = x ⊙ s``):
       >>> scale = fn.layer("scale", lambda key, n, dtype: {"s": jnp.ones((n,), dtype)},
@@ -396,9 +455,12 @@ def layer(name: str, init, forward, backward, *, output_size=None, needs_key: bo
     for argument, value in (("init", init), ("forward", forward), ("backward", backward)):
         if not callable(value):
             raise TypeError(f"layer {name!r}: `{argument}` must be a callable, got {type(value).__name__}")
+    if infer is not None and not callable(infer):
+        raise TypeError(f"layer {name!r}: `infer` must be a callable (params, x) -> y or None, got "
+                        f"{type(infer).__name__}")
     keyed_forward = forward if needs_key else (lambda params, x, key: forward(params, x))
     return Layer(name, init, output_size or _same_width, keyed_forward, backward,
-                 needs_key=bool(needs_key), builtin=False)
+                 needs_key=bool(needs_key), builtin=False, infer_fn=infer)
 
 
 LAYER_KINDS = ("dense", "activation", "dropout", "layer_norm")

@@ -41,6 +41,23 @@ class Network:
     functions of their arguments and work under ``jax.jit``, ``jax.grad``,
     ``jax.jvp``, ``jax.hessian`` and ``jax.vmap``.
 
+    Which name means what (``x`` ``(m, n_in)``; ``Z`` the last layer's output,
+    the logits, ``(m, n_out)``; ``A = g(Z)`` with ``g`` the output activation):
+
+    * ``model.forward(params, x)``: **inference**, ``A`` (dropout off; each
+      layer runs its ``layer.infer``).
+    * ``model.forward(params, x, key=key)``: **training mode**, ``A`` through
+      each layer's ``layer.forward``, the forward that the gradients go through.
+    * ``model.logits(params, x[, key=key])``: ``Z`` instead of ``A``, in the
+      same two modes.
+    * ``model.loss(params, x, y[, weights, key=key])``: the training objective
+      (training mode); ``model.eval_loss``: the data loss at inference.
+    * ``fn.predict(model, params, x)``: ``model.forward(params, x)`` over a
+      whole dataset, checked, in padded buckets of rows.
+
+    A :class:`~funcnet.layers.Layer`'s ``forward`` is always its training
+    forward; its inference is ``layer.infer``.
+
     Attributes:
       n_in: the number of input features.
       layers: the :class:`~funcnet.layers.Layer` values, first to last.
@@ -151,7 +168,11 @@ class Network:
         return compiled(self, key, jnp.dtype(dtype))
 
     def logits(self, params: list[dict], x: Array, *, key: jax.Array | None = None) -> Array:
-        """The last layer's output ``Z``, shape ``(batch, n_out)``; training mode when ``key`` is given."""
+        """The logits ``Z``, the last layer's output before the output activation, ``(batch, n_out)``.
+
+        Without ``key`` inference (each layer's ``layer.infer``); with ``key``
+        training mode (each layer's ``layer.forward``), as in :meth:`forward`.
+        """
         checks.check_param_shapes(self, params)
         checks.check_inputs(self, x)
         if key is None:
@@ -163,8 +184,9 @@ class Network:
         """The network's output ``A = g(Z)``: ``(batch, n_in) -> (batch, n_out)``.
 
         Without ``key`` this is inference: dropout is off, the result is
-        deterministic, and each layer runs its ``predict``.  With ``key`` it
-        is the training-mode forward pass that the gradients go through.
+        deterministic, and each layer runs its ``layer.infer``.  With ``key`` it
+        is the training-mode forward pass that the gradients go through (each
+        layer's ``layer.forward``).
         """
         return self.output_fn.apply(self.logits(params, x, key=key))
 

@@ -108,12 +108,12 @@ def test_every_builtin_layer_kind_passes(layer):
 
 # the layers (and n_in) of LAYERS above, so that their checks are compiled once for both tests
 @pytest.mark.parametrize("layer, parts", [
-    (fn.dense(4, "relu"), ["params['W']", "params['b']", "x", "predict"]),
-    (fn.dense(4, "tanh", bias=False), ["params['W']", "x", "predict"]),
+    (fn.dense(4, "relu"), ["params['W']", "params['b']", "x", "infer"]),
+    (fn.dense(4, "tanh", bias=False), ["params['W']", "x", "infer"]),
     (fn.layer_norm(), ["params['scale']", "params['shift']", "x"]),
     (fn.dropout(0.3), ["x"]),
 ], ids=["dense", "dense-no-bias", "layer_norm", "dropout"])
-def test_layer_report_has_one_row_per_params_leaf_then_x_then_predict(layer, parts):
+def test_layer_report_has_one_row_per_params_leaf_then_x_then_infer(layer, parts):
     assert [part.part for part in fn.derivative_checks.check_layer(layer, 3).parts] == parts
 
 
@@ -372,13 +372,24 @@ def test_backward_with_a_malformed_dparams_fails_with_a_note(grads, part, note):
     assert re.search(note, str(report))
 
 
-def test_predict_that_differs_from_the_training_forward_fails_on_predict():
+def test_an_infer_that_differs_from_the_training_forward_fails_on_infer():
     dense = fn.dense(4, "tanh")
-    layer = dense._replace(predict=lambda params, x: 1.001 * dense.predict(params, x))
+    layer = dense._replace(infer_fn=lambda params, x: 1.001 * dense.infer(params, x))
     report = fn.derivative_checks.check_layer(layer, 3)
-    assert report.failures == ["predict"]
-    assert report["predict"].max_rel_vs_jax == pytest.approx(1e-3 / 1.001, rel=1e-6)
-    assert report["predict"].max_abs_vs_finite_differences is None
+    assert report.failures == ["infer"]
+    assert report["infer"].max_rel_vs_jax == pytest.approx(1e-3 / 1.001, rel=1e-6)
+    assert report["infer"].max_abs_vs_finite_differences is None
+    with pytest.warns(DeprecationWarning, match=r'the part "predict" .* is deprecated: use report\["infer"\]'):
+        assert report["predict"] is report["infer"]
+
+
+def test_a_layer_of_your_own_with_its_own_infer_is_checked_against_its_forward():
+    right = fn.layer("double", lambda key, n, dtype: {}, lambda params, x: (2 * x, None),
+                     lambda params, cache, dy: ({}, 2 * dy), infer=lambda params, x: x + x)
+    wrong = right._replace(infer_fn=lambda params, x: 3 * x)
+    assert [part.part for part in fn.derivative_checks.check_layer(right, 3).parts] == ["x", "infer"]
+    assert fn.derivative_checks.check_layer(right, 3).ok
+    assert fn.derivative_checks.check_layer(wrong, 3).failures == ["infer"]
 
 
 # ----------------------------------------------------------------------------- the report
@@ -402,7 +413,7 @@ def test_passing_report_prints_ok():
 def test_report_looks_up_a_part_by_name_and_names_the_parts_on_a_miss():
     report = fn.derivative_checks.check_layer(fn.dense(4, "identity"), 3)  # as in LAYERS: compiled once
     assert report["x"].part == "x"
-    with pytest.raises(KeyError, match=r"no part 'y'; its parts are params\['W'\], params\['b'\], x, predict"):
+    with pytest.raises(KeyError, match=r"no part 'y'; its parts are params\['W'\], params\['b'\], x, infer"):
         report["y"]
 
 

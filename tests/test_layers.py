@@ -301,6 +301,13 @@ def _layer_without_params(name):
     (lambda: fn.layer_norm(0.0), ValueError, r"layer_norm `epsilon` must be in \(0(\.0)?, inf\), got 0.0"),
     (lambda: _layer_without_params(""), ValueError, r"`name` must be a non-empty string, got ''"),
     (lambda: fn.layer("noop", None, None, None), TypeError, r"layer 'noop': `init` must be a callable, got NoneType"),
+    (lambda: fn.layer("noop", lambda key, n, dtype: {}, lambda p, x: (x, None), lambda p, c, dy: ({}, dy),
+                      infer="identity"), TypeError, r"layer 'noop': `infer` must be a callable \(params, x\) -> y or "
+                                                    r"None, got str"),
+    (lambda: fn.dense(2)._replace(infer_fn=None, predict=None), TypeError,
+     r"Layer: give `infer_fn` only; `predict` is its deprecated old name"),
+    (lambda: fn.layers.Layer("noop", *fn.dense(2)[1:5], False, (), True, None, predict=abs), TypeError,
+     r"Layer: give `infer_fn` only; `predict` is its deprecated old name"),
     (lambda: fn.activation("", jnp.tanh, jnp.tanh), ValueError, r"`name` must be a non-empty string, got ''"),
     (lambda: fn.activation("tanh", jnp.tanh, jnp.tanh), ValueError, r"`name='tanh'` is a built-in activation"),
     (lambda: fn.activation("mine", jnp.tanh, jnp.tanh, initializer="lecun"), ValueError,
@@ -389,3 +396,37 @@ def test_both_dense_layouts_compute_the_same_forward_backward_and_prediction(act
     chex.assert_trees_all_close(columns.backward(params, cache_columns, dy), rows.backward(params, cache_rows, dy),
                                 rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(columns.infer(params, x), rows.infer(params, x))
+
+
+
+# ----------------------------------------------------------------------------- one name per meaning
+def test_a_layers_inference_is_infer_its_own_infer_fn_or_its_forward_without_a_key():
+    x = normal((6, 3), dtype=jnp.float32)
+    dense, norm = fn.dense(4, "tanh"), fn.layer_norm()
+    dense_params, norm_params = dense.init(jax.random.key(0), 3, jnp.float32), norm.init(None, 3, jnp.float32)
+    assert dense.infer_fn is not None and norm.infer_fn is None
+    np.testing.assert_array_equal(dense.infer(dense_params, x), dense.infer_fn(dense_params, x))
+    np.testing.assert_array_equal(norm.infer(norm_params, x), norm.forward(norm_params, x, None)[0])
+    doubled = fn.layer("double", lambda key, n, dtype: {}, lambda p, x: (2 * x, None), lambda p, c, dy: ({}, 2 * dy),
+                       infer=lambda p, x: x + x)
+    assert doubled.infer_fn is not None and not doubled.builtin
+    np.testing.assert_array_equal(fn.sequential(3, [doubled]).forward([{}], x), x + x)
+    assert _layer_without_params("plain").infer_fn is None
+
+
+def test_predict_the_old_name_of_infer_fn_works_with_a_warning_naming_infer_fn():
+    dense = fn.dense(4, "tanh")
+    own = lambda params, x: dense.infer_fn(params, x)  # noqa: E731
+    renamed = "Layer.predict is deprecated: use Layer.infer_fn"
+    with pytest.warns(DeprecationWarning, match=renamed) as records:
+        assert dense.predict is dense.infer_fn
+    assert records[0].filename == __file__
+    with pytest.warns(DeprecationWarning, match=renamed) as records:
+        assert dense._replace(predict=own).infer_fn is own
+    assert records[0].filename == __file__
+    with pytest.warns(DeprecationWarning, match=renamed) as records:
+        built = fn.layers.Layer("mine", dense.init, dense.output_size, dense.forward, dense.backward, predict=own)
+    assert records[0].filename == __file__
+    assert built.infer_fn is own and isinstance(built, fn.layers.Layer)
+    assert built == fn.layers.Layer("mine", dense.init, dense.output_size, dense.forward, dense.backward,
+                                    infer_fn=own)
