@@ -29,13 +29,39 @@ def activation_rows(negative_slope=0.1):
     return rows
 
 
+def plot_activations(rows, path):
+    """Write a picture with one panel per activation (five to a row): ``g``, ``g'`` by hand, ``jax.grad``'s ``g'``.
+
+    Args:
+      rows: ``[(name, z, values, manual_derivative, autodiff_derivative), ...]``, arrays of one shape
+        (:func:`activation_rows`).
+      path: the image file, in the format its suffix names (``funcnet.plotting.image_format``).
+    """
+    from funcnet.plotting import headless_figure, image_format, save_figure
+
+    image_format(path)  # a bad suffix is refused before anything is drawn
+    columns = min(len(rows), 5)
+    grid_rows = -(-len(rows) // columns)
+    figure = headless_figure(width=3.2 * columns, height=3.0 * grid_rows)
+    for index, (name, z, values, manual, autodiff) in enumerate(rows):
+        axes = figure.add_subplot(grid_rows, columns, index + 1)
+        axes.plot(z, values, label=f"{name}(z)")
+        axes.plot(z, manual, label="derivative by hand", linewidth=3, alpha=0.5)
+        axes.plot(z, autodiff, "--", label="jax.grad", color="black", linewidth=1)
+        axes.set_title(name)
+        axes.set_xlabel("z")
+        axes.grid(True, alpha=0.3)
+        if index == 0:
+            axes.legend(fontsize=7)
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="activations.png")
     args = parser.parse_args()
     rows = activation_rows()
-    from funcnet.plotting import plot_activations
-
     plot_activations(rows, args.out)
     for name, _, _, manual, autodiff in rows:
         print(f"{name:<11} max |hand-written - jax.grad| = {np.max(np.abs(manual - autodiff)):.2e}")

@@ -12,6 +12,7 @@ matplotlib is an optional extra: ``pip install "funcnet[plot]"``.
 from __future__ import annotations
 
 import os
+import warnings
 
 # suffix (lower case) -> matplotlib's format name; the raster ones beyond PNG go through Pillow, which
 # matplotlib requires
@@ -103,12 +104,18 @@ def plot_history(history: dict, path, title: str = "learning curve") -> None:
 
 
 def plot_activations(rows, path) -> None:
-    """Write a picture with one panel per activation (five to a row): ``g``, ``g'`` by hand, ``jax.grad``'s ``g'``.
+    """Deprecated: the picture of ``examples/activations.py``, which now draws it itself.
 
-    Args:
-      rows: ``[(name, z, values, manual_derivative, autodiff_derivative), ...]``, arrays of one shape.
-      path: the image file, in the format its suffix names (:func:`image_format`).
+    Writes one panel per activation (five to a row): ``g``, ``g'`` by hand and
+    ``jax.grad``'s ``g'``, from ``rows`` ``[(name, z, values, manual_derivative,
+    autodiff_derivative), ...]`` (arrays of one shape), to ``path`` in the
+    format its suffix names (:func:`image_format`).  Works for one minor
+    release, with a ``DeprecationWarning``; copy the example's
+    ``plot_activations`` to keep it.
     """
+    warnings.warn("funcnet.plotting.plot_activations is deprecated: it draws one example's picture, and "
+                  "examples/activations.py now has it (copy its plot_activations to keep using it)",
+                  DeprecationWarning, stacklevel=2)
     image_format(path)
     columns = min(len(rows), 5)
     grid_rows = -(-len(rows) // columns)

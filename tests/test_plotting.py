@@ -1,10 +1,13 @@
 """Pictures render headless (Agg canvas, no display) and are real images."""
 
+import os
+import runpy
 import sys
 
 import pytest
 
 import funcnet as fn
+from conftest import ROOT
 from funcnet.plotting import headless_figure
 
 
@@ -43,6 +46,17 @@ def test_activations_example_writes_one_png_with_matching_derivatives(tmp_path, 
     assert width > 1000 and height > 400  # two rows of five panels
     differences = [float(line.split("= ")[1]) for line in out.splitlines() if "max |" in line]
     assert len(differences) == 10 and max(differences) < 1e-6  # every elementwise activation
+
+
+def test_the_deprecated_library_plot_activations_warns_and_draws_the_examples_picture(tmp_path):
+    example = runpy.run_path(os.path.join(ROOT, "examples", "activations.py"))
+    rows = example["activation_rows"]()[:3]
+    example["plot_activations"](rows, tmp_path / "example.png")
+    with pytest.warns(DeprecationWarning, match=r"^funcnet.plotting.plot_activations is deprecated: .* "
+                                                 r"examples/activations.py now has it") as records:
+        fn.plotting.plot_activations(rows, tmp_path / "library.png")
+    assert records[0].filename == __file__
+    assert assert_png(tmp_path / "library.png", min_bytes=10_000) == assert_png(tmp_path / "example.png")
 
 
 def test_plotting_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
