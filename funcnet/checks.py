@@ -165,9 +165,14 @@ def check_inputs(model, x) -> None:
 
 @functools.lru_cache(maxsize=256)
 def expected_param_shapes(model) -> tuple:
-    """One ``{leaf name: shape}`` per layer, read off ``model.init`` without running it."""
+    """One ``{leaf name: shape}`` per layer, read off ``model.init`` without running it.
 
-    shapes = jax.eval_shape(model.init, jax.random.key(0))
+    The key is made inside :func:`jax.eval_shape`'s own trace, so a call from
+    inside a function being traced adds nothing to that function's program:
+    its program is the same whether or not this model's shapes were cached.
+    """
+
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0)))
     return tuple({name: tuple(leaf.shape) for name, leaf in layer.items()} for layer in shapes)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import funcnet as fn
-from funcnet import backprop, forward
+from funcnet import backprop, checks, forward
 
 LAYOUT = "FUNCNET_DENSE_LAYOUT"
 
@@ -52,12 +52,30 @@ def test_changing_the_layout_variable_between_two_traces_of_a_built_model_gives_
                      "forward": lambda p: model.forward(p, x, key=key)}
         return {name: str(jax.make_jaxpr(function)(params)) for name, function in functions.items()}
 
-    jaxprs()  # a first trace fills checks' cache of the model's param shapes (its eval_shape leaves a dead eqn)
-    before = jaxprs()
+    before = jaxprs()  # the first traces: checks' cache of the model's param shapes is cold
     monkeypatch.setenv(LAYOUT, changed_to)
     after = jaxprs()
     assert after == before
     assert ("optimization_barrier" in before["loss"]) is (built_with in ("columns", ""))  # the suite runs on CPU
+
+
+# ----------------------------------------------------------------------------- the param-shape check's cache
+@pytest.mark.parametrize("traced", ["loss", "manual_grad", "forward"])
+def test_the_first_trace_of_a_fresh_model_equals_the_second_though_the_shape_cache_was_cold(traced):
+    model = fn.mlp([3, 7, 2], hidden="elu")  # a model no other test of this module traces
+    params, (x, y) = model.init(jax.random.key(0)), batch(model)
+
+    def jaxpr():  # a new function each time: make_jaxpr caches its trace per function object
+        functions = {"loss": lambda p: model.loss(p, x, y), "manual_grad": lambda p: model.manual_grad(p, x, y),
+                     "forward": lambda p: model.forward(p, x)}
+        return str(jax.make_jaxpr(functions[traced])(params))
+
+    checks.expected_param_shapes.cache_clear()
+    cold = jaxpr()
+    assert checks.expected_param_shapes.cache_info().currsize == 1  # that trace filled the cache
+    warm = jaxpr()
+    assert cold == warm
+    assert "random_seed" not in cold  # nothing of the shape check's own eval_shape is left in the caller's program
 
 
 @pytest.mark.parametrize("layout, barriers_per_dense_layer", [("columns", 2), ("rows", 0)])
