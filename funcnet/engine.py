@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import collections.abc
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
+from jax.flatten_util import ravel_pytree
 
-from funcnet import checks, sharding
+from funcnet import backprop, checks, sharding
+from funcnet.forward import l2_penalty
 from funcnet.row_chunks import accumulation_dtype, mean_loss  # noqa: F401  (mean_loss: engine.mean_loss)
 from funcnet.shuffle import permutation
+from funcnet.xla_options import epoch_compiler_options
 
 GRAD_MODES = ("autodiff", "manual")
 VALIDATION_STREAM = 2**32 - 1  # the shuffle stream that picks validation rows; epochs use 0, 1, ...
@@ -253,25 +257,86 @@ def batch_in_params_dtype(model, params, x, y, weights=None):
             None if weights is None else jnp.asarray(weights, dtype))
 
 
-def update_fn(model, optimizer, grad, where: str = "train_step"):
-    """The un-jitted step ``(params, state, x, y, weights=None, *, key=None) -> (params, state, loss)``.
+def penalised_value_and_grad_fn(model, grad: str = "autodiff", loss_scale: float = 1.0):
+    """``(params, x, y, weights, key, alpha) -> (J, ∂J/∂params)``, the objective a training step descends.
 
-    The batch is cast to the params' dtype first (:func:`batch_in_params_dtype`);
-    the optimizer update is :func:`optimizer_update`, with ``value_fn`` the
-    step's own objective (:func:`objective_fn`) on this batch, weights and key.
+        J = s · model.loss(params, x, y, weights)  +  (α / 2m) Σ_layers ‖W‖²
+        ∂J/∂W = s · ∂L/∂W + (α / m) W
+
+    with ``s = loss_scale`` (static) and ``α = alpha`` a runtime scalar, or no
+    penalty at all for ``alpha=None``; ``m`` is the batch's row count, or its
+    weight sum ``Σ w_i`` with weights.  ``s = 1`` and ``alpha=None`` (``fit``)
+    is exactly :func:`value_and_grad_fn`.  ``"autodiff"`` is ``jax.grad`` of
+    ``J``; ``"manual"`` is ``model.manual_grad`` (the hand-written backprop,
+    with the model's own ``l2`` inside it), scaled by ``s``, plus the
+    hand-written ``(α/m) W`` of :func:`funcnet.backprop.add_l2_gradient`, once.
     """
     compute = value_and_grad_fn(model, grad)
+    objective = penalised_objective_fn(model, grad, loss_scale)
+
+    def value_and_grad(params, x, y, weights, key, alpha):
+        if alpha is None and loss_scale == 1.0:
+            return compute(params, x, y, weights, key=key)
+        if grad == "autodiff":
+            return jax.value_and_grad(objective)(params, x, y, weights, key, alpha)
+        value, grads = compute(params, x, y, weights, key=key)
+        if loss_scale != 1.0:
+            value, grads = loss_scale * value, jax.tree.map(lambda g: loss_scale * g, grads)
+        if alpha is None:
+            return value, grads
+        strength = penalty_strength(x, weights, alpha)
+        return value + l2_penalty(params, strength), backprop.add_l2_gradient(grads, params, strength)
+
+    return value_and_grad
+
+
+def penalty_strength(x, weights, alpha):
+    """``λ = α / m`` of the penalty ``(λ/2) Σ ‖W‖²``: ``m`` rows of ``x``, or ``Σ weights``."""
+    return alpha * (1.0 / x.shape[0] if weights is None else 1.0 / jnp.sum(weights))
+
+
+def penalised_objective_fn(model, grad: str = "autodiff", loss_scale: float = 1.0):
+    """``(params, x, y, weights, key, alpha) -> J`` of :func:`penalised_value_and_grad_fn`, differentiated the
+    ``grad`` way (:func:`objective_fn`); the ``value_fn`` line searches get."""
     objective = objective_fn(model, grad)
 
-    def update(params, opt_state, x, y, weights=None, *, key=None):
+    def penalised(params, x, y, weights, key, alpha):
+        value = objective(params, x, y, weights, key)
+        if loss_scale != 1.0:
+            value = loss_scale * value
+        return value if alpha is None else value + l2_penalty(params, penalty_strength(x, weights, alpha))
+
+    return penalised
+
+
+def update_fn(model, optimizer, grad, where: str = "train_step", loss_scale: float = 1.0, unravel=None):
+    """The un-jitted step ``(params, state, x, y, weights=None, *, key=None, alpha=None) -> (params, state, loss)``.
+
+    The batch is cast to the params' dtype first (:func:`batch_in_params_dtype`);
+    the gradient is that of :func:`penalised_value_and_grad_fn` (``model.loss``
+    itself for ``loss_scale=1`` and ``alpha=None``); the optimizer update is
+    :func:`optimizer_update`, with ``value_fn`` the step's own objective on
+    this batch, weights, key and ``alpha``.  With ``unravel`` (from
+    ``jax.flatten_util.ravel_pytree(params)``) ``params`` is that one flat
+    vector: the model sees ``unravel(params)`` and the optimizer the flat
+    gradient, so its state is the state of one vector.
+    """
+    compute = penalised_value_and_grad_fn(model, grad, loss_scale)
+    objective = penalised_objective_fn(model, grad, loss_scale)
+    as_tree = (lambda params: params) if unravel is None else unravel
+
+    def update(params, opt_state, x, y, weights=None, *, key=None, alpha=None):
         if key is not None:
             checks.check_key(key, "key", where, single=True)
         checks.check_dropout_key(model, key, where, f"{where}(params, opt_state, x, y, "
                                  "key=fn.engine.step_key(key, epoch, step))", "a fresh key every step")
-        x, y, weights = batch_in_params_dtype(model, params, x, y, weights)
-        value, grads = compute(params, x, y, weights, key=key)
+        x, y, weights = batch_in_params_dtype(model, as_tree(params), x, y, weights)
+        value, grads = compute(as_tree(params), x, y, weights, key, alpha)
+        if unravel is not None:
+            grads = ravel_pytree(grads)[0]
         updates, opt_state = optimizer_update(optimizer, grads, opt_state, params, value,
-                                              lambda candidate: objective(candidate, x, y, weights, key))
+                                              lambda candidate: objective(as_tree(candidate), x, y, weights, key,
+                                                                          alpha))
         return optax.apply_updates(params, updates), opt_state, value
 
     return update
@@ -402,18 +467,46 @@ def params_are_finite(params) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])) if leaves else jnp.bool_(True)
 
 
-def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int = 32, mesh=None):
+class EpochOptions(NamedTuple):
+    """What differs between the trainers that drive :func:`epoch_function`; static (part of the program).
+
+    Attributes:
+      shuffle: ``True``: every epoch trains on the rows in the order ``π = permutation(key, n, stream=epoch)``
+        (slot ``j`` holds row ``π(j)``, :func:`shuffled_batch_rows`' order); ``False``: in row order
+        (the estimators' ``shuffle=False``).
+      loss_scale: ``s`` in the objective ``J = s · model.loss + (α/2m) Σ ‖W‖²``
+        (:func:`penalised_value_and_grad_fn`); 1 for ``fit``.
+      loss_per: how ``train_loss`` weighs the batch objectives ``J_b``: ``"weight"``, ``Σ w_b J_b / Σ w``
+        with ``w_b`` a batch's weight sum (its row count without weights: ``fit``), or ``"row"``,
+        ``Σ rows_b J_b / n`` whatever the weights (scikit-learn's ``loss_``).
+      flat_params: ``False``: the optimizer updates the params' tree and its state is the tree state
+        ``optimizer.init(params)`` makes (``fit``: users pass it and resume from it).  ``True``: the epoch
+        carries the params as one flat vector (``ravel_pytree``) and the optimizer updates that vector;
+        its state is ``optimizer.init(flat vector)``'s, as ``optax.flatten(optimizer)`` makes it (the
+        estimators, which keep their state).  Adam's update is then one fused loop instead of one per leaf.
+    """
+
+    shuffle: bool = True
+    loss_scale: float = 1.0
+    loss_per: str = "weight"
+    flat_params: bool = False
+
+
+def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int = 32, mesh=None, *,
+                     top_level: bool = False):
     """One whole epoch as one compiled call: shuffle, a scan over batches, the remainder, validation.
 
     Returns:
       jitted ``train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None,
-      sample_weight=None) -> (params, opt_state, train_loss, val_loss)``.  Each
-      batch's loss is weighted by ``sample_weight`` (per row, ``(n,)``) when
-      given; a batch whose weights are all 0 is skipped (params and optimizer
-      state unchanged), as if its rows were not there.  ``train_loss`` is the weighted mean of the batch objectives seen
-      during the epoch (each
-      computed before its update, as the articles do, with dropout and the
-      L2 term); ``val_loss`` is the data loss at inference on
+      sample_weight=None) -> (params, opt_state, train_loss, val_loss)``, the
+      function :func:`epoch_function` builds, compiled with XLA's defaults so
+      that it nests in ``jax.vmap`` and ``jax.jit`` (``fit_many``, users' own
+      loops).  Each batch's loss is weighted by ``sample_weight`` (per row,
+      ``(n,)``) when given; a batch whose weights are all 0 is skipped (params
+      and optimizer state unchanged), as if its rows were not there.
+      ``train_loss`` is the weighted mean of the batch objectives seen during
+      the epoch (each computed before its update, as the articles do, with
+      dropout and the L2 term); ``val_loss`` is the data loss at inference on
       ``(x_val, y_val)`` after the epoch, NaN when not given.  Step ``s``
       gets ``step_key(key, epoch, s)`` when the model has dropout.
       ``train_loss`` is also NaN when the epoch leaves any param non-finite
@@ -422,7 +515,7 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
       Both losses are summed and returned in float32 for float16 and
       bfloat16 params (:func:`accumulation_dtype`), in the params' dtype otherwise.
       The function is cached per ``(model, optimizer, grad, batch_size, mesh)``,
-      so repeated ``fit`` calls with the same arguments and data shapes do
+      so repeated calls with the same arguments and data shapes do
       not recompile.  With a ``mesh`` every batch's rows are split over its
       ``"data"`` axis (see :mod:`funcnet.sharding`).  ``key`` is one key
       (a batch of keys is refused: :func:`funcnet.fit_many` trains one model per key).
@@ -433,19 +526,70 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
         a ``batch_size`` that is not an integer ≥ 1 (any integral type is
         accepted) or a ``mesh`` that is not a ``jax.sharding.Mesh`` with a ``"data"`` axis.
     """
+    batch_size = _checked_epoch_arguments(model, optimizer, grad, batch_size, mesh)
+    return compiled_epoch(model, optimizer, grad, batch_size, mesh, top_level=top_level)
+
+
+def _checked_epoch_arguments(model, optimizer, grad, batch_size, mesh) -> int:
+    """The checks of :func:`make_train_epoch`'s arguments; ``batch_size`` as a Python int."""
     check_network(model)
     check_optimizer(optimizer)
     check_grad(grad)
     batch_size = checks.check_count(batch_size, "batch_size")
     if mesh is not None:
         sharding.check_mesh(mesh, batch_size, or_none=True)
-    return _compiled_epoch(model, optimizer, grad, batch_size, mesh)
+    return batch_size
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_epoch(model, optimizer, grad, batch_size, mesh):
-    """:func:`make_train_epoch` for checked arguments, cached."""
-    update = update_fn(model, optimizer, grad, "fit")
+def compiled_epoch(model, optimizer, grad, batch_size, mesh=None, options=EpochOptions(), top_level=False):
+    """``jax.jit`` of :func:`epoch_function` for checked arguments, cached.
+
+    ``top_level=True`` compiles it with :func:`funcnet.xla_options.epoch_compiler_options`
+    (512-bit vectors on CPU), for callers that never nest it in another
+    ``jit`` or ``vmap`` (JAX refuses compile options there).
+    """
+    train_epoch = epoch_function(model, optimizer, grad, batch_size, mesh, options)
+    return jax.jit(train_epoch, compiler_options=epoch_compiler_options() if top_level else None)
+
+
+make_train_epoch.cache_info = compiled_epoch.cache_info  # the cache is behind the argument checks
+make_train_epoch.cache_clear = compiled_epoch.cache_clear
+
+
+def shuffled_copy(columns, key, epoch):
+    """``columns`` (a tuple of ``(n, ...)`` arrays, ``None`` entries kept) with their rows in the epoch's order.
+
+    Slot ``j`` holds row ``π(j)``, ``π = permutation(key, n, stream=epoch)``: the
+    order of :func:`shuffled_batch_rows`.  Row ``i`` is *scattered* to slot
+    ``π⁻¹(i)`` (``permutation(..., inverse=True)``, the same cost as ``π``):
+    the rows are read in order and written at random, once per epoch, and a
+    CPU retires random writes without waiting on them, where a gather waits
+    on every random read (``BENCHMARKS.md``, "scikit-learn estimators").  The
+    price is one shuffled copy of every column while the epoch runs.
+    """
+    num_rows = jax.tree.leaves(columns)[0].shape[0]
+    slots = permutation(key, num_rows, stream=_index(epoch, "epoch"), inverse=True)
+    return jax.tree.map(lambda column: jnp.zeros_like(column).at[slots].set(
+        column, unique_indices=True, mode="promise_in_bounds"), columns)
+
+
+def epoch_function(model, optimizer, grad, batch_size, mesh=None, options=EpochOptions()):
+    """The one training epoch every trainer compiles (``fit``, ``fit_many``, the estimators, the CLI).
+
+    Returns the un-jitted ``train_epoch(params, opt_state, x, y, key, epoch,
+    x_val=None, y_val=None, sample_weight=None, alpha=None) -> (params,
+    opt_state, train_loss, val_loss)`` described by :func:`make_train_epoch`:
+    the rows in the epoch's order (:func:`shuffled_copy`, or as they are
+    without ``options.shuffle``), cut into ``n // batch_size`` full batches
+    (one ``lax.scan``) and one batch of the ``n % batch_size`` rest, one
+    :func:`update_fn` step each on the objective of
+    :func:`penalised_value_and_grad_fn` (``alpha`` a runtime scalar, or
+    ``None`` for no penalty).  ``train_loss`` weighs the batch objectives as
+    ``options.loss_per`` says.  The optimizer's state is the tree state
+    ``optimizer.init(params)`` makes (``fit``), or, with ``options.flat_params``,
+    the state of one flat vector of every parameter (the estimators).
+    """
     devices = 1 if mesh is None else sharding.check_mesh(mesh, batch_size)
 
     def split_rows(arrays):
@@ -453,44 +597,60 @@ def _compiled_epoch(model, optimizer, grad, batch_size, mesh):
             return arrays  # a leftover batch that does not divide runs whole on every device
         return tuple(sharding.constrain_rows(mesh, a, 0) for a in arrays)
 
-    def train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None, sample_weight=None):
+    def train_epoch(params, opt_state, x, y, key, epoch, x_val=None, y_val=None, sample_weight=None, alpha=None):
+        checks.check_key(key, "key", "make_train_epoch", single=True)
+        unravel = None
+        if options.flat_params:
+            params, unravel = ravel_pytree(params)
+        update = update_fn(model, optimizer, grad, "fit", options.loss_scale, unravel)
         num_samples = x.shape[0]
-        full, remainder = shuffled_batch_rows(key, num_samples, batch_size, epoch)
-
+        columns = (x, y, sample_weight)  # sample_weight may be None: tree.map keeps it None
+        if options.shuffle:
+            columns = shuffled_copy(columns, key, epoch)
         # the epoch's sums run in float32 at least: a float16 sum of 32 batch losses of 3000 overflows
         total_dtype = accumulation_dtype(x.dtype)
 
-        def keyed_update(params, opt_state, rows, step):  # each step gathers its own rows: no shuffled copy
-            step_dropout_key = step_key(key, epoch, step) if model.needs_key else None
-            if sample_weight is None:  # a batch weighs its row count, known when tracing: only losses are summed
-                params, opt_state, value = update(params, opt_state, *split_rows((x[rows], y[rows])),
-                                                  key=step_dropout_key)
-                return params, opt_state, {"loss": value.astype(total_dtype) * rows.shape[0]}
+        def step(params, opt_state, x_batch, y_batch, batch_weights, index):
+            step_dropout_key = step_key(key, epoch, index) if model.needs_key else None
+            rows = x_batch.shape[0]
+            if batch_weights is None:  # a batch weighs its row count, known when tracing: only losses are summed
+                params, opt_state, value = update(params, opt_state, *split_rows((x_batch, y_batch)),
+                                                  key=step_dropout_key, alpha=alpha)
+                return params, opt_state, {"loss": value.astype(total_dtype) * rows}
             # a batch whose weights are all 0 holds no data (Σ w ℓ / Σ w would be 0/0): its step is skipped
-            batch_weights = sample_weight[rows]
             weight = jnp.sum(batch_weights.astype(total_dtype))
             has_data = weight > 0
             batch_weights = jnp.where(has_data, batch_weights, jnp.ones_like(batch_weights))
-            stepped = update(params, opt_state, *split_rows((x[rows], y[rows], batch_weights)), key=step_dropout_key)
+            stepped = update(params, opt_state, *split_rows((x_batch, y_batch, batch_weights)), key=step_dropout_key,
+                             alpha=alpha)
             params, opt_state = jax.tree.map(lambda new, old: jnp.where(has_data, new, old), stepped[:2],
                                              (params, opt_state))
             value = jnp.where(has_data, stepped[2].astype(total_dtype), 0)
+            if options.loss_per == "row":
+                return params, opt_state, {"loss": value * rows}
             return params, opt_state, {"loss": value * weight, "weight": weight}
 
-        def scan_body(state, rows_and_step):
-            params, opt_state, sums = keyed_update(*state, *rows_and_step)
+        def scan_body(state, batch_and_index):
+            params, opt_state, sums = step(*state, *batch_and_index)
             return (params, opt_state), sums
 
+        num_full = num_samples // batch_size
+        cut = num_full * batch_size
         sums = {"loss": jnp.zeros((), total_dtype)}
-        if sample_weight is not None:
+        if sample_weight is not None and options.loss_per == "weight":
             sums["weight"] = jnp.zeros((), total_dtype)
-        if full.shape[0]:
-            steps = jnp.arange(full.shape[0], dtype=jnp.uint32)
-            (params, opt_state), per_step = lax.scan(scan_body, (params, opt_state), (full, steps))
+        if num_full:
+            batches = jax.tree.map(lambda column: column[:cut].reshape(num_full, batch_size, *column.shape[1:]),
+                                   columns)
+            steps = jnp.arange(num_full, dtype=jnp.uint32)
+            (params, opt_state), per_step = lax.scan(scan_body, (params, opt_state), (*batches, steps))
             sums = jax.tree.map(jnp.sum, per_step)
-        if remainder is not None:
-            params, opt_state, last = keyed_update(params, opt_state, remainder, full.shape[0])
+        if cut < num_samples:
+            rest = jax.tree.map(lambda column: column[cut:], columns)
+            params, opt_state, last = step(params, opt_state, *rest, num_full)
             sums = jax.tree.map(jnp.add, sums, last)
+        if unravel is not None:
+            params = unravel(params)
         val_loss = jnp.nan if x_val is None else mean_loss(model, params, x_val, y_val)
         # XLA turns division by a constant into multiplication by its rounded reciprocal: the barrier keeps
         # the mean an exact division, as when the row count was summed at run time (same bits as 0.2.0)
@@ -499,11 +659,7 @@ def _compiled_epoch(model, optimizer, grad, batch_size, mesh):
         train_loss = jnp.where(params_are_finite(params), sums["loss"] / weight, jnp.nan)
         return params, opt_state, train_loss, jnp.asarray(val_loss, total_dtype)
 
-    return jax.jit(train_epoch)
-
-
-make_train_epoch.cache_info = _compiled_epoch.cache_info  # the cache is behind the argument checks
-make_train_epoch.cache_clear = _compiled_epoch.cache_clear
+    return train_epoch
 
 
 def as_arrays(model, params, x, y):

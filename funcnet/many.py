@@ -193,10 +193,12 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
         :func:`funcnet.fit`); ``epochs`` and ``batch_size`` take any integral
         type (``np.int64`` too) but not ``bool`` or ``2.0``.
 
-    Memory: with ``validation_split`` and per-model ``keys`` each model has
-    its own split, so the training rows are held N times; otherwise all
-    models share one copy.  Time: with per-model ``keys`` each epoch also
-    shuffles and gathers the rows N times.
+    Memory: with per-model ``keys`` each model trains on its own shuffled
+    copy of the training rows during an epoch (the engine's scatter,
+    :func:`funcnet.engine.shuffled_copy`), so the rows are held N + 1 times
+    (2N with ``validation_split``, each model having its own split); with one
+    shared ``key`` all models share one shuffled copy.  Time: with per-model
+    ``keys`` each epoch also shuffles and copies the rows N times.
     """
     epochs = checks.check_count(epochs, "epochs", minimum=0)
     batch_size = checks.check_count(batch_size, "batch_size")

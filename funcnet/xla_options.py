@@ -1,4 +1,4 @@
-"""The XLA compile options of the scikit-learn estimators' compiled epoch.
+"""The XLA compile options of a training epoch compiled at top level (the scikit-learn estimators').
 
 One option, on CPU only: ``xla_cpu_prefer_vector_width = 512`` bits.
 XLA:CPU has LLVM vectorise the loops it generates for 256-bit registers by
@@ -20,8 +20,14 @@ run to run.  Compiled for an AVX2-only CPU (``xla_cpu_max_isa=AVX2``), the
 option still compiles, runs and gives the same permutation.
 
 Only a top-level ``jax.jit`` may carry compile options.  JAX refuses them on
-a jit that runs inside another one, so :func:`funcnet.make_train_epoch`,
-which users and ``fit_many`` nest, is compiled with XLA's defaults.
+a jit that runs inside another one, so :func:`funcnet.engine.make_train_epoch`,
+which users and ``fit_many`` nest, is compiled with XLA's defaults; the
+estimators compile the same epoch function
+(:func:`funcnet.engine.epoch_function`) with these options
+(:func:`funcnet.engine.compiled_epoch` with ``top_level=True``).  ``fit``
+keeps XLA's defaults too, so that its results are the bits of
+``make_train_epoch``, ``fit_many`` and of earlier versions (the 512-bit
+program's sums round differently in the last bits).
 
 ``FUNCNET_CPU_VECTOR_WIDTH`` (``128``, ``256`` or ``512``) overrides the width.
 ``256`` is XLA's default.  It is read when an epoch program is built (not
