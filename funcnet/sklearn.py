@@ -45,21 +45,27 @@ classes, as scikit-learn does) counts as no improvement when it is below
 Training stops when more than ``n_iter_no_change`` epochs in a row did not
 improve, or after ``max_iter`` epochs with a ``ConvergenceWarning``.
 
-Speed and compilation: one epoch is one compiled call (shuffle, a
-``lax.scan`` over full batches, the last short batch), cached at module level
-on the static structure only (layer sizes, activations, loss, dropout,
-``grad``, solver, batch size, shuffling).  The learning rate, ``beta_1``,
-``beta_2``, ``epsilon`` and ``momentum`` live in the optimizer state
-(``optax.inject_hyperparams``) and ``alpha`` is an argument, so
-hyperparameter searches and every clone share compiled programs.  On CPU the
-epoch is compiled for 512-bit vectors (:mod:`funcnet.xla_options`).  Inside the
-epoch the parameters are one flat vector for the optimizer: Adam's update is
-then one fused loop instead of one per leaf.  A shuffled epoch writes each
-training row to its shuffled slot once and then reads the batches in order,
-so the device holds one shuffled copy of ``X`` (and ``y``, weights) while it
-trains: faster on a CPU than reading rows at random, at the cost of that
-memory.  Nothing compiled is stored on an estimator, so fitted estimators
-pickle and clone.
+Speed and compilation: the estimators train through funcnet's one training
+epoch, :func:`funcnet.engine.epoch_function` (the function ``fn.fit`` and
+``fit_many`` compile too), with their options: the objective above
+(``s`` static, ``α`` an input), ``train_loss`` weighed by rows, shuffling on
+or off.  One epoch is one compiled call (the shuffle, a ``lax.scan`` over
+full batches, the last short batch), cached on the static structure only
+(layer sizes, activations, loss, dropout, ``grad``, solver, batch size,
+shuffling).  The learning rate, ``beta_1``, ``beta_2``, ``epsilon`` and
+``momentum`` live in the optimizer state (``optax.inject_hyperparams``) and
+``alpha`` is an argument, so hyperparameter searches and every clone share
+compiled programs.  The epoch is compiled at top level for 512-bit vectors on
+CPU (:mod:`funcnet.xla_options`).  The epoch carries the parameters as one
+flat vector and the optimizer updates it (``EpochOptions.flat_params``): Adam's
+update is then one fused loop instead of one per leaf.  A shuffled epoch writes each training row to its
+shuffled slot once (:func:`funcnet.engine.shuffled_copy`) and then reads the
+batches in order, so the device holds one shuffled copy of ``X`` (and ``y``,
+weights) while it trains.  The order is ``fn.fit``'s: slot ``j`` of epoch
+``e`` holds row ``π(j)``, ``π = permutation(key, n, stream=e)``; when every
+row fits in one batch the rows are not shuffled (the order would change only
+the sums' rounding).  Nothing compiled is stored on an estimator, so fitted
+estimators pickle and clone.
 
 Weights start as scikit-learn's do (uniform Glorot, biases too, drawn from
 ``random_state`` in its order), so both libraries start from the same
@@ -86,11 +92,8 @@ import math
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import lax
-from jax.flatten_util import ravel_pytree
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -99,15 +102,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
-from funcnet import backprop
 from funcnet.activations import ACTIVATION_NAMES
 from funcnet.checks import check_fits
-from funcnet.engine import GRAD_MODES, step_key
+from funcnet.engine import GRAD_MODES, EpochOptions, compiled_epoch
 from funcnet.fitting import row_weights
 from funcnet.model import mlp
 from funcnet.row_chunks import concatenate_real_rows, map_row_chunks
-from funcnet.shuffle import permutation
-from funcnet.xla_options import epoch_compiler_options
 
 __all__ = ["MLPRegressor", "MLPClassifier"]
 
@@ -128,7 +128,8 @@ def _network(sizes: tuple, hidden: tuple, output: str, loss: str, dropout: float
 
 @functools.lru_cache(maxsize=None)
 def _optimizer(solver: str, nesterov: bool):
-    """The optax transformation; its numeric hyperparameters live in its state, so one serves every value."""
+    """The optax transformation (run on one flat vector of every parameter: ``EpochOptions.flat_params``);
+    its numeric hyperparameters live in its state, so one serves every value."""
     if solver == "adam":
         return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8)
     return optax.inject_hyperparams(optax.sgd)(learning_rate=1e-3, momentum=0.9, nesterov=nesterov)
@@ -169,113 +170,6 @@ def _initial_params(network, rng, dtype) -> list:
         params.append({"W": weights.astype(dtype), "b": bias.astype(dtype)})
         width = units
     return params
-
-
-def _objective_fn(network, grad: str, loss_scale: float):
-    """``(params, x, y, weights, alpha, key) -> (J, ∂J/∂params)`` with scikit-learn's batch objective.
-
-    ``J = s · L_data + (α / 2m) Σ ‖W‖²`` with ``m`` the batch's rows or weight
-    sum (see the module docstring).  ``grad="manual"`` is the hand-written
-    backprop plus the hand-written ``(α/m) W``; ``"autodiff"`` is ``jax.grad`` of ``J``.
-    """
-
-    def penalty_strength(x, weights):
-        return 1.0 / x.shape[0] if weights is None else 1.0 / jnp.sum(weights)
-
-    if grad == "manual":
-        def objective(params, x, y, weights, alpha, key):
-            value, grads = network.manual_grad(params, x, y, weights, key=key)
-            strength = alpha * penalty_strength(x, weights)
-            if loss_scale != 1.0:
-                value, grads = loss_scale * value, jax.tree.map(lambda g: loss_scale * g, grads)
-            return (value + backprop.l2_penalty(params, strength),
-                    backprop.add_l2_gradient(grads, params, strength))
-        return objective
-
-    def total(params, x, y, weights, alpha, key):
-        strength = alpha * penalty_strength(x, weights)
-        return loss_scale * network.loss(params, x, y, weights, key=key) + backprop.l2_penalty(params, strength)
-
-    gradient = jax.value_and_grad(total)
-    return lambda params, x, y, weights, alpha, key: gradient(params, x, y, weights, alpha, key)
-
-
-@functools.lru_cache(maxsize=None)
-def _train_epoch(network, grad: str, solver: str, nesterov: bool, batch_size: int, loss_scale: float,
-                 shuffle: bool):
-    """One epoch as one compiled call, cached per static structure (no hyperparameter values in the key).
-
-    Returns jitted ``epoch(params, opt_state, x, y, weights, alpha, key_data, epoch) ->
-    (params, opt_state, loss)``.  With shuffling, row ``i`` goes to slot
-    ``π(i)`` of the epoch, ``π = permutation(key, n, stream=epoch)`` (so
-    slot ``j`` holds row ``π⁻¹(j)``); without it, slot ``j`` holds row ``j``.
-    The slots are cut into ``n // batch_size`` full batches and one short
-    batch of the ``n % batch_size`` rest (scikit-learn's ``gen_batches``),
-    one optimizer step each on the flat parameter vector.  ``loss`` is
-    scikit-learn's ``loss_``: ``Σ_batches J_b · rows_b / n``.  ``weights`` is
-    ``(n,)`` or ``None``; a batch whose weights are all 0 is skipped (flat
-    params and optimizer state unchanged, ``J_b = 0``).  ``alpha`` is a
-    scalar; ``key_data`` the ``uint32[2]`` data of a threefry key
-    (``jax.random.key_data``).  Step ``s`` of epoch ``e`` draws dropout masks
-    from :func:`funcnet.step_key` ``(key, e, s)``.  Every argument may be
-    NumPy: nothing runs eagerly outside this one program.
-
-    Why the rows are *scattered* to ``π(i)`` rather than gathered from
-    ``π⁻¹(j)`` (the same shuffle, inverted): the scatter reads the rows in
-    order and writes them at random once per epoch, and a CPU retires random
-    writes without waiting on them; a gather waits on every random read
-    (the scatter, a per-step gather and a whole-epoch gather are measured in
-    ``BENCHMARKS.md``, "scikit-learn estimators").  The shuffle's cost is the
-    permutation, zeroing the copy and writing the rows, bound by memory
-    traffic.  The price is one shuffled copy of ``x``, ``y`` and the weights
-    on the device during the epoch.
-    """
-    objective = _objective_fn(network, grad, loss_scale)
-    optimizer = _optimizer(solver, nesterov)
-
-    def epoch_fn(params, opt_state, x, y, weights, alpha, key_data, epoch):
-        flat, unravel = ravel_pytree(params)
-        key = jax.random.wrap_key_data(key_data)
-        num_rows = x.shape[0]
-        columns = (x, y, weights)  # weights may be None: tree.map leaves it None
-        if shuffle and num_rows > batch_size:  # (in one batch of every row the order would change only sums)
-            slots = permutation(key, num_rows, stream=epoch)
-            columns = jax.tree.map(lambda column: jnp.zeros_like(column).at[slots].set(
-                column, unique_indices=True, mode="promise_in_bounds"), columns)
-        num_full = num_rows // batch_size
-        cut = num_full * batch_size
-
-        def step(flat, opt_state, x_batch, y_batch, batch_weights, index):
-            if batch_weights is not None:  # a batch whose weights are all 0 holds no data: its step is skipped
-                has_data = jnp.sum(batch_weights) > 0
-                batch_weights = jnp.where(has_data, batch_weights, jnp.ones_like(batch_weights))
-            step_dropout_key = step_key(key, epoch, index) if network.needs_key else None
-            value, grads = objective(unravel(flat), x_batch, y_batch, batch_weights, alpha, step_dropout_key)
-            updates, new_state = optimizer.update(ravel_pytree(grads)[0], opt_state, flat)
-            if batch_weights is None:
-                return flat + updates, new_state, value * x_batch.shape[0]
-            flat, opt_state = jax.tree.map(lambda new, old: jnp.where(has_data, new, old), (flat + updates, new_state),
-                                           (flat, opt_state))
-            return flat, opt_state, jnp.where(has_data, value, 0.0) * x_batch.shape[0]
-
-        def scan_body(carry, batch_and_index):
-            flat, opt_state, weighted_value = step(*carry, *batch_and_index)
-            return (flat, opt_state), weighted_value
-
-        total = jnp.zeros((), flat.dtype)
-        if num_full:
-            batches = jax.tree.map(lambda column: column[:cut].reshape(num_full, batch_size, *column.shape[1:]),
-                                   columns)
-            (flat, opt_state), values = lax.scan(scan_body, (flat, opt_state),
-                                                 (*batches, jnp.arange(num_full, dtype=jnp.uint32)))
-            total = jnp.sum(values)
-        if cut < num_rows:
-            rest = jax.tree.map(lambda column: column[cut:], columns)
-            flat, opt_state, value = step(flat, opt_state, *rest, num_full)
-            total = total + value
-        return unravel(flat), opt_state, total / num_rows
-
-    return jax.jit(epoch_fn, compiler_options=epoch_compiler_options())
 
 
 @functools.lru_cache(maxsize=None)
@@ -477,8 +371,11 @@ class _FuncnetMLP(BaseEstimator):
         if first_pass:  # drawn after the initial weights and the validation split, as scikit-learn draws these
             self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
         batch_size = self._batch_rows(X_train.shape[0])
-        epoch_fn = _train_epoch(network, self.grad, self.solver, bool(self.nesterovs_momentum), batch_size,
-                                float(self._loss_scale), bool(self.shuffle))
+        # (one batch of every row: the order would change only the sums' rounding, so no shuffle)
+        options = EpochOptions(shuffle=bool(self.shuffle) and X_train.shape[0] > batch_size,
+                               loss_scale=float(self._loss_scale), loss_per="row", flat_params=True)
+        epoch_fn = compiled_epoch(network, _optimizer(self.solver, bool(self.nesterovs_momentum)), self.grad,
+                                  batch_size, None, options, top_level=True)
         if incremental and getattr(self, "_optimizer_state", None) is not None:
             opt_state = self._optimizer_state
         else:
@@ -493,8 +390,9 @@ class _FuncnetMLP(BaseEstimator):
         best_params = params
         self.n_iter_ = 0
         for _ in range(self.max_iter):
-            params, opt_state, loss = epoch_fn(params, opt_state, x_device, y_device, w_device, alpha, key,
-                                               np.uint32(self._epochs_seen % 2**32))
+            params, opt_state, loss, _ = epoch_fn(params, opt_state, x_device, y_device, key,
+                                                  np.uint32(self._epochs_seen % 2**32), sample_weight=w_device,
+                                                  alpha=alpha)
             self._epochs_seen += 1
             self.n_iter_ += 1
             self.t_ += X_train.shape[0]

@@ -82,7 +82,7 @@ def test_grid_search_over_learning_rates_alphas_and_seeds_compiles_one_epoch_pro
         search.fit(StandardScaler().fit_transform(features), labels)
     assert len(search.cv_results_["params"]) == 12
     # 36 fits on 100 rows and the refit on 150: two data shapes, so two compiled epochs, not 37
-    assert compile_log.count("jit(epoch_fn)") == 2
+    assert compile_log.count("jit(train_epoch)") == 2
     assert search.best_score_ > 0.7
 
 
@@ -280,8 +280,8 @@ def test_regression_losses_and_both_gradient_modes_agree(regression, loss):
     np.testing.assert_allclose(manual.predict(regression[0]), autodiff.predict(regression[0]), rtol=1e-3, atol=1e-4)
 
 
-def test_a_shuffled_epoch_trains_on_row_i_in_slot_pi_i(regression):
-    # the documented order: epoch e puts row i (with its target and weight) in slot π_e(i), π_e =
+def test_a_shuffled_epoch_trains_in_fits_order_slot_j_holds_row_pi_j(regression):
+    # the documented order, fn.fit's: epoch e puts row π_e(j) (with its target and weight) in slot j, π_e =
     # permutation(key, n, stream=e); so shuffle=True equals shuffle=False on rows arranged that way by hand
     features, targets = regression
     weights = np.linspace(0.5, 2.0, len(features))
@@ -290,11 +290,8 @@ def test_a_shuffled_epoch_trains_on_row_i_in_slot_pi_i(regression):
     for epoch in range(2):
         shuffled.partial_fit(features, targets, sample_weight=weights)
         key = jax.random.wrap_key_data(np.array([0, shuffled._shuffle_seed], np.uint32))
-        slots = np.asarray(permutation(key, len(features), stream=epoch))
-        arranged = [np.empty_like(column) for column in (features, targets, weights)]
-        for column, original in zip(arranged, (features, targets, weights)):
-            column[slots] = original
-        by_hand.partial_fit(*arranged[:2], sample_weight=arranged[2])
+        order = np.asarray(permutation(key, len(features), stream=epoch))
+        by_hand.partial_fit(features[order], targets[order], sample_weight=weights[order])
         unshuffled.partial_fit(features, targets, sample_weight=weights)
     for ours, reference, plain in zip(shuffled.coefs_, by_hand.coefs_, unshuffled.coefs_):
         np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-7)

@@ -41,9 +41,30 @@ def jit_options(monkeypatch):
     return seen
 
 
-def test_the_estimators_compile_their_epoch_with_the_options(jit_options):
-    from funcnet import sklearn as fn_sklearn
+def test_the_top_level_epoch_is_compiled_with_the_options_and_the_nestable_one_without(jit_options):
+    from funcnet import engine, sklearn as fn_sklearn
 
     network = fn_sklearn._network((2, 3, 1), ("relu",), "identity", "mse", 0.0)
-    fn_sklearn._train_epoch.__wrapped__(network, "manual", "adam", False, 4, 0.5, True)
+    optimizer = fn_sklearn._optimizer("adam", False)
+    engine.compiled_epoch.__wrapped__(network, optimizer, "manual", 4, None, engine.EpochOptions(), top_level=True)
     assert jit_options[-1] == {"xla_cpu_prefer_vector_width": 256}
+    engine.compiled_epoch.__wrapped__(network, optimizer, "manual", 4)  # make_train_epoch's: nestable
+    assert jit_options[-1] is None
+
+
+def test_the_estimators_fit_through_the_top_level_epoch(monkeypatch):
+    import numpy as np
+
+    from funcnet import engine, sklearn as fn_sklearn
+
+    seen = []
+    real = engine.compiled_epoch
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("top_level"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fn_sklearn, "compiled_epoch", spy)
+    features = np.random.default_rng(0).standard_normal((20, 2)).astype(np.float32)
+    fn_sklearn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=1, batch_size=8).fit(features, features[:, 0])
+    assert seen == [True]
