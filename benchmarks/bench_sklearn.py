@@ -234,8 +234,10 @@ def funcnet_speed(task, rows, shuffle=True):
     return json.loads(lines[-1])
 
 
-def matmul_floor(task, rows, repeats=7):
+def matmul_floor(task, rows, repeats=7, outputs=1):
     """CPU seconds of the epoch's matmuls alone (five per batch), best of ``repeats``, best layout and vector width.
+
+    The network is 20-100-``outputs`` (1 for the estimators' both tasks; ``bench_engine`` also asks for 2).
 
     Each layout is compiled with XLA's default vector width and with the
     512 bits the estimators' epoch uses (:mod:`funcnet.xla_options`); the fastest of
@@ -245,7 +247,7 @@ def matmul_floor(task, rows, repeats=7):
     import jax.numpy as jnp
     from jax import lax
 
-    n_train, width, outputs, batch = rows - rows // 5, 100, 1, 200
+    n_train, width, batch = rows - rows // 5, 100, 200
     batches = n_train // batch
     x = jnp.asarray(np.random.default_rng(0).standard_normal((batches, batch, 20)), jnp.float32)
     w1, w2 = jnp.full((20, width), 0.01, jnp.float32), jnp.full((width, outputs), 0.01, jnp.float32)
