@@ -1,6 +1,6 @@
 """Many independent models in one compiled program: ``jax.vmap`` over params, optimizer states and keys.
 
-``fit_many`` runs :func:`funcnet.make_train_epoch` under ``jax.vmap``: model
+``fit_many`` runs :func:`funcnet.engine.make_train_epoch` under ``jax.vmap``: model
 ``i`` has its own parameters, optimizer state and key (so its own init, its
 own validation split and its own shuffles), and all of them advance one
 epoch per compiled call.  With one shared key instead, the split and the

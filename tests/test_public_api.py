@@ -175,17 +175,10 @@ def test_nothing_the_project_ships_uses_a_removed_name():
     assert not found
 
 
-# E1 is rewriting these files in the same session; their docstrings still name removed spellings.  A temporary
-# allowance: remove each entry when its file has been brought up to date (issue 22 §3).
-NOT_YET_UPDATED = ("funcnet/many.py", "funcnet/sklearn.py", "funcnet/xla_options.py")
-
-
 def test_the_librarys_own_text_names_no_removed_spelling():
     removed = "|".join(sorted(fn._DEPRECATED, key=len, reverse=True))
     spelling = re.compile(rf"\b(?:fn|funcnet)\.({removed})\b|from funcnet import [^\n]*\b({removed})\b")
     sources = sorted(glob.glob(os.path.join(ROOT, "funcnet", "**", "*.py"), recursive=True))
     found = [f"{os.path.relpath(path, ROOT)}:{number}: {match.group(0)}" for path in sources
-             if os.path.relpath(path, ROOT).replace(os.sep, "/") not in NOT_YET_UPDATED
              for number, line in enumerate(open(path, encoding="utf-8"), 1) for match in spelling.finditer(line)]
-    assert not found
-    assert sources and all(os.path.exists(os.path.join(ROOT, path)) for path in NOT_YET_UPDATED)
+    assert sources and not found
