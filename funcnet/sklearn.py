@@ -196,8 +196,8 @@ def _forward(network, params, x: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the estimators
-class _FuncnetMLP(BaseEstimator):
-    """What the regressor and the classifier share: parameters, fitting, the stopping rule."""
+class _MLPParameters(BaseEstimator):
+    """The estimators' shared parameters (scikit-learn's names and defaults) and what they decide."""
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
@@ -306,6 +306,17 @@ class _FuncnetMLP(BaseEstimator):
                           "it is clipped to the number of rows", UserWarning)
         return int(min(self.batch_size, num_rows))
 
+    def _hyperparams(self) -> dict:
+        """The solver's hyperparameters, as the optimizer state holds them (``optax.inject_hyperparams``)."""
+        if self.solver == "adam":
+            return {"learning_rate": self.learning_rate_init, "b1": self.beta_1, "b2": self.beta_2,
+                    "eps": self.epsilon}
+        return {"learning_rate": self.learning_rate_init, "momentum": self.momentum}
+
+
+class _FuncnetMLP(_MLPParameters):
+    """What the regressor and the classifier share beyond their parameters: the network, fitting, stopping."""
+
     # -------------------------------------------------------------- the network and its params
     def _network(self):
         return _network(self._layer_sizes, self._hidden, self._output, self._loss_name, float(self.dropout_))
@@ -334,26 +345,13 @@ class _FuncnetMLP(BaseEstimator):
 
     # -------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
+        """Train up to ``max_iter`` epochs (one with ``incremental``) through the engine's compiled epoch."""
         self._check_params()
         dtype = self._param_dtype()
         hidden_sizes = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True (it trains one epoch on the "
-                             "rows it is given); use fit")
-        if not first_pass and self.coefs_[0].dtype != dtype:
-            raise ValueError(f"`dtype` is {np.dtype(dtype).name} but the fitted weights are "
-                             f"{self.coefs_[0].dtype.name}; a warm start (warm_start=True or partial_fit) continues "
-                             f"them in their dtype. Set dtype={self.coefs_[0].dtype.name!r}, or fit from scratch "
-                             "with warm_start=False")
-        X, y = self._validate_data_and_targets(X, y, reset=first_pass, incremental=incremental, classes=classes)
-        if sample_weight is not None:  # negative weights are refused, as funcnet.fit and class_weight refuse them
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        targets, weights = self._encode_targets(y, sample_weight)
-        for name, values in (("X", X), ("sample_weight", weights)):  # (the regressor checks y)
-            if values is not None:  # float64 values beyond float32's range would train on inf
-                check_fits(name, values, dtype, FITS_ADVICE)
-        X = X.astype(dtype, copy=False)
+        self._check_continuation(dtype, first_pass, incremental)
+        X, y, targets, weights = self._training_arrays(X, y, sample_weight, dtype, first_pass, incremental, classes)
         rng = check_random_state(self.random_state)
         if first_pass:
             self._initialize(X.shape[1], hidden_sizes, dtype, rng)
@@ -362,26 +360,15 @@ class _FuncnetMLP(BaseEstimator):
             self.dropout_ = float(self.dropout)
         network = self._network()
         params = self._params()
-
+        validation = None
         if self.early_stopping:
-            split = self._validation_split(X, y, targets, weights, rng)
-            X_train, targets_train, weights_train, X_val, y_val, weights_val = split
+            X_train, targets_train, weights_train, *validation = self._validation_split(X, y, targets, weights, rng)
         else:
             X_train, targets_train, weights_train = X, targets, weights
         if first_pass:  # drawn after the initial weights and the validation split, as scikit-learn draws these
             self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
-        batch_size = self._batch_rows(X_train.shape[0])
-        # (one batch of every row: the order would change only the sums' rounding, so no shuffle)
-        options = EpochOptions(shuffle=bool(self.shuffle) and X_train.shape[0] > batch_size,
-                               loss_scale=float(self._loss_scale), loss_per="row", flat_params=True)
-        epoch_fn = compiled_epoch(network, _optimizer(self.solver, bool(self.nesterovs_momentum)), self.grad,
-                                  batch_size, None, options, top_level=True)
-        if incremental and getattr(self, "_optimizer_state", None) is not None:
-            opt_state = self._optimizer_state
-        else:
-            num_params = sum(weights.size + bias.size for weights, bias in zip(self.coefs_, self.intercepts_))
-            opt_state = _initial_optimizer_state(self.solver, bool(self.nesterovs_momentum), num_params, dtype,
-                                                 self._hyperparams())
+        epoch_fn = self._epoch_program(network, X_train.shape[0])
+        opt_state = self._starting_optimizer_state(incremental, dtype)
         x_device, y_device = jax.device_put(X_train), jax.device_put(targets_train)  # copied once, not per epoch
         w_device = None if weights_train is None else jax.device_put(weights_train.astype(dtype))
         alpha = np.asarray(self.alpha, dtype)
@@ -396,27 +383,8 @@ class _FuncnetMLP(BaseEstimator):
             self._epochs_seen += 1
             self.n_iter_ += 1
             self.t_ += X_train.shape[0]
-            self.loss_ = float(loss)
-            if not math.isfinite(self.loss_):
-                raise ValueError(f"the training loss became {self.loss_} in epoch {self.n_iter_}; the solver "
-                                 "diverged. Scale the inputs (e.g. StandardScaler) or lower learning_rate_init")
-            self.loss_curve_.append(self.loss_)
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-            if self.early_stopping:
-                score = self._validation_score(network, params, X_val, y_val, weights_val)
-                self.validation_scores_.append(score)
-                if self.verbose:
-                    print(f"Validation score: {score:f}")
-                self._no_improvement_count = (self._no_improvement_count + 1
-                                              if score < self.best_validation_score_ + self.tol else 0)
-                if score > self.best_validation_score_:
-                    self.best_validation_score_ = score
-                    best_params = params
-            else:
-                self._no_improvement_count = (self._no_improvement_count + 1
-                                              if self.loss_ > self.best_loss_ - self.tol else 0)
-                self.best_loss_ = min(self.best_loss_, self.loss_)
+            if self._record_epoch(float(loss), network, params, validation):
+                best_params = params
             if self._no_improvement_count > self.n_iter_no_change:
                 if self.verbose:
                     what = "Validation score" if self.early_stopping else "Training loss"
@@ -428,11 +396,76 @@ class _FuncnetMLP(BaseEstimator):
             if self.n_iter_ == self.max_iter:
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                               "optimization hasn't converged yet.", ConvergenceWarning)
-        if self.early_stopping:
-            params = best_params
-        self._store_params(params)
+        self._store_params(best_params if self.early_stopping else params)
         self._optimizer_state = jax.tree.map(np.asarray, opt_state)
         return self
+
+    def _check_continuation(self, dtype, first_pass: bool, incremental: bool) -> None:
+        """What a warm start or ``partial_fit`` cannot continue: early stopping, or weights of another dtype."""
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True (it trains one epoch on the "
+                             "rows it is given); use fit")
+        if not first_pass and self.coefs_[0].dtype != dtype:
+            raise ValueError(f"`dtype` is {np.dtype(dtype).name} but the fitted weights are "
+                             f"{self.coefs_[0].dtype.name}; a warm start (warm_start=True or partial_fit) continues "
+                             f"them in their dtype. Set dtype={self.coefs_[0].dtype.name!r}, or fit from scratch "
+                             "with warm_start=False")
+
+    def _training_arrays(self, X, y, sample_weight, dtype, first_pass, incremental, classes):
+        """``(X in dtype, y, encoded targets, row weights or None)``, checked as scikit-learn checks them."""
+        X, y = self._validate_data_and_targets(X, y, reset=first_pass, incremental=incremental, classes=classes)
+        if sample_weight is not None:  # negative weights are refused, as funcnet.fit and class_weight refuse them
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        targets, weights = self._encode_targets(y, sample_weight)
+        for name, values in (("X", X), ("sample_weight", weights)):  # (the regressor checks y)
+            if values is not None:  # float64 values beyond float32's range would train on inf
+                check_fits(name, values, dtype, FITS_ADVICE)
+        return X.astype(dtype, copy=False), y, targets, weights
+
+    def _epoch_program(self, network, num_rows: int):
+        """The engine's epoch (:func:`funcnet.engine.compiled_epoch`) for these settings, compiled at the top level."""
+        batch_size = self._batch_rows(num_rows)
+        # (one batch of every row: the order would change only the sums' rounding, so no shuffle)
+        options = EpochOptions(shuffle=bool(self.shuffle) and num_rows > batch_size,
+                               loss_scale=float(self._loss_scale), loss_per="row", flat_params=True)
+        return compiled_epoch(network, _optimizer(self.solver, bool(self.nesterovs_momentum)), self.grad,
+                              batch_size, None, options, top_level=True)
+
+    def _starting_optimizer_state(self, incremental: bool, dtype):
+        """``partial_fit`` continues the optimizer's state; every other fit starts a fresh one."""
+        if incremental and getattr(self, "_optimizer_state", None) is not None:
+            return self._optimizer_state
+        num_params = sum(weights.size + bias.size for weights, bias in zip(self.coefs_, self.intercepts_))
+        return _initial_optimizer_state(self.solver, bool(self.nesterovs_momentum), num_params, dtype,
+                                        self._hyperparams())
+
+    def _record_epoch(self, loss: float, network, params, validation) -> bool:
+        """Record an epoch's ``loss_`` (and validation score) and count epochs without improvement.
+
+        Returns whether these params score best on the validation rows so far
+        (``early_stopping``; always ``False`` without it).
+        """
+        self.loss_ = loss
+        if not math.isfinite(loss):
+            raise ValueError(f"the training loss became {loss} in epoch {self.n_iter_}; the solver "
+                             "diverged. Scale the inputs (e.g. StandardScaler) or lower learning_rate_init")
+        self.loss_curve_.append(loss)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+        if not self.early_stopping:
+            self._no_improvement_count = self._no_improvement_count + 1 if loss > self.best_loss_ - self.tol else 0
+            self.best_loss_ = min(self.best_loss_, loss)
+            return False
+        score = self._validation_score(network, params, *validation)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print(f"Validation score: {score:f}")
+        self._no_improvement_count = (self._no_improvement_count + 1
+                                      if score < self.best_validation_score_ + self.tol else 0)
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            return True
+        return False
 
     def _initialize(self, num_features, hidden_sizes, dtype, rng) -> None:
         self._layer_sizes = (num_features, *hidden_sizes, self.n_outputs_)
@@ -455,12 +488,6 @@ class _FuncnetMLP(BaseEstimator):
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
-
-    def _hyperparams(self) -> dict:
-        if self.solver == "adam":
-            return {"learning_rate": self.learning_rate_init, "b1": self.beta_1, "b2": self.beta_2,
-                    "eps": self.epsilon}
-        return {"learning_rate": self.learning_rate_init, "momentum": self.momentum}
 
     def _validation_split(self, X, y, targets, weights, rng):
         """scikit-learn's split: the same rows for the same ``random_state``.
