@@ -124,7 +124,7 @@ _DEPRECATED = {
     "MLP": ("model", "Network", "fn.Network"),
     **{name: ("engine", name, f"funcnet.engine.{name} (internal)")
        for name in ("GRAD_MODES", "make_train_epoch", "value_and_grad_fn", "step_key", "shuffled_batch_rows")},
-    "fit_state": ("fitting", "fit_state", "funcnet.fitting.fit_state (internal)"),
+    "fit_state": ("fitting", "fit_state", "fn.fit, whose result carries .opt_state"),
     **{name: ("layer_stats", name, f"funcnet.layer_stats.{name} (internal: from funcnet.layer_stats import {name})")
        for name in ("LAYER_STAT_NAMES", "stats_rows", "stats_key")},
 }

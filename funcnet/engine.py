@@ -190,8 +190,8 @@ def _state_names(state) -> str:
 
 
 def check_opt_state(optimizer, params, opt_state, num_models: int | None = None, name: str = "opt_state") -> None:
-    """``opt_state`` must be what ``optimizer.init(params)`` makes for ``params``, one model's (``fit``,
-    ``fit_state``), or, with ``num_models``, that stacked ``num_models`` times (``fit_many``).
+    """``opt_state`` must be what ``optimizer.init(params)`` makes for ``params``, one model's (``fit``),
+    or, with ``num_models``, that stacked ``num_models`` times (``fit_many``).
 
     Compared with ``jax.eval_shape(optimizer.init, params)`` (nothing is computed; ``params`` may be
     ``jax.ShapeDtypeStruct``): the same tree of states, and every leaf of one model's shape, or of shape

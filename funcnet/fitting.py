@@ -9,6 +9,7 @@ loop around ``train_step`` can do exactly what ``fit`` does.
 from __future__ import annotations
 
 import math
+import warnings
 
 import jax
 
@@ -125,6 +126,34 @@ def _place_on_mesh(mesh, tree):
     return jax.tree.map(place, tree)
 
 
+class FitResult(tuple):
+    """What :func:`fit` returns: the pair ``(params, history)``, and the optimizer state beside it.
+
+    ``params, history = fn.fit(...)`` unpacks it as a pair, as ``os.stat_result``
+    unpacks to fewer fields than it holds; ``result.params``,
+    ``result.opt_state`` and ``result.history`` name all three.  ``opt_state``
+    is what to pass back as ``fit(..., opt_state=...)`` to continue training.
+    """
+
+    def __new__(cls, params, opt_state, history):
+        result = super().__new__(cls, (params, history))
+        result.opt_state = opt_state
+        return result
+
+    def __getnewargs__(self):  # pickling and copying rebuild all three
+        return self.params, self.opt_state, self.history
+
+    @property
+    def params(self):
+        """The trained params (the best epoch's with ``patience``)."""
+        return self[0]
+
+    @property
+    def history(self) -> dict:
+        """``{"train_loss": [...], "val_loss": [...], ...}``: one entry per epoch (see :func:`fit`)."""
+        return self[1]
+
+
 def fit(
     model,
     params,
@@ -202,13 +231,13 @@ def fit(
       patience: early stopping: stop after this many epochs without a lower
         validation loss and return the params of the best epoch (needs
         validation data).  ``history["best_epoch"]`` records which (0-based).
-        :func:`fit_state` returns that epoch's optimizer state with them.
+        ``.opt_state`` is that epoch's optimizer state.
         Resuming (``initial_epoch > 0``), the early-stopping counters are
         rebuilt from ``history["val_loss"]`` (:func:`funcnet.early_stopping.replay`),
         so the resumed run stops where the uninterrupted one does; a run that
         had already stopped runs no more epochs.
       best: resuming with ``patience``: ``(params, opt_state)`` of the best
-        epoch so far, as :func:`fit_state` returned them or a checkpoint
+        epoch so far, as ``fit`` returned them or a checkpoint
         stored them.  Needed unless the best epoch is the last one run
         (then it is ``(params, opt_state)``).
       mesh: a ``jax.sharding.Mesh`` with a ``"data"`` axis: data-parallel
@@ -226,7 +255,12 @@ def fit(
         nothing: the params trained are the same bits as without it.
 
     Returns:
-      ``(params, history)``; ``history["train_loss"]`` and ``history["val_loss"]``
+      a :class:`FitResult`: ``params, history = fit(...)`` as a pair, and
+      ``.params``, ``.opt_state`` (to resume: pass it back as ``opt_state=``)
+      and ``.history``.  With ``patience``, ``params`` and ``opt_state`` are
+      both the best epoch's (``history["best_epoch"]``): continuing from them
+      repeats what followed that epoch; the last epoch's state is what
+      ``callback`` saw last.  ``history["train_loss"]`` and ``history["val_loss"]``
       are lists with one float per epoch (``val_loss`` empty without validation).
       With ``track="layers"``, ``history["layer_stats"]`` has one entry per
       epoch: a list with one dict of floats per layer, ``{"epoch", "layer",
@@ -242,26 +276,6 @@ def fit(
         ``optimizer`` not an optax transformation, ``mesh`` not a Mesh, ...);
         funcnet's are also ValueErrors (:class:`funcnet.checks.ArgumentTypeError`).
       NonFiniteLossError: when an epoch's loss is NaN/inf; it carries the last finite state.
-    """
-    params, _opt_state, history = fit_state(
-        model, params, optimizer, x, y, epochs=epochs, batch_size=batch_size, key=key,
-        validation_split=validation_split, validation_data=validation_data, grad=grad,
-        opt_state=opt_state, verbose=verbose, callback=callback, initial_epoch=initial_epoch,
-        history=history, patience=patience, mesh=mesh, sample_weight=sample_weight,
-        class_weight=class_weight, track=track, best=best,
-    )
-    return params, history
-
-
-def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
-              validation_split=0.0, validation_data=None, grad="autodiff",
-              opt_state=None, verbose=False, callback=None, initial_epoch=None, history=None,
-              patience=None, mesh=None, sample_weight=None, class_weight=None, track=None, best=None):
-    """:func:`fit`, returning ``(params, opt_state, history)`` so training can be resumed.
-
-    With ``patience``, ``params`` and ``opt_state`` are both the best epoch's
-    (``history["best_epoch"]``): continuing from them repeats what followed
-    that epoch.  The last epoch's state is what ``callback`` saw last.
     """
     epochs, patience, validation_split = (checks.check_count(epochs, "epochs", 0),
                                           None if patience is None else checks.check_count(patience, "patience"),
@@ -319,12 +333,26 @@ def fit_state(model, params, optimizer, x, y, *, epochs, batch_size=32, key,
             break
     if stopper is not None:
         params, opt_state = best_params, best_opt_state
-    return params, opt_state, history
+    return FitResult(params, opt_state, history)
+
+
+def fit_state(*args, **kwargs):
+    """Deprecated: ``fit(...)`` returns its optimizer state as ``.opt_state``.
+
+    ``fit_state(...)`` is ``(result.params, result.opt_state, result.history)``
+    of ``result = fit(...)``, with the same arguments; it works for one minor
+    release, with a ``DeprecationWarning``.
+    """
+    warnings.warn("funcnet.fitting.fit_state is deprecated: `result = fn.fit(...)` carries it, as result.params, "
+                  "result.opt_state and result.history (and `params, history = fn.fit(...)` works as before)",
+                  DeprecationWarning, stacklevel=2)
+    result = fit(*args, **kwargs)
+    return result.params, result.opt_state, result.history
 
 
 def _checked_run(epochs, patience, validation_split, validation_data, callback, best, history, initial_epoch,
                  key) -> tuple[dict, int]:
-    """:func:`fit_state`'s checks of the run's settings; ``(the history to continue, initial_epoch)``."""
+    """:func:`fit`'s checks of the run's settings; ``(the history to continue, initial_epoch)``."""
     _check_callables_and_pairs(callback, validation_data, best)
     has_validation = validation_data is not None or validation_split > 0
     if patience is not None and not has_validation:
@@ -337,7 +365,7 @@ def _checked_run(epochs, patience, validation_split, validation_data, callback, 
 
 def _training_data(model, params, optimizer, opt_state, best, x, y, key, validation_split, validation_data,
                    sample_weight, class_weight, mesh):
-    """:func:`fit_state`'s checks of params, optimizer state and data, then the data as arrays in the params'
+    """:func:`fit`'s checks of params, optimizer state and data, then the data as arrays in the params'
     dtype, placed on ``mesh``: ``(params, opt_state, train (x, y[, weights]), validation (x, y) or None)``."""
     checks.check_params(model, params)
     checks.check_has_params(model, params, "fit")
@@ -475,7 +503,7 @@ def _resumed_stopper(patience, history, initial_epoch, best):
     if best is None and stopper.best_epoch != initial_epoch - 1:
         raise ValueError(f"resuming with `patience`: the best epoch so far is epoch {stopper.best_epoch + 1}, "
                          f"not the last one run ({initial_epoch}); pass best=(params, opt_state) of that epoch, "
-                         "as fit_state returned them or a checkpoint stored them")
+                         "as fit returned them (result.params, result.opt_state) or a checkpoint stored them")
     return stopper
 
 

@@ -200,3 +200,8 @@ def run_script():
         return completed.stdout
 
     return run
+
+
+def trained_state(result):
+    """``(params, opt_state, history)`` of what ``fn.fit`` returns (a ``funcnet.fitting.FitResult``)."""
+    return result.params, result.opt_state, result.history

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 import funcnet as fn
+from conftest import trained_state
 
 MODEL = fn.mlp([3, 5, 2], hidden="tanh", output="softmax", loss="cross_entropy")
 
@@ -20,8 +21,8 @@ def trained(tmp_path):
     x = rng.normal(size=(40, 3)).astype(np.float32)
     labels = np.argmax(x[:, :2], axis=1)
     optimizer = optax.adam(1e-2)
-    params, state, history = fn.fitting.fit_state(MODEL, MODEL.init(jax.random.key(0)), optimizer, x, labels,
-                                          epochs=3, batch_size=8, key=jax.random.key(1), validation_split=0.25)
+    params, state, history = trained_state(fn.fit(MODEL, MODEL.init(jax.random.key(0)), optimizer, x, labels,
+                                          epochs=3, batch_size=8, key=jax.random.key(1), validation_split=0.25))
     scaler = fn.fit_standardizer(x)
     path = tmp_path / "model.npz"
     fn.save(path, MODEL, params, opt_state=state, history=history, standardizer=scaler,

@@ -23,6 +23,7 @@ import optax
 import pytest
 
 import funcnet as fn
+from conftest import trained_state
 
 MODEL = fn.mlp([3, 4, 2], hidden="tanh", output="identity", loss="mse")
 NOT_REAL_FLOATING = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
@@ -164,14 +165,14 @@ def test_noisy_sgd_resumes_from_a_checkpoint_exactly_as_if_never_interrupted(tmp
     y = np.stack([x[:, 0] - x[:, 1], x[:, 2]], axis=1)
     optimizer = optax.noisy_sgd(0.05, key=jax.random.key(7))
     settings = dict(batch_size=8, key=jax.random.key(1))
-    whole, whole_state, _ = fn.fitting.fit_state(MODEL, params, optimizer, x, y, epochs=4, **settings)
-    first, state, history = fn.fitting.fit_state(MODEL, params, optimizer, x, y, epochs=2, **settings)
+    whole, whole_state, _ = trained_state(fn.fit(MODEL, params, optimizer, x, y, epochs=4, **settings))
+    first, state, history = trained_state(fn.fit(MODEL, params, optimizer, x, y, epochs=2, **settings))
     fn.save(tmp_path / "noisy.npz", MODEL, first, opt_state=state, history=history)
     loaded = fn.load(tmp_path / "noisy.npz", optimizer=optimizer)
     assert_equal_trees(state, loaded.opt_state)
     assert str(loaded.opt_state[0].rng_key.dtype) == "key<fry>"
-    resumed, resumed_state, _ = fn.fitting.fit_state(MODEL, loaded.params, optimizer, x, y, epochs=4, initial_epoch=2,
-                                             opt_state=loaded.opt_state, history=loaded.history, **settings)
+    resumed, resumed_state, _ = trained_state(fn.fit(MODEL, loaded.params, optimizer, x, y, epochs=4, initial_epoch=2,
+                                             opt_state=loaded.opt_state, history=loaded.history, **settings))
     assert_equal_trees(whole, resumed)
     assert_equal_trees(whole_state, resumed_state)
 

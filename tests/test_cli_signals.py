@@ -286,16 +286,16 @@ def deliver():
 
 
 def test_sigterm_after_an_epoch_in_process_saves_it(cli_run, tmp_path, monkeypatch, deliver):
-    fit_state = fn.fitting.fit_state
+    fit = fn.fitting.fit
 
-    def fit_state_with_sigterm(*args, callback, **kwargs):
+    def fit_with_sigterm(*args, callback, **kwargs):
         def on_epoch(epoch, *state):
             if epoch == 1:
                 deliver(signal.SIGTERM)
             return callback(epoch, *state)
-        return fit_state(*args, callback=on_epoch, **kwargs)
+        return fit(*args, callback=on_epoch, **kwargs)
 
-    monkeypatch.setattr(fn.fitting, "fit_state", fit_state_with_sigterm)
+    monkeypatch.setattr(fn.fitting, "fit", fit_with_sigterm)
     result = cli_run("train", "--data", "xor", "--epochs", "50", "--save", "m.npz", expect=143)
     assert result.stderr == NOTICE.format("SIGTERM")
     assert "interrupted: saved the state after epoch 2 to m.npz" in result.stdout

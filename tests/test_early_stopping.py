@@ -6,6 +6,7 @@ import optax
 import pytest
 
 import funcnet as fn
+from conftest import trained_state
 from funcnet.early_stopping import replay
 
 MODEL = fn.mlp([3, 4, 1])
@@ -23,11 +24,11 @@ def problem():
 def test_fit_state_returns_the_best_epochs_params_and_optimizer_state():
     x, y, arguments = problem()
     params = MODEL.init(jax.random.key(1))
-    stopped, stopped_state, history = fn.fitting.fit_state(MODEL, params, OPTIMIZER, x, y, epochs=20, patience=2,
-                                                   **arguments)
+    stopped, stopped_state, history = trained_state(fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=20, patience=2,
+                                                   **arguments))
     best = history["best_epoch"]
     assert len(history["train_loss"]) == best + 3
-    at_best, state_at_best, _ = fn.fitting.fit_state(MODEL, params, OPTIMIZER, x, y, epochs=best + 1, **arguments)
+    at_best, state_at_best, _ = trained_state(fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=best + 1, **arguments))
     jax.tree.map(np.testing.assert_array_equal, (stopped, stopped_state), (at_best, state_at_best))
 
 
@@ -35,14 +36,14 @@ def test_fit_state_returns_the_best_epochs_params_and_optimizer_state():
 def test_a_resumed_fit_with_patience_equals_the_uninterrupted_one(split):
     x, y, arguments = problem()
     params = MODEL.init(jax.random.key(1))
-    full = fn.fitting.fit_state(MODEL, params, OPTIMIZER, x, y, epochs=20, patience=2, **arguments)
+    full = trained_state(fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=20, patience=2, **arguments))
     last = {}
-    best_params, best_state, history = fn.fitting.fit_state(
+    best_params, best_state, history = trained_state(fn.fit(
         MODEL, params, OPTIMIZER, x, y, epochs=split, patience=2,
-        callback=lambda epoch, p, s, h: last.update(params=p, opt_state=s), **arguments)
-    resumed = fn.fitting.fit_state(MODEL, last["params"], OPTIMIZER, x, y, epochs=20, patience=2, initial_epoch=split,
+        callback=lambda epoch, p, s, h: last.update(params=p, opt_state=s), **arguments))
+    resumed = trained_state(fn.fit(MODEL, last["params"], OPTIMIZER, x, y, epochs=20, patience=2, initial_epoch=split,
                            opt_state=last["opt_state"], history=history, best=(best_params, best_state),
-                           **arguments)
+                           **arguments))
     jax.tree.map(np.testing.assert_array_equal, full[:2], resumed[:2])
     assert full[2] == resumed[2]
 
@@ -52,25 +53,25 @@ def test_resuming_with_patience_needs_the_best_state_when_it_is_not_the_last():
     params = MODEL.init(jax.random.key(1))
     best = fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=20, patience=2, **arguments)[1]["best_epoch"]
     last, split = {}, best + 2  # one epoch after the best: the best is not the last epoch run
-    _, _, history = fn.fitting.fit_state(MODEL, params, OPTIMIZER, x, y, epochs=split, patience=5,
-                                 callback=lambda epoch, p, s, h: last.update(params=p, opt_state=s), **arguments)
+    _, _, history = trained_state(fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=split, patience=5,
+                                 callback=lambda epoch, p, s, h: last.update(params=p, opt_state=s), **arguments))
     assert history["best_epoch"] == best
     with pytest.raises(ValueError, match=rf"resuming with `patience`: the best epoch so far is epoch {best + 1}, not "
                                          rf"the last one run \({split}\); pass best=\(params, opt_state\) of that"):
-        fn.fitting.fit_state(MODEL, last["params"], OPTIMIZER, x, y, epochs=split + 2, patience=5, initial_epoch=split,
-                     opt_state=last["opt_state"], history=history, **arguments)
+        trained_state(fn.fit(MODEL, last["params"], OPTIMIZER, x, y, epochs=split + 2, patience=5, initial_epoch=split,
+                     opt_state=last["opt_state"], history=history, **arguments))
     with pytest.raises(ValueError, match=rf"needs the {split} validation losses so far in history\['val_loss'\], "
                                          "got 0"):
-        fn.fitting.fit_state(MODEL, last["params"], OPTIMIZER, x, y, epochs=split + 2, patience=5, initial_epoch=split,
-                     opt_state=last["opt_state"], **arguments)
+        trained_state(fn.fit(MODEL, last["params"], OPTIMIZER, x, y, epochs=split + 2, patience=5, initial_epoch=split,
+                     opt_state=last["opt_state"], **arguments))
 
 
 def test_a_run_that_had_stopped_runs_no_more_epochs_when_resumed():
     x, y, arguments = problem()
     params = MODEL.init(jax.random.key(1))
-    stopped, state, history = fn.fitting.fit_state(MODEL, params, OPTIMIZER, x, y, epochs=20, patience=2, **arguments)
-    again = fn.fitting.fit_state(MODEL, stopped, OPTIMIZER, x, y, epochs=30, patience=2, opt_state=state,
-                         initial_epoch=len(history["train_loss"]), history=history, best=(stopped, state), **arguments)
+    stopped, state, history = trained_state(fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=20, patience=2, **arguments))
+    again = trained_state(fn.fit(MODEL, stopped, OPTIMIZER, x, y, epochs=30, patience=2, opt_state=state,
+                         initial_epoch=len(history["train_loss"]), history=history, best=(stopped, state), **arguments))
     assert again[2] == history
     jax.tree.map(np.testing.assert_array_equal, (stopped, state), again[:2])
 

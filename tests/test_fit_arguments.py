@@ -41,7 +41,7 @@ BATCHES_OF_KEYS = [pytest.param(jax.random.split(KEY, 2), id="typed"),
 @pytest.mark.parametrize("keys", BATCHES_OF_KEYS)
 @pytest.mark.parametrize("call", [
     pytest.param(lambda keys: fit(key=keys), id="fit"),
-    pytest.param(lambda keys: fn.fitting.fit_state(MODEL, params_of(), SGD, X, Y, epochs=1, key=keys), id="fit_state"),
+    pytest.param(lambda keys: fn.fit(MODEL, params_of(), SGD, X, Y, epochs=1, key=keys), id="fit-positional"),
     pytest.param(lambda keys: fn.engine.make_train_epoch(MODEL, SGD, "autodiff", 16)(
         params_of(), SGD.init(params_of()), X, Y, keys, 0), id="train_epoch"),
     pytest.param(lambda keys: fn.shuffled_batches(keys, X, Y, 16), id="shuffled_batches"),
@@ -87,8 +87,8 @@ THREE_EPOCHS = {"train_loss": [1.0, 0.9, 0.8], "val_loss": []}
     pytest.param(lambda: fit(initial_epoch=3, epochs=2),
                  r"^`epochs` is the epoch to stop before: `initial_epoch` is 3, so epochs=2 would train nothing; "
                  r"pass epochs > 3 \(epochs=5 for 2 more\)$", id="initial_epoch"),
-    pytest.param(lambda: fn.fitting.fit_state(MODEL, params_of(), SGD, X, Y, epochs=0, key=KEY, initial_epoch=np.uint8(1)),
-                 r"`initial_epoch` is 1, so epochs=0 would train nothing; pass epochs > 1$", id="fit_state-zero"),
+    pytest.param(lambda: fn.fit(MODEL, params_of(), SGD, X, Y, epochs=0, key=KEY, initial_epoch=np.uint8(1)),
+                 r"`initial_epoch` is 1, so epochs=0 would train nothing; pass epochs > 1$", id="fit-zero"),
 ])
 def test_resuming_with_epochs_that_would_train_nothing_is_refused(call, message):
     with pytest.raises(ValueError, match=message):

@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import funcnet as fn
+from conftest import trained_state
 from funcnet import cli
 from funcnet.layer_stats import LAYER_STAT_NAMES, layer_stats, plot_layer_stats, stats_key, stats_rows
 
@@ -164,16 +165,16 @@ def test_layer_stats_survive_a_checkpoint_and_a_resumed_fit_appends_to_them(tmp_
     x, y = problem()
     start, optimizer = model.init(jax.random.key(11), jnp.float64), optax.sgd(0.05)
     settings = dict(batch_size=16, key=jax.random.key(12), track="layers")
-    _, _, full = fn.fitting.fit_state(model, start, optimizer, x, y, epochs=4, **settings)
-    params, opt_state, part = fn.fitting.fit_state(model, start, optimizer, x, y, epochs=2, **settings)
+    _, _, full = trained_state(fn.fit(model, start, optimizer, x, y, epochs=4, **settings))
+    params, opt_state, part = trained_state(fn.fit(model, start, optimizer, x, y, epochs=2, **settings))
     fn.save(tmp_path / "part.npz", model, params, opt_state=opt_state, history=part)
     saved = fn.load(tmp_path / "part.npz", model=model, optimizer=optimizer)
     assert saved.history["layer_stats"] == part["layer_stats"]
-    _, _, resumed = fn.fitting.fit_state(model, saved.params, optimizer, x, y, epochs=4, opt_state=saved.opt_state,
-                                 initial_epoch=2, history=saved.history, **settings)
+    _, _, resumed = trained_state(fn.fit(model, saved.params, optimizer, x, y, epochs=4, opt_state=saved.opt_state,
+                                 initial_epoch=2, history=saved.history, **settings))
     assert resumed["layer_stats"] == full["layer_stats"]
-    _, _, untracked = fn.fitting.fit_state(model, saved.params, optimizer, x, y, epochs=3, opt_state=saved.opt_state,
-                                   initial_epoch=2, history=saved.history, **{**settings, "track": None})
+    _, _, untracked = trained_state(fn.fit(model, saved.params, optimizer, x, y, epochs=3, opt_state=saved.opt_state,
+                                   initial_epoch=2, history=saved.history, **{**settings, "track": None}))
     assert untracked["layer_stats"] == part["layer_stats"]  # kept, not extended
 
 

@@ -7,6 +7,7 @@ import optax
 import pytest
 
 import funcnet as fn
+from conftest import trained_state
 from test_train import MODEL, CompileCounter, regression_problem
 
 CLOSE = dict(rtol=2e-5, atol=2e-6)
@@ -28,7 +29,7 @@ def separate_fits(params, optimizer, x, y, keys, states=None, **kwargs):
     for i, key in enumerate(keys):
         single = model_i(params, i)
         state = None if states is None else model_i(states, i)
-        results.append(fn.fitting.fit_state(MODEL, single, optimizer, x, y, key=key, opt_state=state, **kwargs))
+        results.append(trained_state(fn.fit(MODEL, single, optimizer, x, y, key=key, opt_state=state, **kwargs)))
     return results
 
 

@@ -47,9 +47,12 @@ REPLACEMENTS = {
     "MLP": "fn.Network",
     **{name: f"funcnet.engine.{name}"
        for name in ("GRAD_MODES", "make_train_epoch", "value_and_grad_fn", "step_key", "shuffled_batch_rows")},
-    "fit_state": "funcnet.fitting.fit_state",
+    "fit_state": "fn.fit, whose result carries .opt_state",
     **{name: f"funcnet.layer_stats.{name}" for name in ("LAYER_STAT_NAMES", "stats_rows", "stats_key")},
 }
+# Names whose replacement is another API, not the same object under a new name: where the old object still is
+# (itself deprecated when called).
+STILL_AT = {"fit_state": "funcnet.fitting.fit_state"}
 
 # Each namespace -> what it promises, and the module that defines each of those names.
 NAMESPACES = {
@@ -103,7 +106,7 @@ def test_a_removed_name_warns_naming_its_replacement_and_is_the_same_object(name
     replacement = REPLACEMENTS[name]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the replacement itself must not warn
-        expected = resolve(replacement)
+        expected = resolve(STILL_AT.get(name, replacement))
     for _ in range(2):  # every use warns: nothing is cached on the package
         with pytest.warns(DeprecationWarning, match=rf"^fn\.{name} is deprecated: use {re.escape(replacement)}\b"):
             value = getattr(fn, name)

@@ -1,5 +1,9 @@
 """Training: train_step with any optax optimizer, fit's epoch contract, determinism, compilations."""
 
+import copy
+import pickle
+
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +12,7 @@ import pytest
 from jax import lax
 
 import funcnet as fn
+from conftest import trained_state
 
 MODEL = fn.mlp([3, 8, 1], hidden="tanh")
 ADAM = optax.adam(1e-2)  # one object: fits with equal arguments and shapes share their compiled epoch (lru cache)
@@ -283,10 +288,10 @@ def test_resuming_from_an_epoch_matches_an_uninterrupted_fit():
     params = MODEL.init(jax.random.key(0))
     optimizer = ADAM
     arguments = dict(batch_size=8, key=jax.random.key(3), validation_split=0.25)
-    full, _, full_history = fn.fitting.fit_state(MODEL, params, optimizer, x, y, epochs=4, **arguments)
-    part, state, history = fn.fitting.fit_state(MODEL, params, optimizer, x, y, epochs=2, **arguments)
-    resumed, _, resumed_history = fn.fitting.fit_state(MODEL, part, optimizer, x, y, epochs=4, opt_state=state,
-                                               initial_epoch=2, history=history, **arguments)
+    full, _, full_history = trained_state(fn.fit(MODEL, params, optimizer, x, y, epochs=4, **arguments))
+    part, state, history = trained_state(fn.fit(MODEL, params, optimizer, x, y, epochs=2, **arguments))
+    resumed, _, resumed_history = trained_state(fn.fit(MODEL, part, optimizer, x, y, epochs=4, opt_state=state,
+                                               initial_epoch=2, history=history, **arguments))
     jax.tree.map(np.testing.assert_array_equal, full, resumed)
     assert resumed_history == full_history and len(history["train_loss"]) == 2
 
@@ -325,3 +330,28 @@ def test_fit_rejects_bad_resume_and_early_stopping_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fn.fit(MODEL, MODEL.init(jax.random.key(0)), optax.sgd(0.1), x, y, epochs=1, key=jax.random.key(0),
                **kwargs)
+
+
+def test_fit_returns_params_and_history_as_a_pair_and_the_optimizer_state_beside_them():
+    x, y = regression_problem()
+    params = MODEL.init(jax.random.key(0))
+    result = fn.fit(MODEL, params, ADAM, x, y, epochs=2, batch_size=8, key=jax.random.key(1))
+    trained, history = result  # unpacks as it always did
+    assert isinstance(result, fn.fitting.FitResult) and len(result) == 2
+    assert trained is result.params and history is result.history and len(history["train_loss"]) == 2
+    chex.assert_trees_all_equal_structs(result.opt_state, ADAM.init(params))
+    assert int(result.opt_state[0].count) == 10  # 2 epochs of 5 steps: the state after the last step
+    for copied in (pickle.loads(pickle.dumps(result)), copy.deepcopy(result)):
+        assert isinstance(copied, fn.fitting.FitResult) and copied.history == history
+        jax.tree.map(np.testing.assert_array_equal, (copied.params, copied.opt_state), (trained, result.opt_state))
+
+
+def test_fit_state_still_returns_the_three_with_a_deprecation_warning_naming_fit():
+    x, y = regression_problem()
+    arguments = dict(epochs=2, batch_size=8, key=jax.random.key(1))
+    result = fn.fit(MODEL, MODEL.init(jax.random.key(0)), ADAM, x, y, **arguments)
+    with pytest.warns(DeprecationWarning, match=r"^funcnet\.fitting\.fit_state is deprecated: `result = fn\.fit\(\.\.\.\)` "
+                                                r"carries it, as result\.params, result\.opt_state and result\.history"):
+        triple = fn.fitting.fit_state(MODEL, MODEL.init(jax.random.key(0)), ADAM, x, y, **arguments)
+    jax.tree.map(np.testing.assert_array_equal, triple[:2], (result.params, result.opt_state))
+    assert triple[2] == result.history

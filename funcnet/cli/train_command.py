@@ -534,20 +534,21 @@ def _announce(args, run: _Run, mode: str) -> None:
 
 
 def _fit(args, run: _Run, record: _RunRecord, mode: str) -> int:
-    """Train through ``fitting.fit_state``; save on divergence or a signal, else summarise, save and plot."""
+    """Train through ``fn.fit``; save on divergence or a signal, else summarise, save and plot."""
     import funcnet as fn
-    from funcnet.fitting import fit_state
+    from funcnet.fitting import fit
 
     config, interrupt = run.config, record.interrupt
     params, opt_state, history, initial_epoch, best = run.start
     x_train, _, y_train, _ = run.splits
     try:
-        params, opt_state, history = fit_state(
+        trained = fit(
             run.model, params, run.optimizer, x_train, y_train, epochs=config["epochs"],
             batch_size=config["batch_size"], key=run.fit_key, validation_split=config["validation_split"],
             grad=config["grad"], opt_state=opt_state, callback=record.on_epoch, initial_epoch=initial_epoch,
             history=history, patience=config["patience"], best=best,
             track="layers" if args.track_stats or args.plot_stats else None)
+        params, opt_state, history = trained.params, trained.opt_state, trained.history
     except fn.NonFiniteLossError as error:
         return _diverged(args, record, error)
     interrupt.notify = ""  # a later signal is reported once, at the end (_finish)
