@@ -125,7 +125,8 @@ _DEPRECATED = {
     **{name: ("engine", name, f"funcnet.engine.{name} (internal)")
        for name in ("GRAD_MODES", "make_train_epoch", "value_and_grad_fn", "step_key", "shuffled_batch_rows")},
     "fit_state": ("fitting", "fit_state", "fn.fit, whose result carries .opt_state"),
-    **{name: ("layer_stats", name, f"funcnet.layer_stats.{name} (internal: from funcnet.layer_stats import {name})")
+    **{name: ("layer_stats", name, f"funcnet.layer_stats.{name} (internal; write `from funcnet.layer_stats import "
+                                f"{name}`: the attribute fn.layer_stats is the function of that name)")
        for name in ("LAYER_STAT_NAMES", "stats_rows", "stats_key")},
 }
 

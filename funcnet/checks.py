@@ -265,13 +265,13 @@ def check_param_shapes(model, params) -> None:
     Reads only shapes, so it runs while JAX traces (``model.forward``, ``model.loss``).
     """
     expected = expected_param_shapes(model)
-    if not isinstance(params, (list, tuple)) or len(params) != len(expected):
+    if not isinstance(params, (list, tuple)) or len(params) != len(expected) or type(params).__name__ == "FitResult":
         got = f"a {type(params).__name__} of length {len(params)}" if isinstance(
             params, (list, tuple)) else f"a {type(params).__name__}"
-        raise ValueError(
-            f"`params` must be a list of {len(expected)} layer dicts for {model.describe()}, got {got}; "
-            "create them with model.init(key)"
-        )
+        hint = ("fn.fit's result, which unpacks as (params, history): pass result.params"
+                if type(params).__name__ == "FitResult" else "create them with model.init(key)")
+        raise ValueError(f"`params` must be a list of {len(expected)} layer dicts for {model.describe()}, got {got}; "
+                         f"{hint}")
     for index, (layer, leaves) in enumerate(zip(params, expected)):
         if not isinstance(layer, dict) or set(layer) != set(leaves):
             keys = sorted(layer) if isinstance(layer, dict) else type(layer).__name__

@@ -133,15 +133,33 @@ class FitResult(tuple):
     unpacks to fewer fields than it holds; ``result.params``,
     ``result.opt_state`` and ``result.history`` name all three.  ``opt_state``
     is what to pass back as ``fit(..., opt_state=...)`` to continue training.
+
+    With ``patience``, ``params`` and ``opt_state`` are the best epoch's and
+    ``last_params``, ``last_opt_state`` the last epoch's; continuing such a run
+    exactly takes both::
+
+        fn.fit(model, result.last_params, optimizer, x, y, epochs=..., patience=...,
+               opt_state=result.last_opt_state, history=result.history,
+               best=(result.params, result.opt_state), key=key)
+
+    Without ``patience`` the last epoch is the result: ``last_params is params``.
+    It is a pytree of all it holds (``jax.device_get(result)`` fetches it all).
     """
 
-    def __new__(cls, params, opt_state, history):
+    def __new__(cls, params, opt_state, history, last_params=None, last_opt_state=None):
         result = super().__new__(cls, (params, history))
         result.opt_state = opt_state
+        result._last = (last_params, last_opt_state)  # None: the same as params, opt_state
         return result
 
-    def __getnewargs__(self):  # pickling and copying rebuild all three
-        return self.params, self.opt_state, self.history
+    def __getnewargs__(self):  # pickling and copying rebuild everything
+        return (self.params, self.opt_state, self.history, *self._last)
+
+    def __repr__(self) -> str:
+        epochs = len(self.history.get("train_loss", ()))
+        best = f", best epoch {self.history['best_epoch'] + 1}" if "best_epoch" in self.history else ""
+        return (f"FitResult(params: {len(self.params)} layer dicts, opt_state: {type(self.opt_state).__name__}, "
+                f"history: {epochs} epochs{best}; unpacks as (params, history))")
 
     @property
     def params(self):
@@ -152,6 +170,21 @@ class FitResult(tuple):
     def history(self) -> dict:
         """``{"train_loss": [...], "val_loss": [...], ...}``: one entry per epoch (see :func:`fit`)."""
         return self[1]
+
+    @property
+    def last_params(self):
+        """The last epoch's params (the same as :attr:`params` without ``patience``)."""
+        return self.params if self._last[0] is None else self._last[0]
+
+    @property
+    def last_opt_state(self):
+        """The last epoch's optimizer state (the same as ``opt_state`` without ``patience``)."""
+        return self.opt_state if self._last[1] is None else self._last[1]
+
+
+jax.tree_util.register_pytree_node(
+    FitResult, lambda result: ((result.params, result.opt_state, result.history, *result._last), None),
+    lambda _, children: FitResult(*children))
 
 
 def fit(
@@ -332,7 +365,7 @@ def fit(
                       f"{stopper.best_epoch + 1} (val_loss {stopper.best_loss:.6g})", flush=True)
             break
     if stopper is not None:
-        params, opt_state = best_params, best_opt_state
+        return FitResult(best_params, best_opt_state, history, params, opt_state)
     return FitResult(params, opt_state, history)
 
 
@@ -502,8 +535,10 @@ def _resumed_stopper(patience, history, initial_epoch, best):
     stopper = replay(patience, losses)
     if best is None and stopper.best_epoch != initial_epoch - 1:
         raise ValueError(f"resuming with `patience`: the best epoch so far is epoch {stopper.best_epoch + 1}, "
-                         f"not the last one run ({initial_epoch}); pass best=(params, opt_state) of that epoch, "
-                         "as fit returned them (result.params, result.opt_state) or a checkpoint stored them")
+                         f"not the last one run ({initial_epoch}); pass best=(params, opt_state) of that epoch "
+                         "(result.params, result.opt_state of the fit that ran it, or a checkpoint's params and "
+                         "opt_state) and continue from the last epoch's state (result.last_params, "
+                         "opt_state=result.last_opt_state, or the checkpoint's last_params, last_opt_state)")
     return stopper
 
 

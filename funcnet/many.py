@@ -177,7 +177,8 @@ def fit_many(model, params, optimizer, x, y, *, epochs: int, batch_size: int = 3
         the same split and the same batches (a fair comparison of learning
         rates or initialisations), and the shuffle, the gather of each epoch's
         batches and the data are paid for once, not N times.  Model ``i``
-        still gets exactly what ``fit(..., key=key)`` gives it.
+        still gets what ``fit(..., key=key)`` gives it, up to float32 rounding
+        (vmapped products sum in another order).
       opt_state: stacked optimizer states, one per model (default ``jax.vmap(optimizer.init)(params)``);
         one model's state (``optimizer.init`` of unstacked params) is refused.
 

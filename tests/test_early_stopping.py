@@ -83,3 +83,36 @@ def test_replay_is_the_state_an_uninterrupted_run_had():
         stepped = stepped.update(loss, epoch)
     assert replay(2, losses) == stepped and replay(2, losses).should_stop
     assert replay(2, []) == fn.EarlyStopping(patience=2)
+
+
+@pytest.mark.parametrize("split", [1, 2, 3])
+def test_a_fit_with_patience_resumes_exactly_from_its_result_alone(split):
+    """The result carries the best epoch (params, opt_state) and the last one (last_params, last_opt_state):
+    resuming from both, without a callback, equals the uninterrupted run, whichever epoch was best."""
+    x, y, arguments = problem()
+    params = MODEL.init(jax.random.key(1))
+    full = fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=20, patience=2, **arguments)
+    part = fn.fit(MODEL, params, OPTIMIZER, x, y, epochs=split, patience=2, **arguments)
+    resumed = fn.fit(MODEL, part.last_params, OPTIMIZER, x, y, epochs=20, patience=2,
+                     opt_state=part.last_opt_state, history=part.history, best=(part.params, part.opt_state),
+                     **arguments)
+    jax.tree.map(np.testing.assert_array_equal, (full.params, full.opt_state, full.last_params),
+                 (resumed.params, resumed.opt_state, resumed.last_params))
+    assert full.history == resumed.history
+
+
+def test_without_patience_the_last_epoch_is_the_result():
+    x, y, arguments = problem()
+    result = fn.fit(MODEL, MODEL.init(jax.random.key(1)), OPTIMIZER, x, y, epochs=2, **arguments)
+    assert result.last_params is result.params and result.last_opt_state is result.opt_state
+
+
+def test_resuming_with_patience_from_the_best_epoch_alone_names_both_states_to_pass():
+    x, y, arguments = problem()
+    part = fn.fit(MODEL, MODEL.init(jax.random.key(1)), OPTIMIZER, x, y, epochs=3, patience=2, **arguments)
+    assert part.history["best_epoch"] != 2  # validation against -y: the best epoch is not the last
+    with pytest.raises(ValueError, match=r"pass best=\(params, opt_state\) of that epoch \(result\.params, "
+                                         r"result\.opt_state .*\) and continue from the last epoch's state "
+                                         r"\(result\.last_params, opt_state=result\.last_opt_state"):
+        fn.fit(MODEL, part.params, OPTIMIZER, x, y, epochs=6, patience=2, opt_state=part.opt_state,
+               history=part.history, **arguments)

@@ -350,8 +350,29 @@ def test_fit_state_still_returns_the_three_with_a_deprecation_warning_naming_fit
     x, y = regression_problem()
     arguments = dict(epochs=2, batch_size=8, key=jax.random.key(1))
     result = fn.fit(MODEL, MODEL.init(jax.random.key(0)), ADAM, x, y, **arguments)
-    with pytest.warns(DeprecationWarning, match=r"^funcnet\.fitting\.fit_state is deprecated: `result = fn\.fit\(\.\.\.\)` "
-                                                r"carries it, as result\.params, result\.opt_state and result\.history"):
+    deprecated = (r"^funcnet\.fitting\.fit_state is deprecated: `result = fn\.fit\(\.\.\.\)` carries it, as "
+                  r"result\.params, result\.opt_state and result\.history")
+    with pytest.warns(DeprecationWarning, match=deprecated):
         triple = fn.fitting.fit_state(MODEL, MODEL.init(jax.random.key(0)), ADAM, x, y, **arguments)
     jax.tree.map(np.testing.assert_array_equal, triple[:2], (result.params, result.opt_state))
     assert triple[2] == result.history
+
+
+def test_fits_result_is_a_pytree_of_all_it_holds_and_says_so_in_its_repr():
+    x, y = regression_problem()
+    result = fn.fit(MODEL, MODEL.init(jax.random.key(0)), ADAM, x, y, epochs=2, batch_size=8, key=jax.random.key(1))
+    fetched = jax.device_get(result)
+    assert isinstance(fetched, fn.fitting.FitResult) and isinstance(fetched.params[0]["W"], np.ndarray)
+    assert isinstance(fetched.opt_state[0].mu[0]["W"], np.ndarray) and fetched.history == result.history
+    leaves = jax.tree.leaves(result)
+    assert len(leaves) == len(jax.tree.leaves((result.params, result.opt_state, result.history)))
+    assert repr(result) == ("FitResult(params: 2 layer dicts, opt_state: tuple, history: 2 epochs; "
+                            "unpacks as (params, history))")
+
+
+def test_passing_fits_result_where_params_go_says_to_take_result_params():
+    x, y = regression_problem()
+    result = fn.fit(MODEL, MODEL.init(jax.random.key(0)), ADAM, x, y, epochs=1, batch_size=8, key=jax.random.key(1))
+    with pytest.raises(ValueError, match=r"got a FitResult of length 2; fn\.fit's result, which unpacks as "
+                                         r"\(params, history\): pass result\.params$"):
+        fn.predict(MODEL, result, x)
