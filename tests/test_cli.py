@@ -254,6 +254,19 @@ def test_early_stopping_reports_the_best_epoch_and_saves_its_params(cli_run, tmp
     assert saved.history["best_epoch"] == best and f"best epoch {best + 1}" in out
 
 
+def test_early_stopping_summarises_the_kept_epoch_not_the_last_one(cli_run, tmp_path):
+    """The summary's losses and its test loss all belong to the params kept: the best epoch's."""
+    out = cli_run("train", "--data", "regression", "--epochs", "12", "--patience", "2", "--lr", "0.05", "--save",
+                  "m.npz").stdout
+    saved = fn.load(tmp_path / "m.npz")
+    best, history = saved.history["best_epoch"], saved.history
+    assert best < len(history["train_loss"]) - 1  # it stopped early: the last epoch is not the kept one
+    done = out.splitlines()[-2]
+    assert done.startswith(f"done: {len(history['train_loss'])} epochs, kept best epoch {best + 1}: train MSE "
+                           f"{history['train_loss'][best]:.4f}, validation MSE {history['val_loss'][best]:.4f}, "
+                           "test MSE "), done
+
+
 def test_console_script_and_python_dash_m_run_with_the_persistent_compilation_cache(tmp_path):
     out = run_console_script(tmp_path, "train", "--data", "xor", "--epochs", "2", "--quiet").stdout
     assert out.startswith("done: 2 epochs")

@@ -660,13 +660,18 @@ def _finish(args, run: _Run, params, history, mode: str, save_or_fallback) -> in
 
 
 def _print_summary(model, params, history, x_train, x_test, y_test, task, mode) -> None:
-    """The "done" line (or JSON record): epochs, final losses, test loss and accuracy, best epoch."""
+    """The "done" line (or JSON record): epochs, the kept epoch's losses, test loss and accuracy, best epoch.
+
+    With early stopping the params kept are the best epoch's, so its train and
+    validation losses are reported, beside the test loss of those same params.
+    """
     import numpy as np
 
     import funcnet as fn
 
-    summary = {"event": "done", "epochs": len(history["train_loss"]), "train_loss": history["train_loss"][-1],
-               "val_loss": history["val_loss"][-1] if history["val_loss"] else None}
+    kept = history.get("best_epoch", -1)
+    summary = {"event": "done", "epochs": len(history["train_loss"]), "train_loss": history["train_loss"][kept],
+               "val_loss": history["val_loss"][kept] if history["val_loss"] else None}
     if "best_epoch" in history:
         summary["best_epoch"] = history["best_epoch"] + 1
     if x_test is not None:
@@ -681,15 +686,14 @@ def _print_summary(model, params, history, x_train, x_test, y_test, task, mode) 
         print(json.dumps(summary), flush=True)
     else:
         loss_name = "MSE" if model.loss_name == "mse" else model.loss_name
-        parts = [f"done: {summary['epochs']} epochs, train {loss_name} {summary['train_loss']:.4f}"]
+        kept_epoch = f", kept best epoch {summary['best_epoch']}:" if "best_epoch" in summary else ","
+        parts = [f"done: {summary['epochs']} epochs{kept_epoch} train {loss_name} {summary['train_loss']:.4f}"]
         if summary["val_loss"] is not None:
             parts.append(f"validation {loss_name} {summary['val_loss']:.4f}")
         if "test_loss" in summary:
             parts.append(f"test {loss_name} {summary['test_loss']:.4f}")
         if "test_accuracy" in summary:
             parts.append(f"test accuracy {summary['test_accuracy']:.4f}")
-        if "best_epoch" in summary:
-            parts.append(f"best epoch {summary['best_epoch']}")
         print(", ".join(parts), flush=True)
         if "predictions" in summary:
             print(f"predictions on the training rows: {summary['predictions']}", flush=True)
