@@ -44,6 +44,15 @@ differences.
 
 from __future__ import annotations
 
+# The namespace fn.activations: what it promises (the rest of the module is implementation).
+__all__ = [
+    "Activation", "activation", "get_activation", "with_parameter", "ACTIVATION_NAMES", "identity",
+    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu",
+    "gelu_tanh", "softplus", "silu", "softmax", "d_identity", "d_sigmoid",
+    "d_tanh", "d_relu", "d_leaky_relu", "d_elu", "d_gelu", "d_gelu_tanh",
+    "d_softplus", "d_silu", "softmax_backward",
+]
+
 import math
 from typing import Callable, NamedTuple
 

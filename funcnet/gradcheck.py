@@ -19,6 +19,11 @@ second tree is not ``NaN``.
 
 from __future__ import annotations
 
+# The namespace fn.gradcheck: what it promises (the rest of the module is implementation).
+__all__ = [
+    "compare_grads", "compare_grad_trees", "finite_difference_grad", "manual_and_autodiff", "format_differences", "LeafDifference",
+]
+
 import functools
 from typing import NamedTuple
 

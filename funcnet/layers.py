@@ -48,6 +48,12 @@ the same description compares equal and shares compiled code.
 
 from __future__ import annotations
 
+# The namespace fn.layers: what it promises (the rest of the module is implementation).
+__all__ = [
+    "Layer", "dense", "dropout", "layer_norm", "layer", "activation_layer",
+    "default_dense_layout", "DENSE_LAYOUTS",
+]
+
 import functools
 import os
 import warnings

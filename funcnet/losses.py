@@ -38,6 +38,13 @@ gradient.
 
 from __future__ import annotations
 
+# The namespace fn.losses: what it promises (the rest of the module is implementation).
+__all__ = [
+    "Loss", "loss", "get_loss", "huber", "LOSS_NAMES", "squared_error",
+    "d_squared_error", "absolute_error", "d_absolute_error", "huber_error", "d_huber_error", "logloss_from_logits",
+    "logloss_delta", "cross_entropy_from_logits", "cross_entropy_delta",
+]
+
 from typing import Callable, NamedTuple
 
 import jax

@@ -15,6 +15,11 @@ Rules:
 
 from __future__ import annotations
 
+# The namespace fn.sharding: what it promises (the rest of the module is implementation).
+__all__ = [
+    "shard_rows", "replicate", "DATA_AXIS",
+]
+
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec

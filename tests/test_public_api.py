@@ -147,6 +147,17 @@ def test_a_namespace_holds_what_it_promises(namespace):
         assert getattr(module, name) is getattr(importlib.import_module(f"funcnet.{home}"), name), name
 
 
+@pytest.mark.parametrize("namespace", sorted(NAMESPACES))
+def test_a_namespace_lists_its_promises_in_all_and_star_imports_only_them(namespace):
+    """``__all__`` is the namespace's promise: every name there resolves, the names this file pins are in it, and
+    ``from funcnet.<namespace> import *`` brings nothing else (no ``jax``, ``np`` or helpers)."""
+    module = getattr(fn, namespace)
+    assert set(NAMESPACES[namespace]) <= set(module.__all__)
+    names = {}
+    exec(f"from funcnet.{namespace} import *", names)  # noqa: S102
+    assert set(names) - {"__builtins__"} == set(module.__all__)
+
+
 def test_the_plots_namespace_exports_its_pictures():
     assert set(fn.plots.__all__) == set(NAMESPACES["plots"])
 
