@@ -316,6 +316,10 @@ def fit(
                                                             high=1.0, high_open=True))
     history_in, initial_epoch = _checked_run(epochs, patience, validation_split, validation_data, callback, best,
                                              history, initial_epoch, key)
+    if initial_epoch and opt_state is None and jax.tree.leaves(jax.eval_shape(optimizer.init, params)):
+        warnings.warn(f"fit resumes after {initial_epoch} epochs with a fresh optimizer state (no `opt_state=`), "
+                      "so it will not continue the earlier run exactly; pass opt_state=result.opt_state (or a "
+                      "checkpoint's opt_state) to continue it", UserWarning, stacklevel=2)
     tracking = check_track(track)
     train_epoch = make_train_epoch(model, optimizer, grad, batch_size, mesh)
     params, opt_state, train, validation = _training_data(

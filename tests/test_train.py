@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import chex
 import jax
@@ -376,3 +377,17 @@ def test_passing_fits_result_where_params_go_says_to_take_result_params():
     with pytest.raises(ValueError, match=r"got a FitResult of length 2; fn\.fit's result, which unpacks as "
                                          r"\(params, history\): pass result\.params$"):
         fn.predict(MODEL, result, x)
+
+
+def test_resuming_without_the_optimizer_state_warns_unless_the_optimizer_keeps_none():
+    x, y = regression_problem()
+    first = fn.fit(MODEL, MODEL.init(jax.random.key(0)), ADAM, x, y, epochs=2, batch_size=8, key=jax.random.key(1))
+    with pytest.warns(UserWarning, match=r"^fit resumes after 2 epochs with a fresh optimizer state \(no "
+                                         r"`opt_state=`\), so it will not continue the earlier run exactly; pass "
+                                         r"opt_state=result\.opt_state"):
+        fn.fit(MODEL, first.params, ADAM, x, y, epochs=3, batch_size=8, key=jax.random.key(1), history=first.history)
+    sgd = optax.sgd(0.1)  # no state: a fresh one is the same state, so nothing to warn about
+    plain = fn.fit(MODEL, MODEL.init(jax.random.key(0)), sgd, x, y, epochs=2, batch_size=8, key=jax.random.key(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fn.fit(MODEL, plain.params, sgd, x, y, epochs=3, batch_size=8, key=jax.random.key(1), history=plain.history)
