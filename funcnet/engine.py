@@ -467,6 +467,9 @@ def params_are_finite(params) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])) if leaves else jnp.bool_(True)
 
 
+LOSS_PER = ("weight", "row")  # EpochOptions.loss_per
+
+
 class EpochOptions(NamedTuple):
     """What differs between the trainers that drive :func:`epoch_function`; static (part of the program).
 
@@ -519,6 +522,10 @@ def make_train_epoch(model, optimizer, grad: str = "autodiff", batch_size: int =
       not recompile.  With a ``mesh`` every batch's rows are split over its
       ``"data"`` axis (see :mod:`funcnet.sharding`).  ``key`` is one key
       (a batch of keys is refused: :func:`funcnet.fit_many` trains one model per key).
+
+    ``top_level=True`` compiles it for 512-bit vectors on CPU
+    (:mod:`funcnet.xla_options`); such a function must not be called inside
+    another ``jit`` or ``vmap``, which refuse compile options.
 
     Raises:
       TypeError, ValueError: for a ``model`` that is not a Network, an
@@ -590,6 +597,8 @@ def epoch_function(model, optimizer, grad, batch_size, mesh=None, options=EpochO
     ``optimizer.init(params)`` makes (``fit``), or, with ``options.flat_params``,
     the state of one flat vector of every parameter (the estimators).
     """
+    if options.loss_per not in LOSS_PER:  # an unknown one would weigh like "weight" without a word
+        raise ValueError(f"EpochOptions.loss_per must be one of {', '.join(LOSS_PER)}, got {options.loss_per!r}")
     devices = 1 if mesh is None else sharding.check_mesh(mesh, batch_size)
 
     def split_rows(arrays):

@@ -157,3 +157,9 @@ def test_the_estimators_train_loss_weighs_batches_by_rows_and_fits_by_weight():
     rows, weight_sums = [32, 32, 6], [32.0, 96.0, 18.0]
     np.testing.assert_allclose(losses["row"], np.dot(batch_losses, rows) / 70, rtol=1e-6)
     np.testing.assert_allclose(losses["weight"], np.dot(batch_losses, weight_sums) / sum(weight_sums), rtol=1e-6)
+
+
+def test_an_unknown_loss_weighting_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^EpochOptions\.loss_per must be one of weight, row, got 'rows'$"):
+        engine.epoch_function(fn.mlp([2, 3, 1]), optax.sgd(0.1), "autodiff", 4,
+                              options=engine.EpochOptions(loss_per="rows"))
